@@ -1,0 +1,160 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Formats;
+
+/// <summary>
+/// Writes a safetensors file tensor by tensor: each <c>Add</c> appends its bytes to a temporary data file at
+/// once (so a caller can stream a model through without holding it), and <see cref="Commit"/> writes the header
+/// (padded with spaces to a multiple of 8 bytes) and data into <c>path.tmp</c>, then renames it into place.
+/// Disposing without committing deletes everything written.
+/// </summary>
+public sealed class SafetensorsWriter : IDisposable
+{
+    private readonly string _dataPath;
+    private readonly FileStream _data;
+    private readonly List<(string Name, DType DType, long[] Shape, long Begin, long End)> _entries = new();
+    private readonly HashSet<string> _names = new(StringComparer.Ordinal);
+    private bool _done;
+
+    /// <summary>Starts a writer; temporary data goes next to <paramref name="tempDirectory"/> (default: the system temp folder).</summary>
+    public SafetensorsWriter(string? tempDirectory = null)
+    {
+        _dataPath = Path.Combine(tempDirectory ?? Path.GetTempPath(), $".qs-data-{Guid.NewGuid():N}.tmp");
+        _data = new FileStream(_dataPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20);
+    }
+
+    /// <summary>String metadata written as <c>__metadata__</c>.</summary>
+    public Dictionary<string, string> Metadata { get; } = new(StringComparer.Ordinal) { ["format"] = "pt" };
+
+    /// <summary>Number of tensors added.</summary>
+    public int Count => _entries.Count;
+
+    /// <summary>Appends a tensor. <paramref name="data"/> must hold exactly shape × dtype size bytes.</summary>
+    public void Add(string name, DType dtype, ReadOnlySpan<long> shape, ReadOnlySpan<byte> data)
+    {
+        ObjectDisposedException.ThrowIf(_done, this);
+        long elements = 1;
+        foreach (long d in shape)
+        {
+            elements = checked(elements * d);
+        }
+
+        if (elements * DTypeInfo.SizeOf(dtype) != data.Length)
+        {
+            throw new ArgumentException($"tensor '{name}': shape [{string.Join(", ", shape.ToArray())}] of {dtype} needs {elements * DTypeInfo.SizeOf(dtype)} bytes, got {data.Length}");
+        }
+
+        if (!_names.Add(name))
+        {
+            throw new ArgumentException($"tensor '{name}' added twice");
+        }
+
+        long begin = _data.Position;
+        _data.Write(data);
+        _entries.Add((name, dtype, shape.ToArray(), begin, _data.Position));
+    }
+
+    /// <summary>Appends an F32 tensor.</summary>
+    public void Add(string name, ReadOnlySpan<long> shape, ReadOnlySpan<float> data) => Add(name, DType.F32, shape, MemoryMarshal.AsBytes(data));
+
+    /// <summary>Appends a tensor view (copying its bytes).</summary>
+    public void Add(TensorView view, string? name = null) => Add(name ?? view.Name, view.DType, view.Shape, view.Bytes);
+
+    /// <summary>Writes the file to <paramref name="path"/> atomically (temp file, then rename).</summary>
+    public void Commit(string path)
+    {
+        ObjectDisposedException.ThrowIf(_done, this);
+        byte[] header = BuildHeader();
+        string tmp = path + $".{Guid.NewGuid():N}.tmp";
+        try
+        {
+            using (var output = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            {
+                Span<byte> len = stackalloc byte[8];
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);
+                output.Write(len);
+                output.Write(header);
+                _data.Flush();
+                _data.Position = 0;
+                _data.CopyTo(output);
+                output.Flush(true);
+            }
+
+            File.Move(tmp, path, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(tmp);
+            throw;
+        }
+        finally
+        {
+            Dispose();
+        }
+    }
+
+    private byte[] BuildHeader()
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            if (Metadata.Count > 0)
+            {
+                json.WriteStartObject("__metadata__");
+                foreach ((string k, string v) in Metadata.OrderBy(p => p.Key, StringComparer.Ordinal))
+                {
+                    json.WriteString(k, v);
+                }
+
+                json.WriteEndObject();
+            }
+
+            foreach (var e in _entries)
+            {
+                json.WriteStartObject(e.Name);
+                json.WriteString("dtype", DTypeInfo.Name(e.DType));
+                json.WriteStartArray("shape");
+                foreach (long d in e.Shape)
+                {
+                    json.WriteNumberValue(d);
+                }
+
+                json.WriteEndArray();
+                json.WriteStartArray("data_offsets");
+                json.WriteNumberValue(e.Begin);
+                json.WriteNumberValue(e.End);
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+
+            json.WriteEndObject();
+        }
+
+        int padded = (int)((buffer.Length + 7) / 8 * 8);
+        byte[] header = new byte[padded];
+        buffer.ToArray().CopyTo(header, 0);
+        for (int i = (int)buffer.Length; i < padded; i++)
+        {
+            header[i] = (byte)' ';
+        }
+
+        return header;
+    }
+
+    /// <summary>Deletes the temporary data; an uncommitted file is never created.</summary>
+    public void Dispose()
+    {
+        if (_done)
+        {
+            return;
+        }
+
+        _done = true;
+        _data.Dispose();
+        File.Delete(_dataPath);
+    }
+}

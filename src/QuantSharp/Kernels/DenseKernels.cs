@@ -1,0 +1,101 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Kernels;
+
+/// <summary>Dot-product micro-kernels on float rows, with the scalar references the SIMD paths are tested against.</summary>
+[SkipLocalsInit]
+internal static unsafe class DenseKernels
+{
+    /// <summary>Scalar reference: Σ a[i]·b[i] accumulated in double.</summary>
+    internal static float DotReference(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        double sum = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            sum += (double)a[i] * b[i];
+        }
+
+        return (float)sum;
+    }
+
+    /// <summary>Dot products of 4 weight rows (stride <paramref name="stride"/> floats) with 2 activation rows:
+    /// <c>result[2·r + t] = Σ_k w[r][k] · x_t[k]</c>. Eight accumulators; the loads of x are shared across rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Dot4x2(float* w, nint stride, float* x0, float* x1, int k, float* result)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated && k >= 8)
+        {
+            Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
+            Vector256<float> a20 = default, a21 = default, a30 = default, a31 = default;
+            float* w1 = w + stride, w2 = w + 2 * stride, w3 = w + 3 * stride;
+            for (; i + 8 <= k; i += 8)
+            {
+                Vector256<float> v0 = Vector256.Load(x0 + i);
+                Vector256<float> v1 = Vector256.Load(x1 + i);
+                Vector256<float> r = Vector256.Load(w + i);
+                a00 = Vector256.FusedMultiplyAdd(r, v0, a00);
+                a01 = Vector256.FusedMultiplyAdd(r, v1, a01);
+                r = Vector256.Load(w1 + i);
+                a10 = Vector256.FusedMultiplyAdd(r, v0, a10);
+                a11 = Vector256.FusedMultiplyAdd(r, v1, a11);
+                r = Vector256.Load(w2 + i);
+                a20 = Vector256.FusedMultiplyAdd(r, v0, a20);
+                a21 = Vector256.FusedMultiplyAdd(r, v1, a21);
+                r = Vector256.Load(w3 + i);
+                a30 = Vector256.FusedMultiplyAdd(r, v0, a30);
+                a31 = Vector256.FusedMultiplyAdd(r, v1, a31);
+            }
+
+            result[0] = Vector256.Sum(a00);
+            result[1] = Vector256.Sum(a01);
+            result[2] = Vector256.Sum(a10);
+            result[3] = Vector256.Sum(a11);
+            result[4] = Vector256.Sum(a20);
+            result[5] = Vector256.Sum(a21);
+            result[6] = Vector256.Sum(a30);
+            result[7] = Vector256.Sum(a31);
+        }
+        else
+        {
+            new Span<float>(result, 8).Clear();
+        }
+
+        for (; i < k; i++)
+        {
+            for (int r = 0; r < 4; r++)
+            {
+                float wv = w[r * stride + i];
+                result[2 * r] += wv * x0[i];
+                result[2 * r + 1] += wv * x1[i];
+            }
+        }
+    }
+
+    /// <summary>Dot product of one row with one vector (TensorPrimitives is already vectorised and unrolled).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Dot(float* a, float* b, int k) => TensorPrimitives.Dot(new ReadOnlySpan<float>(a, k), new ReadOnlySpan<float>(b, k));
+
+    /// <summary>Converts <paramref name="count"/> elements of a float-typed row to F32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void ToFloat(DType dtype, byte* source, float* destination, int count)
+    {
+        switch (dtype)
+        {
+            case DType.F32:
+                Buffer.MemoryCopy(source, destination, count * 4L, count * 4L);
+                break;
+            case DType.F16:
+                TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(source, count), new Span<float>(destination, count));
+                break;
+            case DType.BF16:
+                BFloat16.ToSingle(new ReadOnlySpan<ushort>(source, count), new Span<float>(destination, count));
+                break;
+            default:
+                throw new NotSupportedException(dtype.ToString());
+        }
+    }
+}

@@ -1,0 +1,190 @@
+using System.Runtime.CompilerServices;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Kernels;
+
+/// <summary>
+/// An unquantized weight kept in its stored dtype (F32, F16 or BF16), read in place from the memory map and
+/// converted to F32 inside the kernels.
+/// </summary>
+[SkipLocalsInit]
+public sealed unsafe class DenseLinear : ILinearWeight
+{
+    private const int RowTile = 4;
+    private const int TokenBlock = 32;
+    private readonly TensorView _view;
+    private readonly byte* _data;
+    private readonly DType _dtype;
+    private readonly int _elementSize;
+
+    /// <summary>Wraps a 2-D float tensor <c>[rows, cols]</c>.</summary>
+    public DenseLinear(TensorView view)
+    {
+        if (view.Shape.Length != 2)
+        {
+            throw new ArgumentException($"tensor '{view.Name}' has shape {view.ShapeText}; a linear weight must be 2-D");
+        }
+
+        if (!DTypeInfo.IsFloat(view.DType))
+        {
+            throw new ArgumentException($"tensor '{view.Name}' has dtype {view.DType}; a dense weight must be F32, F16 or BF16");
+        }
+
+        _view = view;
+        _data = view.Pointer;
+        _dtype = view.DType;
+        _elementSize = DTypeInfo.SizeOf(view.DType);
+        Rows = checked((int)view.Shape[0]);
+        Cols = checked((int)view.Shape[1]);
+    }
+
+    /// <summary>The tensor this weight reads.</summary>
+    public TensorView View => _view;
+
+    /// <inheritdoc />
+    public int Rows { get; }
+
+    /// <inheritdoc />
+    public int Cols { get; }
+
+    /// <inheritdoc />
+    public string Scheme => _dtype.ToString().ToLowerInvariant();
+
+    /// <inheritdoc />
+    public long BytesInMemory => _view.ByteLength;
+
+    /// <inheritdoc />
+    public void DequantizeRow(int row, Span<float> destination)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
+        _view.ReadFloats((long)row * Cols, destination[..Cols]);
+    }
+
+    private struct Job
+    {
+        public byte* W;
+        public DType DType;
+        public int ElementSize;
+        public int Rows;
+        public int Cols;
+        public float* X;
+        public float* Y;
+        public int Tokens;
+    }
+
+    /// <inheritdoc />
+    public void MatVec(ReadOnlySpan<float> x, Span<float> y)
+    {
+        CheckSizes(x.Length, y.Length, 1);
+        fixed (float* px = x, py = y)
+        {
+            var job = new Job { W = _data, DType = _dtype, ElementSize = _elementSize, Rows = Rows, Cols = Cols, X = px, Y = py, Tokens = 1 };
+            WorkerPool.Shared.For(Rows, &MatVecSlice, &job, grain: 16, minPerThread: Math.Max(16, 32768 / Math.Max(1, Cols)));
+        }
+    }
+
+    /// <inheritdoc />
+    public void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y)
+    {
+        CheckSizes(x.Length, y.Length, tokens);
+        if (tokens == 1)
+        {
+            MatVec(x, y);
+            return;
+        }
+
+        fixed (float* px = x, py = y)
+        {
+            var job = new Job { W = _data, DType = _dtype, ElementSize = _elementSize, Rows = Rows, Cols = Cols, X = px, Y = py, Tokens = tokens };
+            WorkerPool.Shared.For(Rows, &MatMulSlice, &job, grain: RowTile, minPerThread: RowTile);
+        }
+    }
+
+    private void CheckSizes(int xLength, int yLength, int tokens)
+    {
+        if (xLength < (long)tokens * Cols || yLength < (long)tokens * Rows)
+        {
+            throw new ArgumentException($"{_view.Name}: expected x of {tokens}×{Cols} and y of {tokens}×{Rows}, got {xLength} and {yLength}");
+        }
+    }
+
+    private static void MatVecSlice(void* context, int start, int end)
+    {
+        ref Job job = ref Unsafe.AsRef<Job>(context);
+        int cols = job.Cols;
+        if (job.DType == DType.F32)
+        {
+            float* w = (float*)job.W;
+            for (int r = start; r < end; r++)
+            {
+                job.Y[r] = DenseKernels.Dot(w + (long)r * cols, job.X, cols);
+            }
+
+            return;
+        }
+
+        float* row = ThreadScratch.Floats(cols);
+        for (int r = start; r < end; r++)
+        {
+            DenseKernels.ToFloat(job.DType, job.W + (long)r * cols * job.ElementSize, row, cols);
+            job.Y[r] = DenseKernels.Dot(row, job.X, cols);
+        }
+    }
+
+    private static void MatMulSlice(void* context, int start, int end)
+    {
+        ref Job job = ref Unsafe.AsRef<Job>(context);
+        int cols = job.Cols;
+        int rows = job.Rows;
+        float* tile = job.DType == DType.F32 ? null : ThreadScratch.Floats((long)RowTile * cols);
+        float* acc = stackalloc float[8];
+        for (int r0 = start; r0 < end; r0 += RowTile)
+        {
+            int rowCount = Math.Min(RowTile, end - r0);
+            float* w;
+            if (tile is null)
+            {
+                w = (float*)job.W + (long)r0 * cols;
+            }
+            else
+            {
+                DenseKernels.ToFloat(job.DType, job.W + (long)r0 * cols * job.ElementSize, tile, rowCount * cols);
+                w = tile;
+            }
+
+            if (rowCount == RowTile)
+            {
+                int t = 0;
+                for (; t + 2 <= job.Tokens; t += 2)
+                {
+                    float* x0 = job.X + (long)t * cols;
+                    DenseKernels.Dot4x2(w, cols, x0, x0 + cols, cols, acc);
+                    float* y0 = job.Y + (long)t * rows + r0;
+                    float* y1 = y0 + rows;
+                    y0[0] = acc[0]; y1[0] = acc[1];
+                    y0[1] = acc[2]; y1[1] = acc[3];
+                    y0[2] = acc[4]; y1[2] = acc[5];
+                    y0[3] = acc[6]; y1[3] = acc[7];
+                }
+
+                for (; t < job.Tokens; t++)
+                {
+                    for (int i = 0; i < RowTile; i++)
+                    {
+                        job.Y[(long)t * rows + r0 + i] = DenseKernels.Dot(w + (long)i * cols, job.X + (long)t * cols, cols);
+                    }
+                }
+            }
+            else
+            {
+                for (int t = 0; t < job.Tokens; t++)
+                {
+                    for (int i = 0; i < rowCount; i++)
+                    {
+                        job.Y[(long)t * rows + r0 + i] = DenseKernels.Dot(w + (long)i * cols, job.X + (long)t * cols, cols);
+                    }
+                }
+            }
+        }
+    }
+}
