@@ -1,0 +1,20 @@
+using System.Numerics.Tensors;
+
+namespace QuantSharp.Evaluation;
+
+/// <summary>Log-probabilities from logits.</summary>
+public static class LogProb
+{
+    /// <summary>log softmax(logits)[target], computed stably in double for the normaliser.</summary>
+    public static double Of(ReadOnlySpan<float> logits, int target)
+    {
+        float max = TensorPrimitives.Max(logits);
+        double sum = 0;
+        foreach (float l in logits)
+        {
+            sum += Math.Exp(l - max);
+        }
+
+        return logits[target] - max - Math.Log(sum);
+    }
+}

@@ -1,0 +1,111 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+
+namespace QuantSharp.Kernels;
+
+/// <summary>
+/// Causal grouped-query attention over a <see cref="KvCache"/>: for each new token t (at position start + t) and query
+/// head h, effectively <c>out = softmax(q·Kᵀ / sqrt(d)) · V</c> over positions [keyStart, start + t] of KV head h / group.
+/// </summary>
+[SkipLocalsInit]
+public static unsafe class Attention
+{
+    private struct Job
+    {
+        public float* Q;
+        public float* Out;
+        public float* Keys;
+        public float* Values;
+        public int Heads;
+        public int KvHeads;
+        public int HeadDim;
+        public int Start;
+        public int KeyStart;
+        public long HeadStride;
+        public float Scale;
+        public bool Causal;
+        public int Tokens;
+    }
+
+    /// <summary>Runs attention for <paramref name="tokens"/> new tokens whose keys/values are already in the cache.</summary>
+    /// <param name="q">tokens × heads × headDim queries (already rotated).</param>
+    /// <param name="output">tokens × heads × headDim results.</param>
+    /// <param name="cache">The cache holding positions [0, start + tokens).</param>
+    /// <param name="layer">Layer index into the cache.</param>
+    /// <param name="heads">Query heads.</param>
+    /// <param name="start">Position of the first new token.</param>
+    /// <param name="tokens">New tokens.</param>
+    /// <param name="keyStart">First key position that may be attended to (left padding masks the ones before).</param>
+    /// <param name="causal">False lets every query see all keys in [keyStart, start + tokens).</param>
+    public static void Run(ReadOnlySpan<float> q, Span<float> output, KvCache cache, int layer, int heads, int start, int tokens, int keyStart = 0, bool causal = true)
+    {
+        int hd = cache.HeadDim;
+        if (q.Length < (long)tokens * heads * hd || output.Length < (long)tokens * heads * hd)
+        {
+            throw new ArgumentException("q/output too short for tokens × heads × headDim");
+        }
+
+        fixed (float* pq = q, po = output)
+        {
+            var job = new Job
+            {
+                Q = pq,
+                Out = po,
+                Keys = cache.Keys(layer, 0),
+                Values = cache.Values(layer, 0),
+                Heads = heads,
+                KvHeads = cache.KvHeads,
+                HeadDim = hd,
+                Start = start,
+                KeyStart = keyStart,
+                HeadStride = (long)cache.MaxPositions * hd,
+                Scale = 1f / MathF.Sqrt(hd),
+                Causal = causal,
+                Tokens = tokens,
+            };
+            int work = tokens * heads;
+            WorkerPool.Shared.For(work, &Slice, &job, grain: 1, minPerThread: Math.Max(1, 4096 / Math.Max(1, (start + tokens) * hd / 64)));
+        }
+    }
+
+    private static void Slice(void* context, int begin, int end)
+    {
+        ref Job job = ref Unsafe.AsRef<Job>(context);
+        int hd = job.HeadDim;
+        int group = job.Heads / job.KvHeads;
+        float* scores = ThreadScratch.Floats(job.Start + job.Tokens);
+        for (int w = begin; w < end; w++)
+        {
+            int t = w / job.Heads;
+            int h = w % job.Heads;
+            int kvh = h / group;
+            int last = job.Causal ? job.Start + t : job.Start + job.Tokens - 1;
+            int first = job.KeyStart;
+            float* q = job.Q + ((long)t * job.Heads + h) * hd;
+            float* o = job.Out + ((long)t * job.Heads + h) * hd;
+            float* keys = job.Keys + kvh * job.HeadStride;
+            float* values = job.Values + kvh * job.HeadStride;
+            int n = last - first + 1;
+            var qs = new ReadOnlySpan<float>(q, hd);
+            var os = new Span<float>(o, hd);
+            if (n <= 0)
+            {
+                os.Clear();
+                continue;
+            }
+
+            var s = new Span<float>(scores, n);
+            for (int p = 0; p < n; p++)
+            {
+                s[p] = TensorPrimitives.Dot(qs, new ReadOnlySpan<float>(keys + (long)(first + p) * hd, hd)) * job.Scale;
+            }
+
+            TensorPrimitives.SoftMax(s, s);
+            os.Clear();
+            for (int p = 0; p < n; p++)
+            {
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(values + (long)(first + p) * hd, hd), s[p], os, os);
+            }
+        }
+    }
+}

@@ -1,0 +1,236 @@
+using System.Numerics.Tensors;
+using QuantSharp.Kernels;
+
+namespace QuantSharp.Models;
+
+/// <summary>
+/// The mutable state of one running sequence: KV cache, position and activation buffers, all allocated once, so
+/// decoding a token allocates nothing. Tokens are appended with <see cref="Forward"/>.
+/// </summary>
+public sealed class InferenceSession : IDisposable
+{
+    private readonly TransformerModel _model;
+    private readonly RotaryEmbedding _rope;
+    private readonly KvCache _cache;
+    private readonly int _maxBatch;
+    private readonly int _qDim;
+    private readonly int _kvDim;
+    private readonly float[] _x, _xn, _q, _k, _v, _att, _o, _gate, _up, _fused, _lastNormed;
+
+    /// <summary>Creates a session for up to <paramref name="contextLength"/> positions, processing at most
+    /// <paramref name="maxBatch"/> tokens per step internally (longer inputs are split).</summary>
+    public InferenceSession(TransformerModel model, int contextLength = 0, int maxBatch = 256)
+    {
+        ModelConfig c = model.Config;
+        _model = model;
+        ContextLength = contextLength > 0 ? Math.Min(contextLength, c.MaxPositions) : c.MaxPositions;
+        _maxBatch = Math.Max(1, Math.Min(maxBatch, ContextLength));
+        _qDim = c.Heads * c.HeadDim;
+        _kvDim = c.KvHeads * c.HeadDim;
+        int rotaryDim = (int)(c.HeadDim * model.Spec.RotaryFraction) / 2 * 2;
+        _rope = new RotaryEmbedding(c.HeadDim, rotaryDim, c.RopeTheta, ContextLength, model.Spec.Rope);
+        _cache = new KvCache(c.Layers, c.KvHeads, c.HeadDim, ContextLength);
+        int b = _maxBatch;
+        _x = new float[b * c.HiddenSize];
+        _xn = new float[b * c.HiddenSize];
+        _q = new float[b * _qDim];
+        _k = new float[b * _kvDim];
+        _v = new float[b * _kvDim];
+        _att = new float[b * _qDim];
+        _o = new float[b * c.HiddenSize];
+        _gate = new float[b * c.IntermediateSize];
+        _up = new float[b * c.IntermediateSize];
+        int fused = Math.Max(model.Spec.Qkv is null ? 0 : _qDim + 2 * _kvDim, model.Spec.GateUp is null ? 0 : 2 * c.IntermediateSize);
+        _fused = new float[b * fused];
+        _lastNormed = new float[c.HiddenSize];
+    }
+
+    /// <summary>The model this session runs.</summary>
+    public TransformerModel Model => _model;
+
+    /// <summary>Positions this session can hold.</summary>
+    public int ContextLength { get; }
+
+    /// <summary>Tokens consumed so far (the position of the next token).</summary>
+    public int Position { get; private set; }
+
+    /// <summary>First key position attention may see (set for left-padded input so pad keys are masked).</summary>
+    public int KeyStart { get; set; }
+
+    /// <summary>When set, called with (index, rows, tokens) for each hidden state as Hugging Face's
+    /// <c>output_hidden_states</c> lists them: index 0 is the embedding output, index i the output of block i, and
+    /// index Layers the final-normed output.</summary>
+    public Action<int, ReadOnlySpan<float>, int>? HiddenStateObserver { get; set; }
+
+    /// <summary>Bytes of KV cache and activation buffers.</summary>
+    public long StateBytes => _cache.Bytes + 4L * (_x.Length + _xn.Length + _q.Length + _k.Length + _v.Length + _att.Length + _o.Length + _gate.Length + _up.Length + _fused.Length);
+
+    /// <summary>Forgets all tokens (the next token goes to position 0).</summary>
+    public void Reset()
+    {
+        Position = 0;
+        KeyStart = 0;
+    }
+
+    /// <summary>
+    /// Appends <paramref name="tokens"/> and computes logits: for the last token only when <paramref name="logits"/>
+    /// holds one vocabulary row, or for every token when it holds tokens × vocab floats.
+    /// </summary>
+    /// <exception cref="QuantSharpException">A token id outside the vocabulary, or the context is full.</exception>
+    public void Forward(ReadOnlySpan<int> tokens, Span<float> logits)
+    {
+        int vocab = _model.Config.VocabSize;
+        bool all = logits.Length >= (long)tokens.Length * vocab && tokens.Length > 1;
+        if (!all && logits.Length < vocab)
+        {
+            throw new ArgumentException($"logits must hold {vocab} or {tokens.Length}×{vocab} floats", nameof(logits));
+        }
+
+        if (Position + tokens.Length > ContextLength)
+        {
+            throw new QuantSharpException($"context is full: {Position} + {tokens.Length} tokens exceed the session's {ContextLength} positions");
+        }
+
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            if ((uint)tokens[i] >= (uint)vocab)
+            {
+                throw new QuantSharpException($"token id {tokens[i]} is outside the vocabulary of {vocab}");
+            }
+        }
+
+        for (int start = 0; start < tokens.Length; start += _maxBatch)
+        {
+            int n = Math.Min(_maxBatch, tokens.Length - start);
+            bool lastChunk = start + n == tokens.Length;
+            Span<float> chunkLogits = all ? logits.Slice(start * vocab, n * vocab) : (lastChunk ? logits[..vocab] : default);
+            ForwardChunk(tokens.Slice(start, n), chunkLogits, all, lastChunk || all);
+        }
+    }
+
+    private void ForwardChunk(ReadOnlySpan<int> tokens, Span<float> logits, bool all, bool wantLogits)
+    {
+        ModelConfig c = _model.Config;
+        int d = c.HiddenSize;
+        int f = c.IntermediateSize;
+        int n = tokens.Length;
+        int pos = Position;
+        Span<float> x = _x.AsSpan(0, n * d);
+        Span<float> xn = _xn.AsSpan(0, n * d);
+        for (int t = 0; t < n; t++)
+        {
+            _model.Embedding.DequantizeRow(tokens[t], x.Slice(t * d, d));
+        }
+
+        for (int l = 0; l < _model.Blocks.Length; l++)
+        {
+            HiddenStateObserver?.Invoke(l, x, n);
+            BlockWeights b = _model.Blocks[l];
+            RmsNorm.ApplyRows(x, b.AttnNorm, c.RmsNormEps, xn, n);
+            Span<float> q = _q.AsSpan(0, n * _qDim);
+            Span<float> k = _k.AsSpan(0, n * _kvDim);
+            Span<float> v = _v.AsSpan(0, n * _kvDim);
+            if (b.Qkv is not null)
+            {
+                int width = _qDim + 2 * _kvDim;
+                Span<float> fused = _fused.AsSpan(0, n * width);
+                b.Qkv.MatMul(xn, n, fused);
+                for (int t = 0; t < n; t++)
+                {
+                    Span<float> row = fused.Slice(t * width, width);
+                    if (b.QkvBias is not null)
+                    {
+                        TensorPrimitives.Add(row, b.QkvBias, row);
+                    }
+
+                    row[.._qDim].CopyTo(q.Slice(t * _qDim, _qDim));
+                    row.Slice(_qDim, _kvDim).CopyTo(k.Slice(t * _kvDim, _kvDim));
+                    row.Slice(_qDim + _kvDim, _kvDim).CopyTo(v.Slice(t * _kvDim, _kvDim));
+                }
+            }
+            else
+            {
+                b.Q!.MatMul(xn, n, q);
+                b.K!.MatMul(xn, n, k);
+                b.V!.MatMul(xn, n, v);
+                if (b.QkvBias is not null)
+                {
+                    for (int t = 0; t < n; t++)
+                    {
+                        TensorPrimitives.Add(q.Slice(t * _qDim, _qDim), b.QkvBias.AsSpan(0, _qDim), q.Slice(t * _qDim, _qDim));
+                        TensorPrimitives.Add(k.Slice(t * _kvDim, _kvDim), b.QkvBias.AsSpan(_qDim, _kvDim), k.Slice(t * _kvDim, _kvDim));
+                        TensorPrimitives.Add(v.Slice(t * _kvDim, _kvDim), b.QkvBias.AsSpan(_qDim + _kvDim, _kvDim), v.Slice(t * _kvDim, _kvDim));
+                    }
+                }
+            }
+
+            for (int t = 0; t < n; t++)
+            {
+                _rope.Apply(q.Slice(t * _qDim, _qDim), c.Heads, pos + t);
+                _rope.Apply(k.Slice(t * _kvDim, _kvDim), c.KvHeads, pos + t);
+                _cache.Store(l, pos + t, k.Slice(t * _kvDim, _kvDim), v.Slice(t * _kvDim, _kvDim));
+            }
+
+            Span<float> att = _att.AsSpan(0, n * _qDim);
+            Attention.Run(q, att, _cache, l, c.Heads, pos, n, KeyStart);
+            Span<float> o = _o.AsSpan(0, n * d);
+            b.O.MatMul(att, n, o);
+            TensorPrimitives.Add(x, o, x);
+
+            RmsNorm.ApplyRows(x, b.MlpNorm, c.RmsNormEps, xn, n);
+            Span<float> gate = _gate.AsSpan(0, n * f);
+            Span<float> up = _up.AsSpan(0, n * f);
+            if (b.GateUp is not null)
+            {
+                Span<float> fused = _fused.AsSpan(0, n * 2 * f);
+                b.GateUp.MatMul(xn, n, fused);
+                for (int t = 0; t < n; t++)
+                {
+                    fused.Slice(t * 2 * f, f).CopyTo(gate.Slice(t * f, f));
+                    fused.Slice(t * 2 * f + f, f).CopyTo(up.Slice(t * f, f));
+                }
+            }
+            else
+            {
+                b.Gate!.MatMul(xn, n, gate);
+                b.Up!.MatMul(xn, n, up);
+            }
+
+            // SwiGLU: silu(g) · u = g · sigmoid(g) · u
+            TensorPrimitives.Multiply(gate, up, up);
+            TensorPrimitives.Sigmoid(gate, gate);
+            TensorPrimitives.Multiply(gate, up, gate);
+            b.Down.MatMul(gate, n, o);
+            TensorPrimitives.Add(x, o, x);
+        }
+
+        Position = pos + n;
+        if (all)
+        {
+            RmsNorm.ApplyRows(x, _model.FinalNorm, c.RmsNormEps, xn, n);
+            HiddenStateObserver?.Invoke(_model.Blocks.Length, xn, n);
+            _model.LmHead.MatMul(xn, n, logits);
+        }
+        else if (wantLogits || HiddenStateObserver is not null)
+        {
+            if (HiddenStateObserver is not null)
+            {
+                RmsNorm.ApplyRows(x, _model.FinalNorm, c.RmsNormEps, xn, n);
+                HiddenStateObserver(_model.Blocks.Length, xn, n);
+                xn.Slice((n - 1) * d, d).CopyTo(_lastNormed);
+            }
+            else
+            {
+                RmsNorm.Apply(x.Slice((n - 1) * d, d), _model.FinalNorm, c.RmsNormEps, _lastNormed);
+            }
+
+            if (wantLogits)
+            {
+                _model.LmHead.MatVec(_lastNormed, logits[..c.VocabSize]);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _cache.Dispose();
+}

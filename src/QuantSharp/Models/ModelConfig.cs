@@ -1,0 +1,185 @@
+using System.Text.Json;
+
+namespace QuantSharp.Models;
+
+/// <summary>Hyper-parameters of a decoder-only transformer, read from a Hugging Face <c>config.json</c>.</summary>
+public sealed class ModelConfig
+{
+    /// <summary>First entry of <c>architectures</c> (e.g. <c>LlamaForCausalLM</c>), or <c>model_type</c> when absent.</summary>
+    public required string Architecture { get; init; }
+
+    /// <summary><c>model_type</c> (llama, mistral, qwen2, chatglm, …).</summary>
+    public string ModelType { get; init; } = "";
+
+    /// <summary>Hidden size (model dimension).</summary>
+    public required int HiddenSize { get; init; }
+
+    /// <summary>MLP inner size.</summary>
+    public required int IntermediateSize { get; init; }
+
+    /// <summary>Number of transformer blocks.</summary>
+    public required int Layers { get; init; }
+
+    /// <summary>Query heads.</summary>
+    public required int Heads { get; init; }
+
+    /// <summary>Key/value heads (GQA); equals <see cref="Heads"/> without GQA.</summary>
+    public required int KvHeads { get; init; }
+
+    /// <summary>Dimension of one head.</summary>
+    public required int HeadDim { get; init; }
+
+    /// <summary>Vocabulary size.</summary>
+    public required int VocabSize { get; init; }
+
+    /// <summary>Longest context the model was trained for.</summary>
+    public required int MaxPositions { get; init; }
+
+    /// <summary>RMSNorm epsilon.</summary>
+    public float RmsNormEps { get; init; } = 1e-6f;
+
+    /// <summary>RoPE base.</summary>
+    public double RopeTheta { get; init; } = 10000.0;
+
+    /// <summary>Classifier shares the embedding matrix.</summary>
+    public bool TieWordEmbeddings { get; init; }
+
+    /// <summary>q/k/v projections carry a bias (Qwen2, <c>attention_bias</c>).</summary>
+    public bool AttentionBias { get; init; }
+
+    /// <summary>Beginning-of-sequence token id, if any.</summary>
+    public int? BosTokenId { get; init; }
+
+    /// <summary>End-of-sequence token ids (config may list several).</summary>
+    public IReadOnlyList<int> EosTokenIds { get; init; } = [];
+
+    /// <summary>The raw <c>quantization_config</c> object as JSON text, or null for an unquantized checkpoint.</summary>
+    public string? QuantizationConfigJson { get; init; }
+
+    /// <summary>The whole config.json as JSON text (architectures with extra fields read it again).</summary>
+    public string RawJson { get; init; } = "{}";
+
+    /// <summary>Reads <c>config.json</c> from a checkpoint folder.</summary>
+    /// <exception cref="QuantSharpException">Missing file, bad JSON, or a required field missing or invalid.</exception>
+    public static ModelConfig Load(string folder)
+    {
+        string path = Path.Combine(folder, "config.json");
+        if (!File.Exists(path))
+        {
+            throw new QuantSharpException($"{path}: config.json not found (a Hugging Face checkpoint folder needs one)");
+        }
+
+        try
+        {
+            return Parse(File.ReadAllText(path), path);
+        }
+        catch (JsonException e)
+        {
+            throw new QuantSharpException($"{path}: not valid JSON ({e.Message})", e);
+        }
+    }
+
+    /// <summary>Parses config.json text; <paramref name="source"/> names it in errors.</summary>
+    public static ModelConfig Parse(string json, string source)
+    {
+        using JsonDocument doc = JsonDocument.Parse(json);
+        JsonElement root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw new QuantSharpException($"{source}: config is not a JSON object");
+        }
+
+        string modelType = GetString(root, "model_type") ?? "";
+        string? architecture = null;
+        if (root.TryGetProperty("architectures", out JsonElement archs) && archs.ValueKind == JsonValueKind.Array && archs.GetArrayLength() > 0)
+        {
+            architecture = archs[0].GetString();
+        }
+
+        architecture ??= modelType;
+        if (string.IsNullOrEmpty(architecture))
+        {
+            throw new QuantSharpException($"{source}: neither 'architectures' nor 'model_type' is set");
+        }
+
+        int hidden = RequireInt(root, source, "hidden_size", "n_embd", "d_model");
+        int heads = RequireInt(root, source, "num_attention_heads", "n_head");
+        int layers = RequireInt(root, source, "num_hidden_layers", "num_layers", "n_layer");
+        int kvHeads = GetInt(root, "num_key_value_heads") ?? GetInt(root, "multi_query_group_num") ?? heads;
+        int headDim = GetInt(root, "head_dim") ?? (heads > 0 ? hidden / heads : 0);
+        int intermediate = GetInt(root, "intermediate_size") ?? GetInt(root, "ffn_hidden_size") ?? 0;
+        int vocab = RequireInt(root, source, "vocab_size", "padded_vocab_size");
+        int maxPos = GetInt(root, "max_position_embeddings") ?? GetInt(root, "seq_length") ?? 2048;
+
+        if (hidden <= 0 || heads <= 0 || layers <= 0 || kvHeads <= 0 || headDim <= 0 || vocab <= 0 || maxPos <= 0 || intermediate < 0)
+        {
+            throw new QuantSharpException($"{source}: sizes must be positive (hidden_size {hidden}, heads {heads}, kv heads {kvHeads}, head_dim {headDim}, layers {layers}, vocab {vocab}, context {maxPos})");
+        }
+
+        if (heads % kvHeads != 0)
+        {
+            throw new QuantSharpException($"{source}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kvHeads}");
+        }
+
+        var eos = new List<int>();
+        if (root.TryGetProperty("eos_token_id", out JsonElement eosElement))
+        {
+            if (eosElement.ValueKind == JsonValueKind.Number)
+            {
+                eos.Add(eosElement.GetInt32());
+            }
+            else if (eosElement.ValueKind == JsonValueKind.Array)
+            {
+                eos.AddRange(eosElement.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.Number).Select(e => e.GetInt32()));
+            }
+        }
+
+        bool qwen = architecture.StartsWith("Qwen2", StringComparison.Ordinal);
+        return new ModelConfig
+        {
+            Architecture = architecture,
+            ModelType = modelType,
+            HiddenSize = hidden,
+            IntermediateSize = intermediate,
+            Layers = layers,
+            Heads = heads,
+            KvHeads = kvHeads,
+            HeadDim = headDim,
+            VocabSize = vocab,
+            MaxPositions = maxPos,
+            RmsNormEps = (float)(GetDouble(root, "rms_norm_eps") ?? GetDouble(root, "layernorm_epsilon") ?? 1e-6),
+            RopeTheta = GetDouble(root, "rope_theta") ?? 10000.0,
+            TieWordEmbeddings = GetBool(root, "tie_word_embeddings") ?? false,
+            AttentionBias = GetBool(root, "attention_bias") ?? qwen,
+            BosTokenId = GetInt(root, "bos_token_id"),
+            EosTokenIds = eos,
+            QuantizationConfigJson = root.TryGetProperty("quantization_config", out JsonElement q) && q.ValueKind == JsonValueKind.Object ? q.GetRawText() : null,
+            RawJson = json,
+        };
+    }
+
+    private static string? GetString(JsonElement root, string name)
+        => root.TryGetProperty(name, out JsonElement e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null;
+
+    internal static int? GetInt(JsonElement root, string name)
+        => root.TryGetProperty(name, out JsonElement e) && e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v) ? v : null;
+
+    internal static double? GetDouble(JsonElement root, string name)
+        => root.TryGetProperty(name, out JsonElement e) && e.ValueKind == JsonValueKind.Number ? e.GetDouble() : null;
+
+    internal static bool? GetBool(JsonElement root, string name)
+        => root.TryGetProperty(name, out JsonElement e) && (e.ValueKind == JsonValueKind.True || e.ValueKind == JsonValueKind.False) ? e.GetBoolean() : null;
+
+    private static int RequireInt(JsonElement root, string source, params string[] names)
+    {
+        foreach (string n in names)
+        {
+            if (GetInt(root, n) is int v)
+            {
+                return v;
+            }
+        }
+
+        throw new QuantSharpException($"{source}: required integer field '{names[0]}' is missing");
+    }
+}
