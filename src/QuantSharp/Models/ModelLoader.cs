@@ -110,6 +110,6 @@ public static class ModelLoader
     public static ITextTokenizer? LoadTokenizer(string folder)
     {
         string sp = System.IO.Path.Combine(folder, "tokenizer.model");
-        return File.Exists(sp) ? SentencePieceTextTokenizer.Load(sp, System.IO.Path.Combine(folder, "tokenizer_config.json")) : null;
+        return File.Exists(sp) ? SentencePieceBpeTokenizer.Load(sp, System.IO.Path.Combine(folder, "tokenizer_config.json")) : null;
     }
 }

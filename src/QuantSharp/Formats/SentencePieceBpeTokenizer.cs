@@ -1,0 +1,282 @@
+using System.Text;
+using System.Text.Json;
+
+namespace QuantSharp.Formats;
+
+/// <summary>
+/// SentencePiece BPE encoding, as sentencepiece's <c>bpe_model.cc</c> does it: normalize (spaces → "▁", dummy prefix),
+/// split into code points (user-defined symbols kept whole), then repeatedly merge the adjacent pair whose merged piece
+/// has the highest score, the leftmost pair first among equal scores; pieces not in the vocabulary fall back to
+/// &lt;0xNN&gt; byte pieces. Works from a <c>tokenizer.model</c> or from GGUF's <c>tokenizer.ggml.*</c> arrays.
+/// </summary>
+/// <remarks>Microsoft.ML.Tokenizers 2.0.1's LlamaTokenizer breaks ties between equal-score merges differently
+/// (2 of llama.cpp's 47 Llama-SPM vectors and one token of wiki.test.raw differ), so encoding is done here.</remarks>
+public sealed class SentencePieceBpeTokenizer : ITextTokenizer
+{
+    private const char Space = '\u2581';
+    private readonly SentencePieceModel _model;
+    private readonly Dictionary<string, int> _ids = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    private readonly int[] _byteIds = new int[256];
+    private readonly List<string> _userDefined = new();
+
+    /// <summary>Builds the encoder from a parsed model.</summary>
+    public SentencePieceBpeTokenizer(SentencePieceModel model, bool addBosByDefault = true)
+    {
+        _model = model;
+        AddBosByDefault = addBosByDefault;
+        Array.Fill(_byteIds, -1);
+        for (int i = 0; i < model.Pieces.Length; i++)
+        {
+            string p = model.Pieces[i];
+            PieceType t = model.Types[i];
+            if (t == PieceType.Byte && p.Length == 6 && p.StartsWith("<0x", StringComparison.Ordinal) && p.EndsWith('>'))
+            {
+                _byteIds[Convert.ToInt32(p.Substring(3, 2), 16)] = i;
+                continue;
+            }
+
+            if (t is PieceType.Normal or PieceType.UserDefined or PieceType.Unused)
+            {
+                _ids.TryAdd(p, i);
+            }
+
+            if (t == PieceType.UserDefined && p.Length > 0)
+            {
+                _userDefined.Add(p);
+            }
+        }
+
+        _userDefined.Sort((a, b) => b.Length.CompareTo(a.Length));
+        _lookup = _ids.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
+
+    /// <summary>Vocabulary size.</summary>
+    public int VocabSize => _model.Pieces.Length;
+
+    /// <inheritdoc />
+    public int? BosId => _model.BosId >= 0 && _model.BosId < _model.Pieces.Length ? _model.BosId : null;
+
+    /// <inheritdoc />
+    public int? EosId => _model.EosId >= 0 && _model.EosId < _model.Pieces.Length ? _model.EosId : null;
+
+    /// <inheritdoc />
+    public bool AddBosByDefault { get; }
+
+    /// <summary>Loads <c>tokenizer.model</c>, with <c>add_bos_token</c> from <c>tokenizer_config.json</c> if given (default true).</summary>
+    public static SentencePieceBpeTokenizer Load(string modelPath, string? tokenizerConfigPath = null)
+    {
+        SentencePieceModel model = SentencePieceModel.Load(modelPath);
+        if (model.ModelType != 2)
+        {
+            throw new QuantSharpException($"{modelPath}: SentencePiece model type {model.ModelType} is not BPE (2); only BPE models are supported");
+        }
+
+        bool addBos = true;
+        if (tokenizerConfigPath is not null && File.Exists(tokenizerConfigPath))
+        {
+            try
+            {
+                using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(tokenizerConfigPath));
+                if (doc.RootElement.TryGetProperty("add_bos_token", out JsonElement e) && e.ValueKind is JsonValueKind.True or JsonValueKind.False)
+                {
+                    addBos = e.GetBoolean();
+                }
+            }
+            catch (JsonException ex)
+            {
+                throw new QuantSharpException($"{tokenizerConfigPath}: not valid JSON ({ex.Message})", ex);
+            }
+        }
+
+        return new SentencePieceBpeTokenizer(model, addBos);
+    }
+
+    /// <summary>The piece text of an id.</summary>
+    public string Piece(int id) => _model.Pieces[id];
+
+    /// <inheritdoc />
+    public IReadOnlyList<int> Encode(string text)
+    {
+        if (text.Length == 0)
+        {
+            return [];
+        }
+
+        string normalized = Normalize(text);
+        if (normalized.Length == 0)
+        {
+            return [];
+        }
+
+        // Symbols are [start, start + length) ranges of `normalized`, linked in a list.
+        int n = normalized.Length;
+        var start = new int[n];
+        var length = new int[n];
+        var prev = new int[n];
+        var next = new int[n];
+        var fixedSymbol = new bool[n];
+        int count = 0;
+        for (int i = 0; i < n;)
+        {
+            int len = char.IsHighSurrogate(normalized[i]) && i + 1 < n && char.IsLowSurrogate(normalized[i + 1]) ? 2 : 1;
+            foreach (string u in _userDefined)
+            {
+                if (string.CompareOrdinal(normalized, i, u, 0, u.Length) == 0)
+                {
+                    len = u.Length;
+                    fixedSymbol[count] = true;
+                    break;
+                }
+            }
+
+            start[count] = i;
+            length[count] = len;
+            prev[count] = count - 1;
+            next[count] = count + 1;
+            count++;
+            i += len;
+        }
+
+        next[count - 1] = -1;
+        var queue = new PriorityQueue<(int Left, int Right, int Length), (float Score, int Left)>(PairOrder.Instance);
+        void TryAdd(int left, int right)
+        {
+            if (left < 0 || right < 0 || fixedSymbol[left] || fixedSymbol[right])
+            {
+                return;
+            }
+
+            int len = length[left] + length[right];
+            if (_lookup.TryGetValue(normalized.AsSpan(start[left], len), out int id) && _model.Types[id] != PieceType.UserDefined)
+            {
+                queue.Enqueue((left, right, len), (_model.Scores[id], start[left]));
+            }
+        }
+
+        for (int i = 0; i + 1 < count; i++)
+        {
+            TryAdd(i, i + 1);
+        }
+
+        while (queue.TryDequeue(out var pair, out _))
+        {
+            // Skip stale pairs: a side was merged away or changed length since the pair was queued.
+            if (length[pair.Left] == 0 || length[pair.Right] == 0 || next[pair.Left] != pair.Right || length[pair.Left] + length[pair.Right] != pair.Length)
+            {
+                continue;
+            }
+
+            length[pair.Left] = pair.Length;
+            length[pair.Right] = 0;
+            next[pair.Left] = next[pair.Right];
+            if (next[pair.Right] >= 0)
+            {
+                prev[next[pair.Right]] = pair.Left;
+            }
+
+            TryAdd(prev[pair.Left], pair.Left);
+            TryAdd(pair.Left, next[pair.Left]);
+        }
+
+        var ids = new List<int>(count);
+        Span<byte> utf8 = stackalloc byte[16];
+        for (int s = 0; s >= 0 && s < count; s = next[s])
+        {
+            ReadOnlySpan<char> piece = normalized.AsSpan(start[s], length[s]);
+            if (_lookup.TryGetValue(piece, out int id))
+            {
+                ids.Add(id);
+                continue;
+            }
+
+            if (_model.ByteFallback)
+            {
+                byte[] bytes = Encoding.UTF8.GetBytes(piece.ToArray());
+                foreach (byte b in bytes)
+                {
+                    ids.Add(_byteIds[b] >= 0 ? _byteIds[b] : _model.UnkId);
+                }
+            }
+            else
+            {
+                ids.Add(_model.UnkId);
+            }
+        }
+
+        return ids;
+    }
+
+    private string Normalize(string text)
+    {
+        var sb = new StringBuilder(text.Length + 1);
+        if (_model.RemoveExtraWhitespaces)
+        {
+            text = string.Join(' ', text.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+            if (text.Length == 0)
+            {
+                return "";
+            }
+        }
+
+        if (_model.AddDummyPrefix)
+        {
+            sb.Append(Space);
+        }
+
+        foreach (char ch in text)
+        {
+            sb.Append(ch == ' ' ? Space : ch);
+        }
+
+        return sb.ToString();
+    }
+
+    /// <inheritdoc />
+    public string Decode(IEnumerable<int> ids)
+    {
+        var bytes = new List<byte>();
+        bool first = true;
+        foreach (int id in ids)
+        {
+            if ((uint)id >= (uint)_model.Pieces.Length)
+            {
+                continue;
+            }
+
+            PieceType t = _model.Types[id];
+            if (t is PieceType.Control or PieceType.Unknown && id != _model.UnkId)
+            {
+                continue;
+            }
+
+            if (t == PieceType.Byte)
+            {
+                bytes.Add(Convert.ToByte(_model.Pieces[id].Substring(3, 2), 16));
+            }
+            else
+            {
+                string piece = t == PieceType.Unknown ? " \u2047 " : _model.Pieces[id].Replace(Space, ' ');
+                if (first && _model.AddDummyPrefix && piece.StartsWith(' '))
+                {
+                    piece = piece[1..];
+                }
+
+                bytes.AddRange(Encoding.UTF8.GetBytes(piece));
+            }
+
+            first = false;
+        }
+
+        return Encoding.UTF8.GetString(bytes.ToArray());
+    }
+
+    private sealed class PairOrder : IComparer<(float Score, int Left)>
+    {
+        public static readonly PairOrder Instance = new();
+
+        // Highest score first; among equal scores the leftmost pair (as sentencepiece's SymbolPair comparator).
+        public int Compare((float Score, int Left) a, (float Score, int Left) b)
+            => a.Score != b.Score ? b.Score.CompareTo(a.Score) : a.Left.CompareTo(b.Left);
+    }
+}

@@ -1,0 +1,55 @@
+using System.Text.Json;
+using QuantSharp.Evaluation;
+using QuantSharp.Models;
+
+namespace QuantSharp.Tests.Models;
+
+public class BrownLlamaTests
+{
+    private static JsonElement Reference()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestPaths.BrownLlama, "reference.json")));
+        return doc.RootElement.Clone();
+    }
+
+    [Fact]
+    public void GreedyGenerationAndLogitsMatchReference()
+    {
+        JsonElement greedy = Reference().GetProperty("greedy");
+        using LoadedModel loaded = ModelLoader.Load(TestPaths.BrownLlama);
+        var tok = loaded.RequireTokenizer();
+        List<int> prompt = [tok.BosId!.Value, .. tok.Encode(greedy.GetProperty("prompt").GetString()!)];
+        Assert.Equal(greedy.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()), prompt);
+
+        using var session = new InferenceSession(loaded.Model);
+        float[] logits = new float[loaded.Model.Config.VocabSize];
+        session.Forward(prompt.ToArray(), logits);
+        double[] expectedLogits = greedy.GetProperty("last_prompt_logits_first8").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        for (int i = 0; i < expectedLogits.Length; i++)
+        {
+            Assert.Equal(expectedLogits[i], logits[i], 1e-4);
+        }
+
+        int[] expected = greedy.GetProperty("generated_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        int[] ids = new Generator(loaded.Model).Generate(prompt, new SamplingOptions { MaxTokens = expected.Length, StopAtEos = false }).ToArray();
+        Assert.Equal(expected, ids);
+    }
+
+    [Theory]
+    [InlineData("heldout", "heldout.txt")]
+    [InlineData("wiki.test.raw", "../../data/wikitext-2-raw/wiki.test.raw")]
+    public void PerplexityMatchesReferenceWithinHalfPercent(string key, string relativeFile)
+    {
+        JsonElement expected = Reference().GetProperty(key);
+        using LoadedModel loaded = ModelLoader.Load(TestPaths.BrownLlama);
+        var tok = loaded.RequireTokenizer();
+        string text = File.ReadAllText(Path.GetFullPath(Path.Combine(TestPaths.BrownLlama, relativeFile)));
+        IReadOnlyList<int> tokens = tok.Encode(text);
+        Assert.Equal(expected.GetProperty("file_tokens").GetInt32(), tokens.Count);
+        PerplexityResult result = PerplexityEvaluator.Evaluate(loaded.Model, tokens, tok.BosId!.Value, new PerplexityOptions { Context = 256 });
+        Assert.Equal(expected.GetProperty("windows").GetInt32(), result.Windows);
+        Assert.Equal(expected.GetProperty("scored_tokens").GetInt64(), result.ScoredTokens);
+        double reference = expected.GetProperty("ppl").GetDouble();
+        Assert.InRange(result.Perplexity, reference * 0.995, reference * 1.005);
+    }
+}
