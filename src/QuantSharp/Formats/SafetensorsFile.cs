@@ -93,6 +93,11 @@ public sealed unsafe class SafetensorsFile : IWeightSource
 
         long dataStart = 8 + (long)headerLength;
         long dataLength = fileLength - dataStart;
+        if (!System.Text.Unicode.Utf8.IsValid(head.Slice(8, (int)headerLength)))
+        {
+            throw new SafetensorsException(SafetensorsError.BadJson, path, null, "header is not valid UTF-8");
+        }
+
         JsonDocument doc;
         try
         {

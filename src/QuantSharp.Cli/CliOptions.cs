@@ -1,0 +1,79 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using QuantSharp.Kernels;
+
+namespace QuantSharp.Cli;
+
+/// <summary>Options shared by several verbs, and small helpers.</summary>
+internal static class CliOptions
+{
+    public static readonly Option<bool> Verbose = new("--verbose") { Description = "Print stack traces on errors.", Recursive = true };
+
+    public static Argument<string?> ModelArgument() => new("model")
+    {
+        Description = "Checkpoint folder (config.json + *.safetensors + tokenizer.model), a quantized folder, or a .gguf file. Default: ../shared/models/brown-llama.",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+
+    public static Option<bool> Json() => new("--json") { Description = "Print one JSON object with the results on the last line of stdout." };
+
+    public static Option<int> Threads() => new("--threads", "-t") { Description = "Threads for the kernels (default: one per core).", DefaultValueFactory = _ => Environment.ProcessorCount };
+
+    /// <summary>Applies --threads.</summary>
+    public static void ApplyThreads(int threads)
+    {
+        if (threads < 1 || threads > 256)
+        {
+            throw new UsageException($"--threads {threads} must be between 1 and 256");
+        }
+
+        WorkerPool.SetSharedThreads(threads);
+    }
+
+    /// <summary>The model path given, or the sample model next to the repository.</summary>
+    public static string ResolveModel(string? given)
+    {
+        if (!string.IsNullOrEmpty(given))
+        {
+            return given;
+        }
+
+        foreach (string startDir in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (DirectoryInfo? d = new(startDir); d is not null; d = d.Parent)
+            {
+                string candidate = Path.Combine(d.FullName, "shared", "models", "brown-llama");
+                if (Directory.Exists(candidate))
+                {
+                    return candidate;
+                }
+            }
+        }
+
+        throw new UsageException("no model given and the sample model ../shared/models/brown-llama was not found; pass a checkpoint folder");
+    }
+
+    /// <summary>Writes a single-line JSON object built by <paramref name="write"/> to stdout.</summary>
+    public static void WriteJson(Action<Utf8JsonWriter> write)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            write(json);
+            json.WriteEndObject();
+        }
+
+        Console.Out.WriteLine(Encoding.UTF8.GetString(buffer.ToArray()));
+    }
+
+    /// <summary>Human-readable byte count.</summary>
+    public static string Bytes(long bytes) => bytes switch
+    {
+        >= 1L << 30 => $"{bytes / (double)(1L << 30):F2} GiB",
+        >= 1L << 20 => $"{bytes / (double)(1L << 20):F2} MiB",
+        >= 1L << 10 => $"{bytes / 1024.0:F1} KiB",
+        _ => $"{bytes} B",
+    };
+}

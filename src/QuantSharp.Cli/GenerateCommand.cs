@@ -1,0 +1,139 @@
+using System.CommandLine;
+using QuantSharp.Formats;
+using QuantSharp.Models;
+
+namespace QuantSharp.Cli;
+
+/// <summary><c>quantsharp generate</c>: text generation, streamed as it is produced.</summary>
+internal static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var model = CliOptions.ModelArgument();
+        var prompt = new Option<string?>("--prompt", "-p") { Description = "Prompt text (a BOS is prepended when the tokenizer asks for it). Default: empty (BOS only)." };
+        var ids = new Option<string?>("--ids") { Description = "Prompt as comma-separated token ids instead of text (used as given, no BOS added)." };
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate at most.", DefaultValueFactory = _ => 128 };
+        var temperature = new Option<float>("--temperature") { Description = "Sampling temperature; 0 = greedy (deterministic).", DefaultValueFactory = _ => 0f };
+        var topK = new Option<int>("--top-k") { Description = "Sample among the k most likely tokens (0 = all).", DefaultValueFactory = _ => 0 };
+        var topP = new Option<float>("--top-p") { Description = "Sample among the most likely tokens whose probability adds up to p (1 = all).", DefaultValueFactory = _ => 1f };
+        var penalty = new Option<float>("--repetition-penalty") { Description = "Penalise tokens already in the text (1 = off; 1.1 is typical).", DefaultValueFactory = _ => 1f };
+        var seed = new Option<int>("--seed") { Description = "Random seed for sampling.", DefaultValueFactory = _ => 42 };
+        var json = CliOptions.Json();
+        var threads = CliOptions.Threads();
+        var command = new Command("generate", "Generate text from a prompt, streaming it as it is produced; prints prompt and generation tokens/s at the end.\n"
+            + "Example: quantsharp generate ../shared/models/brown-llama --prompt \"The jury said that\" --max-tokens 40 --temperature 0.8 --top-p 0.9")
+        {
+            model, prompt, ids, maxTokens, temperature, topK, topP, penalty, seed, json, threads,
+        };
+        command.SetAction(parse =>
+        {
+            CliOptions.ApplyThreads(parse.GetValue(threads));
+            var options = new SamplingOptions
+            {
+                MaxTokens = parse.GetValue(maxTokens),
+                Temperature = parse.GetValue(temperature),
+                TopK = parse.GetValue(topK),
+                TopP = parse.GetValue(topP),
+                RepetitionPenalty = parse.GetValue(penalty),
+                Seed = parse.GetValue(seed),
+            };
+            Validate(options);
+            return Run(CliOptions.ResolveModel(parse.GetValue(model)), parse.GetValue(prompt), parse.GetValue(ids), options, parse.GetValue(json));
+        });
+        return command;
+    }
+
+    private static void Validate(SamplingOptions o)
+    {
+        if (o.MaxTokens < 1) throw new UsageException($"--max-tokens {o.MaxTokens} must be at least 1");
+        if (o.Temperature < 0) throw new UsageException($"--temperature {o.Temperature} must not be negative");
+        if (o.TopK < 0) throw new UsageException($"--top-k {o.TopK} must not be negative");
+        if (o.TopP is <= 0 or > 1) throw new UsageException($"--top-p {o.TopP} must be in (0, 1]");
+        if (o.RepetitionPenalty <= 0) throw new UsageException($"--repetition-penalty {o.RepetitionPenalty} must be positive");
+    }
+
+    private static int Run(string path, string? promptText, string? idsText, SamplingOptions options, bool json)
+    {
+        using LoadedModel loaded = ModelOptions.Load(path);
+        ITextTokenizer? tokenizer = loaded.Tokenizer;
+        List<int> prompt;
+        if (idsText is not null)
+        {
+            prompt = [.. ModelOptions.ParseIds(idsText)];
+        }
+        else
+        {
+            tokenizer = loaded.RequireTokenizer();
+            prompt = [];
+            if (tokenizer.AddBosByDefault && tokenizer.BosId is int bos)
+            {
+                prompt.Add(bos);
+            }
+
+            prompt.AddRange(tokenizer.Encode(promptText ?? ""));
+        }
+
+        var generator = new Generator(loaded.Model);
+        var generated = new List<int>();
+        // Print the prompt as the tokenizer reads it back, then only what each new token adds to the decoded text, so
+        // word-initial spaces and multi-byte characters split over tokens come out right.
+        string printed = tokenizer?.Decode(prompt) ?? "";
+        if (!json)
+        {
+            Console.Out.Write(printed);
+        }
+
+        foreach (int id in generator.Generate(prompt, options))
+        {
+            generated.Add(id);
+            if (!json && tokenizer is not null)
+            {
+                // Decode the whole continuation and print what is new, so multi-byte characters split over tokens print whole.
+                string text = tokenizer.Decode([.. prompt, .. generated]);
+                if (text.Length > printed.Length && !text.EndsWith('\uFFFD'))
+                {
+                    Console.Out.Write(text[printed.Length..]);
+                    Console.Out.Flush();
+                    printed = text;
+                }
+            }
+            else if (!json)
+            {
+                Console.Out.Write($"{id} ");
+            }
+        }
+
+        GenerationStats stats = generator.LastStats!;
+        string fullText = tokenizer?.Decode(generated) ?? "";
+        string shown = tokenizer?.Decode([.. prompt, .. generated]) ?? "";
+        if (json)
+        {
+            CliOptions.WriteJson(w =>
+            {
+                w.WriteStartArray("prompt_ids");
+                prompt.ForEach(w.WriteNumberValue);
+                w.WriteEndArray();
+                w.WriteStartArray("ids");
+                generated.ForEach(w.WriteNumberValue);
+                w.WriteEndArray();
+                w.WriteString("text", fullText);
+                w.WriteNumber("prompt_tokens", stats.PromptTokens);
+                w.WriteNumber("prompt_tokens_per_second", Math.Round(stats.PromptTokensPerSecond, 2));
+                w.WriteNumber("generated_tokens", stats.GeneratedTokens);
+                w.WriteNumber("tokens_per_second", Math.Round(stats.GenerateTokensPerSecond, 2));
+            });
+        }
+        else
+        {
+            if (shown.Length > printed.Length)
+            {
+                Console.Out.Write(shown[printed.Length..]);
+            }
+
+            Console.Out.WriteLine();
+            Console.Out.WriteLine($"prompt: {stats.PromptTokens} tokens, {stats.PromptTokensPerSecond:F1} tokens/s; generation: {stats.GeneratedTokens} tokens, {stats.GenerateTokensPerSecond:F1} tokens/s");
+        }
+
+        return ExitCodes.Ok;
+    }
+}

@@ -1,0 +1,120 @@
+using System.CommandLine;
+using QuantSharp.Formats;
+using QuantSharp.Tensors;
+using QuantSharp.Models;
+using Spectre.Console;
+
+namespace QuantSharp.Cli;
+
+/// <summary><c>quantsharp inspect</c>: architecture, parameter count and every tensor of a checkpoint.</summary>
+internal static class InspectCommand
+{
+    public static Command Create()
+    {
+        var model = CliOptions.ModelArgument();
+        var json = CliOptions.Json();
+        var command = new Command("inspect", "Show a checkpoint's architecture, parameter count and every tensor (name, dtype, shape, bytes).\n"
+            + "Example: quantsharp inspect ../shared/models/stories260K/hf")
+        {
+            model,
+            json,
+        };
+        command.SetAction(parse => Run(CliOptions.ResolveModel(parse.GetValue(model)), parse.GetValue(json)));
+        return command;
+    }
+
+    private static int Run(string path, bool json)
+    {
+        using LoadedModel loaded = ModelLoader.Load(path);
+        ModelConfig c = loaded.Model.Config;
+        IReadOnlyDictionary<string, TensorView> tensors = InspectSource.ListTensors(path);
+        long parameters = InspectSource.Parameters(loaded.Model);
+        if (json)
+        {
+            CliOptions.WriteJson(w =>
+            {
+                w.WriteString("path", path);
+                w.WriteString("architecture", c.Architecture);
+                w.WriteNumber("parameters", parameters);
+                w.WriteNumber("layers", c.Layers);
+                w.WriteNumber("hidden_size", c.HiddenSize);
+                w.WriteNumber("heads", c.Heads);
+                w.WriteNumber("kv_heads", c.KvHeads);
+                w.WriteNumber("vocab_size", c.VocabSize);
+                w.WriteNumber("context", c.MaxPositions);
+                w.WriteNumber("file_bytes", loaded.FileBytes);
+                w.WriteNumber("weight_bytes_in_memory", loaded.Model.WeightBytes);
+                w.WriteString("quantization", loaded.Model.BlockLinears().FirstOrDefault().Weight?.Scheme ?? "");
+                w.WriteStartArray("tensors");
+                foreach (var t in tensors.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name", t.Name);
+                    w.WriteString("dtype", t.DType.ToString());
+                    w.WriteStartArray("shape");
+                    foreach (long d in t.Shape)
+                    {
+                        w.WriteNumberValue(d);
+                    }
+
+                    w.WriteEndArray();
+                    w.WriteNumber("bytes", t.ByteLength);
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+            });
+            return ExitCodes.Ok;
+        }
+
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(path)}[/]");
+        var summary = new Table().AddColumns("property", "value").HideHeaders();
+        summary.AddRow("architecture", Markup.Escape(c.Architecture));
+        summary.AddRow("parameters", $"{parameters:N0}");
+        summary.AddRow("layers / hidden / ffn", $"{c.Layers} / {c.HiddenSize} / {c.IntermediateSize}");
+        summary.AddRow("heads / kv heads / head dim", $"{c.Heads} / {c.KvHeads} / {c.HeadDim}");
+        summary.AddRow("vocab / context", $"{c.VocabSize} / {c.MaxPositions}");
+        summary.AddRow("linear weights", Markup.Escape(string.Join(", ", loaded.Model.BlockLinears().Select(l => l.Weight.Scheme).Distinct())));
+        summary.AddRow("file size", CliOptions.Bytes(loaded.FileBytes));
+        summary.AddRow("weights in memory", CliOptions.Bytes(loaded.Model.WeightBytes));
+        AnsiConsole.Write(summary);
+        var table = new Table().AddColumns("tensor", "dtype", "shape", "bytes");
+        foreach (var t in tensors.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
+        {
+            table.AddRow(Markup.Escape(t.Name), t.DType.ToString(), Markup.Escape(t.ShapeText), $"{t.ByteLength:N0}");
+        }
+
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"{tensors.Count} tensors, {CliOptions.Bytes(tensors.Values.Sum(t => t.ByteLength))}");
+        return ExitCodes.Ok;
+    }
+}
+
+/// <summary>Tensor listing and parameter counting for inspect.</summary>
+internal static class InspectSource
+{
+    public static IReadOnlyDictionary<string, TensorView> ListTensors(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            // Views are copied out as (name, dtype, shape, bytes) metadata only; the checkpoint is reopened briefly.
+            using SafetensorsCheckpoint source = SafetensorsCheckpoint.Open(path);
+            return source.Tensors.ToDictionary(p => p.Key, p => TensorView.Describe(p.Value.Name, p.Value.DType, p.Value.Shape, p.Value.ByteLength));
+        }
+
+        return new Dictionary<string, TensorView>();
+    }
+
+    public static long Parameters(TransformerModel model)
+    {
+        long n = (long)model.Embedding.Rows * model.Embedding.Cols;
+        if (!ReferenceEquals(model.LmHead, model.Embedding))
+        {
+            n += (long)model.LmHead.Rows * model.LmHead.Cols;
+        }
+
+        n += model.BlockLinears().Sum(l => (long)l.Weight.Rows * l.Weight.Cols);
+        n += model.FinalNorm.Length + model.Blocks.Sum(b => (long)b.AttnNorm.Length + b.MlpNorm.Length + (b.QkvBias?.Length ?? 0));
+        return n;
+    }
+}

@@ -1,0 +1,90 @@
+using System.CommandLine;
+using QuantSharp.Evaluation;
+using QuantSharp.Models;
+
+namespace QuantSharp.Cli;
+
+/// <summary><c>quantsharp perplexity</c>: perplexity over a text file, llama.cpp's protocol.</summary>
+internal static class PerplexityCommand
+{
+    public static Command Create()
+    {
+        var model = CliOptions.ModelArgument();
+        var file = new Option<string>("--file", "-f") { Description = "Text file to score (UTF-8), e.g. ../shared/data/wikitext-2-raw/wiki.test.raw.", Required = true };
+        var ctx = new Option<int>("--ctx", "-c") { Description = "Window length in tokens, BOS included (default: the smaller of 512 and the model's context).", DefaultValueFactory = _ => 0 };
+        var secondHalf = new Option<bool>("--second-half") { Description = "Score only the second half of each window (the first half is context), as llama.cpp's perplexity tool does." };
+        var maxWindows = new Option<int>("--max-windows") { Description = "Evaluate at most this many windows (0 = all).", DefaultValueFactory = _ => 0 };
+        var json = CliOptions.Json();
+        var threads = CliOptions.Threads();
+        var command = new Command("perplexity", "Perplexity of a model on a text file: the text is tokenized as one string, cut into non-overlapping windows of\n"
+            + "ctx − 1 tokens (the last partial one dropped), each run as [BOS] + window from an empty cache, every text token scored.\n"
+            + "Example: quantsharp perplexity ../shared/models/brown-llama --file ../shared/models/brown-llama/heldout.txt --ctx 256")
+        {
+            model, file, ctx, secondHalf, maxWindows, json, threads,
+        };
+        command.SetAction(parse =>
+        {
+            CliOptions.ApplyThreads(parse.GetValue(threads));
+            string path = parse.GetValue(file)!;
+            if (!File.Exists(path))
+            {
+                throw new UsageException($"{path}: text file not found");
+            }
+
+            if (parse.GetValue(ctx) < 0)
+            {
+                throw new UsageException($"--ctx {parse.GetValue(ctx)} must be positive");
+            }
+
+            return Run(CliOptions.ResolveModel(parse.GetValue(model)), path, new PerplexityOptions
+            {
+                Context = parse.GetValue(ctx),
+                SecondHalf = parse.GetValue(secondHalf),
+                MaxWindows = parse.GetValue(maxWindows),
+            }, parse.GetValue(json));
+        });
+        return command;
+    }
+
+    private static int Run(string modelPath, string file, PerplexityOptions options, bool json)
+    {
+        using LoadedModel loaded = ModelOptions.Load(modelPath);
+        var tokenizer = loaded.RequireTokenizer();
+        int bos = tokenizer.BosId ?? throw new QuantSharpException($"{modelPath}: the tokenizer has no BOS token, which the perplexity protocol needs");
+        IReadOnlyList<int> tokens = tokenizer.Encode(File.ReadAllText(file));
+        var progress = new StderrProgress("perplexity");
+        double nllSoFar = 0;
+        PerplexityResult result = PerplexityEvaluator.Evaluate(loaded.Model, tokens, bos, new PerplexityOptions
+        {
+            Context = options.Context,
+            SecondHalf = options.SecondHalf,
+            MaxWindows = options.MaxWindows,
+            Progress = (done, total) => progress.Report(done, total, "windows"),
+        });
+        _ = nllSoFar;
+        if (json)
+        {
+            CliOptions.WriteJson(w =>
+            {
+                w.WriteString("model", modelPath);
+                w.WriteString("file", file);
+                w.WriteNumber("ppl", result.Perplexity);
+                w.WriteNumber("mean_nll", result.MeanNll);
+                w.WriteNumber("tokens", result.FileTokens);
+                w.WriteNumber("windows", result.Windows);
+                w.WriteNumber("scored_tokens", result.ScoredTokens);
+                w.WriteNumber("ctx", result.Context);
+                w.WriteBoolean("second_half", options.SecondHalf);
+                w.WriteNumber("seconds", Math.Round(result.Seconds, 3));
+                w.WriteNumber("tokens_per_second", Math.Round(result.TokensPerSecond, 1));
+            });
+        }
+        else
+        {
+            Console.Out.WriteLine($"perplexity {result.Perplexity:F4} (mean NLL {result.MeanNll:F5}) over {result.ScoredTokens} scored tokens; "
+                + $"{result.FileTokens} tokens in the file, {result.Windows} windows of {result.Context}; {result.TokensPerSecond:F0} tokens/s");
+        }
+
+        return ExitCodes.Ok;
+    }
+}

@@ -1,0 +1,14 @@
+using System.CommandLine;
+
+namespace QuantSharp.Cli;
+
+/// <summary>The verbs, in the order --help lists them.</summary>
+internal static class Verbs
+{
+    public static IEnumerable<Command> All() =>
+    [
+        InspectCommand.Create(),
+        GenerateCommand.Create(),
+        PerplexityCommand.Create(),
+    ];
+}
