@@ -269,3 +269,28 @@ public unsafe class QuantizedKernelTests
         Assert.Throws<ArgumentOutOfRangeException>(() => w.DequantizeRow(4, new float[40]));
     }
 }
+
+/// <summary>Steady-state calls allocate nothing (the benchmarks' MemoryDiagnoser shows the same for 4096×4096).</summary>
+public class QuantizedKernelAllocationTests
+{
+    [Theory]
+    [MemberData(nameof(QuantTestData.SpecNames), MemberType = typeof(QuantTestData))]
+    public void MatVecAndMatMul_AllocateNothing(string specName)
+    {
+        int rows = 64, cols = 300, tokens = 4;
+        PackedLinear w = QuantizedLinear.Quantize("w", QuantTestData.Random(rows, cols, 1), rows, cols, QuantSpec.ParseName(specName));
+        float[] x = QuantTestData.Random(tokens, cols, 2), y = new float[tokens * rows], row = new float[cols];
+        w.MatVec(x.AsSpan(0, cols), y);
+        w.MatMul(x, tokens, y);
+        w.DequantizeRow(3, row);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++)
+        {
+            w.MatVec(x.AsSpan(0, cols), y);
+            w.MatMul(x, tokens, y);
+            w.DequantizeRow(3, row);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}
