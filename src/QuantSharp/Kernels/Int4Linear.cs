@@ -1,0 +1,81 @@
+using System.Runtime.CompilerServices;
+using QuantSharp.Quantization;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Kernels;
+
+/// <summary>A group-wise int4 weight (<see cref="Int4Scheme"/>), multiplied against int8-quantized activations
+/// (<see cref="ActivationQuantizer"/>) with nibbles unpacked in registers.</summary>
+[SkipLocalsInit]
+public sealed unsafe class Int4Linear : PackedLinear
+{
+    private readonly byte* _q;
+    private readonly Half* _scales;
+    private readonly byte* _zeros;
+    private readonly int _groups;
+    private readonly int _rowBytes;
+
+    /// <summary>Wraps <c>qweight</c> U8 [rows, ceil(cols/32)·16], <c>scales</c> F16 [rows, groups] and (asymmetric) <c>zeros</c> U8 [rows, groups].</summary>
+    /// <exception cref="QuantSharpException">A tensor is missing or has the wrong dtype, shape or size.</exception>
+    public Int4Linear(PackedWeight packed)
+        : base(packed, QuantSchemeKind.Int4)
+    {
+        _groups = Int4Scheme.Groups(Cols, Spec.GroupSize);
+        _rowBytes = PackLayout.RowBytes4(Cols);
+        _q = packed.Require("qweight", DType.U8, Rows, _rowBytes).Pointer;
+        _scales = (Half*)packed.Require("scales", DType.F16, Rows, _groups).Pointer;
+        _zeros = Spec.Symmetric ? null : packed.Require("zeros", DType.U8, Rows, _groups).Pointer;
+    }
+
+    private struct Job
+    {
+        public byte* Q;
+        public Half* Scales;
+        public byte* Zeros;
+        public int Groups;
+        public int GroupChunks;
+        public int RowBytes;
+        public ActivationQuantizer.Q8 X;
+        public float* Y;
+        public int Rows;
+        public int Tokens;
+    }
+
+    private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
+    {
+        fixed (float* px = x, py = y)
+        {
+            var job = new Job
+            {
+                Q = _q, Scales = _scales, Zeros = _zeros, Groups = _groups, GroupChunks = Spec.GroupSize / 32, RowBytes = _rowBytes,
+                X = ActivationQuantizer.Quantize(px, tokens, Cols), Y = py, Rows = Rows, Tokens = tokens,
+            };
+            WorkerPool.Shared.For(Rows, &Slice, &job, grain: 4, minPerThread: MinRowsPerThread);
+        }
+    }
+
+    private static void Slice(void* context, int start, int end)
+    {
+        ref Job job = ref Unsafe.AsRef<Job>(context);
+        int chunks = job.X.Chunks;
+        for (int r = start; r < end; r++)
+        {
+            byte* q = job.Q + ((long)r * job.RowBytes);
+            Half* s = job.Scales + ((long)r * job.Groups);
+            byte* z = job.Zeros == null ? null : job.Zeros + ((long)r * job.Groups);
+            for (int t = 0; t < job.Tokens; t++)
+            {
+                long tc = (long)t * chunks;
+                job.Y[((long)t * job.Rows) + r] = Int4Kernels.Dot(q, s, z, job.GroupChunks, chunks, job.X.Q + (tc * 32), job.X.D + tc, job.X.Sums + tc);
+            }
+        }
+    }
+
+    private protected override void Dequantize(int row, Span<float> destination)
+        => Int4Scheme.DequantizeRow(
+            new ReadOnlySpan<byte>(_q + ((long)row * _rowBytes), _rowBytes),
+            new ReadOnlySpan<Half>(_scales + ((long)row * _groups), _groups),
+            _zeros == null ? ReadOnlySpan<byte>.Empty : new ReadOnlySpan<byte>(_zeros + ((long)row * _groups), _groups),
+            Spec.GroupSize,
+            destination);
+}

@@ -1,0 +1,61 @@
+using System.Runtime.CompilerServices;
+using QuantSharp.Quantization;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Kernels;
+
+/// <summary>An int8 weight (<see cref="Int8Scheme"/>): activations are quantized to int8 per 32-block once per
+/// call (<see cref="ActivationQuantizer"/>), then each row is an integer dot product times its scale.</summary>
+[SkipLocalsInit]
+public sealed unsafe class Int8Linear : PackedLinear
+{
+    private readonly sbyte* _w;
+    private readonly float* _scales;
+
+    /// <summary>Wraps packed tensors <c>qweight</c> I8 [rows, cols] and <c>scales</c> F32 [rows].</summary>
+    /// <exception cref="QuantSharpException">A tensor is missing or has the wrong dtype, shape or size.</exception>
+    public Int8Linear(PackedWeight packed)
+        : base(packed, QuantSchemeKind.Int8)
+    {
+        _w = (sbyte*)packed.Require("qweight", DType.I8, Rows, Cols).Pointer;
+        _scales = (float*)packed.Require("scales", DType.F32, Rows).Pointer;
+    }
+
+    private struct Job
+    {
+        public sbyte* W;
+        public float* Scales;
+        public ActivationQuantizer.Q8 X;
+        public float* Y;
+        public int Rows;
+        public int Cols;
+        public int Tokens;
+    }
+
+    private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
+    {
+        fixed (float* px = x, py = y)
+        {
+            var job = new Job { W = _w, Scales = _scales, X = ActivationQuantizer.Quantize(px, tokens, Cols), Y = py, Rows = Rows, Cols = Cols, Tokens = tokens };
+            WorkerPool.Shared.For(Rows, &Slice, &job, grain: 4, minPerThread: MinRowsPerThread);
+        }
+    }
+
+    private static void Slice(void* context, int start, int end)
+    {
+        ref Job job = ref Unsafe.AsRef<Job>(context);
+        int chunks = job.X.Chunks;
+        for (int r = start; r < end; r++)
+        {
+            sbyte* w = job.W + ((long)r * job.Cols);
+            float scale = job.Scales[r];
+            for (int t = 0; t < job.Tokens; t++)
+            {
+                job.Y[((long)t * job.Rows) + r] = scale * Int8Kernels.Dot(w, job.Cols, job.X.Q + ((long)t * chunks * 32), job.X.D + ((long)t * chunks));
+            }
+        }
+    }
+
+    private protected override void Dequantize(int row, Span<float> destination)
+        => Int8Scheme.DequantizeRow(new ReadOnlySpan<sbyte>(_w + ((long)row * Cols), Cols), _scales[row], destination);
+}

@@ -1,0 +1,134 @@
+using System.Runtime.CompilerServices;
+using QuantSharp.Quantization;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Kernels;
+
+/// <summary>An NF4 or FP4 weight (<see cref="FourBitFloatScheme"/>, bitsandbytes code books, absmax per 64 inputs,
+/// optionally double-quantized absmax). Activations stay float; codes are looked up in registers.</summary>
+[SkipLocalsInit]
+public sealed unsafe class Nf4Linear : PackedLinear
+{
+    private static readonly float[] s_nf4 = Pinned(FourBitFloatScheme.Nf4Code);
+    private static readonly float[] s_fp4 = Pinned(FourBitFloatScheme.Fp4Code);
+
+    private readonly byte* _q;
+    private readonly int _rowBytes;
+    private readonly int _blocks;
+    private readonly float* _absmax;
+    private readonly sbyte* _absmaxQ;
+    private readonly float* _absmaxScale;
+    private readonly float _absmaxOffset;
+    private readonly float[] _code;
+
+    /// <summary>Wraps <c>qweight</c> U8 [rows, ceil(cols/32)·16] and either <c>absmax</c> F32 [rows, blocks] or
+    /// (double quantization) <c>absmax</c> I8 [rows, blocks], <c>absmax_scale</c> F32 [ceil(rows·blocks/256)], <c>absmax_offset</c> F32 [1].</summary>
+    /// <exception cref="QuantSharpException">A tensor is missing or has the wrong dtype, shape or size.</exception>
+    public Nf4Linear(PackedWeight packed)
+        : base(packed, QuantSchemeKind.Nf4)
+    {
+        _code = Spec.Kind == QuantSchemeKind.Fp4 ? s_fp4 : s_nf4;
+        _rowBytes = PackLayout.RowBytes4(Cols);
+        _blocks = FourBitFloatScheme.Blocks(Cols);
+        _q = packed.Require("qweight", DType.U8, Rows, _rowBytes).Pointer;
+        if (Spec.DoubleQuant)
+        {
+            long total = (long)Rows * _blocks;
+            _absmaxQ = (sbyte*)packed.Require("absmax", DType.I8, Rows, _blocks).Pointer;
+            _absmaxScale = (float*)packed.Require("absmax_scale", DType.F32, (total + QuantSpec.DoubleQuantBlock - 1) / QuantSpec.DoubleQuantBlock).Pointer;
+            _absmaxOffset = *(float*)packed.Require("absmax_offset", DType.F32, 1).Pointer;
+        }
+        else
+        {
+            _absmax = (float*)packed.Require("absmax", DType.F32, Rows, _blocks).Pointer;
+        }
+    }
+
+    private static float[] Pinned(ReadOnlySpan<float> values)
+    {
+        float[] a = GC.AllocateArray<float>(values.Length, pinned: true);
+        values.CopyTo(a);
+        return a;
+    }
+
+    private struct Job
+    {
+        public byte* Q;
+        public int RowBytes;
+        public int Blocks;
+        public float* Absmax;
+        public sbyte* AbsmaxQ;
+        public float* AbsmaxScale;
+        public float AbsmaxOffset;
+        public float* Code;
+        public float* X;
+        public int Chunks;
+        public float* Y;
+        public int Rows;
+        public int Tokens;
+    }
+
+    private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
+    {
+        fixed (float* px = x, py = y, code = _code)
+        {
+            var job = new Job
+            {
+                Q = _q, RowBytes = _rowBytes, Blocks = _blocks, Absmax = _absmax, AbsmaxQ = _absmaxQ, AbsmaxScale = _absmaxScale,
+                AbsmaxOffset = _absmaxOffset, Code = code, X = ActivationQuantizer.PadFloats(px, tokens, Cols), Chunks = PackLayout.Chunks(Cols),
+                Y = py, Rows = Rows, Tokens = tokens,
+            };
+            WorkerPool.Shared.For(Rows, &Slice, &job, grain: 4, minPerThread: MinRowsPerThread);
+        }
+    }
+
+    private static void Slice(void* context, int start, int end)
+    {
+        ref Job job = ref Unsafe.AsRef<Job>(context);
+        int padded = job.Chunks * 32;
+        float* decoded = job.AbsmaxQ == null ? null : ThreadScratch.Floats(job.Blocks);
+        for (int r = start; r < end; r++)
+        {
+            float* absmax = job.Absmax + ((long)r * job.Blocks);
+            if (decoded != null)
+            {
+                DecodeAbsmax(job.AbsmaxQ, job.AbsmaxScale, job.AbsmaxOffset, r, job.Blocks, decoded);
+                absmax = decoded;
+            }
+
+            byte* q = job.Q + ((long)r * job.RowBytes);
+            for (int t = 0; t < job.Tokens; t++)
+            {
+                job.Y[((long)t * job.Rows) + r] = FourBitFloatKernels.Dot(q, absmax, job.Chunks, job.X + ((long)t * padded), job.Code);
+            }
+        }
+    }
+
+    private static void DecodeAbsmax(sbyte* q, float* scale, float offset, int row, int blocks, float* destination)
+    {
+        long first = (long)row * blocks;
+        for (int b = 0; b < blocks; b++)
+        {
+            long i = first + b;
+            destination[b] = FourBitFloatScheme.DoubleQuantAbsmax(q[i], scale[i / QuantSpec.DoubleQuantBlock], offset);
+        }
+    }
+
+    private protected override void Dequantize(int row, Span<float> destination)
+    {
+        float* decoded = stackalloc float[Math.Min(_blocks, 1024)];
+        float* absmax = _absmax + ((long)row * _blocks);
+        if (_absmaxQ != null)
+        {
+            if (_blocks > 1024)
+            {
+                decoded = ThreadScratch.Floats(_blocks);
+            }
+
+            DecodeAbsmax(_absmaxQ, _absmaxScale, _absmaxOffset, row, _blocks, decoded);
+            absmax = decoded;
+        }
+
+        FourBitFloatScheme.DequantizeRow(new ReadOnlySpan<byte>(_q + ((long)row * _rowBytes), _rowBytes), new ReadOnlySpan<float>(absmax, _blocks), _code, destination);
+    }
+}

@@ -1,0 +1,73 @@
+using QuantSharp.Quantization;
+
+namespace QuantSharp.Kernels;
+
+/// <summary>Common part of the quantized <see cref="ILinearWeight"/>s: the packed tensors, shapes and size checks.
+/// Subclasses read <see cref="Packed"/> in place; no call allocates.</summary>
+public abstract class PackedLinear : ILinearWeight
+{
+    private protected PackedLinear(PackedWeight packed, QuantSchemeKind expected)
+    {
+        if (packed.Spec.Kind != expected && !(expected == QuantSchemeKind.Nf4 && packed.Spec.Kind == QuantSchemeKind.Fp4))
+        {
+            throw new ArgumentException($"{packed.Prefix}: a {packed.Spec.Name} weight cannot be read as {expected}");
+        }
+
+        Packed = packed;
+        Rows = packed.Rows;
+        Cols = packed.Cols;
+    }
+
+    /// <summary>The stored tensors this weight reads.</summary>
+    public PackedWeight Packed { get; }
+
+    /// <summary>The scheme and its parameters.</summary>
+    public QuantSpec Spec => Packed.Spec;
+
+    /// <inheritdoc />
+    public int Rows { get; }
+
+    /// <inheritdoc />
+    public int Cols { get; }
+
+    /// <inheritdoc />
+    public string Scheme => Packed.Spec.Name;
+
+    /// <inheritdoc />
+    public long BytesInMemory => Packed.ByteLength;
+
+    /// <inheritdoc />
+    public void MatVec(ReadOnlySpan<float> x, Span<float> y) => MatMul(x, 1, y);
+
+    /// <inheritdoc />
+    public void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y)
+    {
+        if (tokens <= 0 || x.Length < (long)tokens * Cols || y.Length < (long)tokens * Rows)
+        {
+            throw new ArgumentException($"{Packed.Prefix}: expected x of {tokens}×{Cols} and y of {tokens}×{Rows}, got {x.Length} and {y.Length}");
+        }
+
+        Multiply(x, tokens, y);
+    }
+
+    /// <summary>Computes <c>Y = X · W'ᵀ</c> for validated sizes.</summary>
+    private protected abstract void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y);
+
+    /// <inheritdoc />
+    public void DequantizeRow(int row, Span<float> destination)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
+        if (destination.Length < Cols)
+        {
+            throw new ArgumentException($"{Packed.Prefix}: destination holds {destination.Length} floats, the row has {Cols}", nameof(destination));
+        }
+
+        Dequantize(row, destination[..Cols]);
+    }
+
+    /// <summary>Writes row <paramref name="row"/> (validated) into exactly Cols floats.</summary>
+    private protected abstract void Dequantize(int row, Span<float> destination);
+
+    /// <summary>Rows per thread below which a call stays on one thread (≈ 64 K weights of work).</summary>
+    private protected int MinRowsPerThread => Math.Max(8, 65536 / Math.Max(1, Cols));
+}

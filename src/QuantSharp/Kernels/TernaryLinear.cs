@@ -1,0 +1,93 @@
+using System.Runtime.CompilerServices;
+using QuantSharp.Quantization;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Kernels;
+
+/// <summary>A ternary 1.58-bit weight (<see cref="TernaryScheme"/>), multiplied against int8-quantized activations
+/// (<see cref="ActivationQuantizer"/>) with 2-bit codes unpacked in registers.</summary>
+[SkipLocalsInit]
+public sealed unsafe class TernaryLinear : PackedLinear
+{
+    private readonly byte* _q;
+    private readonly float* _scales;
+    private readonly int _rowBytes;
+    private readonly int _scalesPerRow;
+    private readonly long _scaleRowStride;
+    private readonly int _groupChunks;
+
+    /// <summary>Wraps <c>qweight</c> U8 [rows, ceil(cols/32)·8] and <c>scales</c> F32 [1], [rows] or [rows, groups] per granularity.</summary>
+    /// <exception cref="QuantSharpException">A tensor is missing or has the wrong dtype, shape or size.</exception>
+    public TernaryLinear(PackedWeight packed)
+        : base(packed, QuantSchemeKind.Ternary)
+    {
+        _rowBytes = PackLayout.RowBytes2(Cols);
+        _q = packed.Require("qweight", DType.U8, Rows, _rowBytes).Pointer;
+        int chunks = PackLayout.Chunks(Cols);
+        switch (Spec.Granularity)
+        {
+            case TernaryGranularity.PerTensor:
+                _scales = (float*)packed.Require("scales", DType.F32, 1).Pointer;
+                (_scalesPerRow, _scaleRowStride, _groupChunks) = (1, 0, chunks);
+                break;
+            case TernaryGranularity.PerRow:
+                _scales = (float*)packed.Require("scales", DType.F32, Rows).Pointer;
+                (_scalesPerRow, _scaleRowStride, _groupChunks) = (1, 1, chunks);
+                break;
+            default:
+                int groups = (Cols + Spec.GroupSize - 1) / Spec.GroupSize;
+                _scales = (float*)packed.Require("scales", DType.F32, Rows, groups).Pointer;
+                (_scalesPerRow, _scaleRowStride, _groupChunks) = (groups, groups, Spec.GroupSize / 32);
+                break;
+        }
+    }
+
+    private struct Job
+    {
+        public byte* Q;
+        public float* Scales;
+        public long ScaleRowStride;
+        public int GroupChunks;
+        public int RowBytes;
+        public ActivationQuantizer.Q8 X;
+        public float* Y;
+        public int Rows;
+        public int Tokens;
+    }
+
+    private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
+    {
+        fixed (float* px = x, py = y)
+        {
+            var job = new Job
+            {
+                Q = _q, Scales = _scales, ScaleRowStride = _scaleRowStride, GroupChunks = _groupChunks, RowBytes = _rowBytes,
+                X = ActivationQuantizer.Quantize(px, tokens, Cols), Y = py, Rows = Rows, Tokens = tokens,
+            };
+            WorkerPool.Shared.For(Rows, &Slice, &job, grain: 4, minPerThread: MinRowsPerThread);
+        }
+    }
+
+    private static void Slice(void* context, int start, int end)
+    {
+        ref Job job = ref Unsafe.AsRef<Job>(context);
+        int chunks = job.X.Chunks;
+        for (int r = start; r < end; r++)
+        {
+            byte* q = job.Q + ((long)r * job.RowBytes);
+            float* s = job.Scales + (r * job.ScaleRowStride);
+            for (int t = 0; t < job.Tokens; t++)
+            {
+                long tc = (long)t * chunks;
+                job.Y[((long)t * job.Rows) + r] = TernaryKernels.Dot(q, s, job.GroupChunks, chunks, job.X.Q + (tc * 32), job.X.D + tc, job.X.Sums + tc);
+            }
+        }
+    }
+
+    private protected override void Dequantize(int row, Span<float> destination)
+        => TernaryScheme.DequantizeRow(
+            new ReadOnlySpan<byte>(_q + ((long)row * _rowBytes), _rowBytes),
+            new ReadOnlySpan<float>(_scales + (row * _scaleRowStride), _scalesPerRow),
+            _groupChunks * 32,
+            destination);
+}
