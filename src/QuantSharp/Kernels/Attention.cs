@@ -24,6 +24,7 @@ public static unsafe class Attention
         public long HeadStride;
         public float Scale;
         public bool Causal;
+        public bool PadRowsSeeAll;
         public int Tokens;
     }
 
@@ -37,7 +38,9 @@ public static unsafe class Attention
     /// <param name="tokens">New tokens.</param>
     /// <param name="keyStart">First key position that may be attended to (left padding masks the ones before).</param>
     /// <param name="causal">False lets every query see all keys in [keyStart, start + tokens).</param>
-    public static void Run(ReadOnlySpan<float> q, Span<float> output, KvCache cache, int layer, int heads, int start, int tokens, int keyStart = 0, bool causal = true)
+    /// <param name="padRowsSeeAllKeys">Query rows at positions before <paramref name="keyStart"/> (left padding) see every
+    /// key in [0, start + tokens), as THUDM GLM's mask builds them; otherwise their output is zero.</param>
+    public static void Run(ReadOnlySpan<float> q, Span<float> output, KvCache cache, int layer, int heads, int start, int tokens, int keyStart = 0, bool causal = true, bool padRowsSeeAllKeys = false)
     {
         int hd = cache.HeadDim;
         if (q.Length < (long)tokens * heads * hd || output.Length < (long)tokens * heads * hd)
@@ -61,6 +64,7 @@ public static unsafe class Attention
                 HeadStride = (long)cache.MaxPositions * hd,
                 Scale = 1f / MathF.Sqrt(hd),
                 Causal = causal,
+                PadRowsSeeAll = padRowsSeeAllKeys,
                 Tokens = tokens,
             };
             int work = tokens * heads;
@@ -81,6 +85,12 @@ public static unsafe class Attention
             int kvh = h / group;
             int last = job.Causal ? job.Start + t : job.Start + job.Tokens - 1;
             int first = job.KeyStart;
+            if (job.PadRowsSeeAll && job.Start + t < job.KeyStart)
+            {
+                first = 0;
+                last = job.Start + job.Tokens - 1;
+            }
+
             float* q = job.Q + ((long)t * job.Heads + h) * hd;
             float* o = job.Out + ((long)t * job.Heads + h) * hd;
             float* keys = job.Keys + kvh * job.HeadStride;

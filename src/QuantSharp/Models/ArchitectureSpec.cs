@@ -79,6 +79,14 @@ public sealed class ArchitectureSpec
     /// <summary>Fraction of each head that is rotated.</summary>
     public double RotaryFraction { get; init; } = 1.0;
 
+    /// <summary>Whether the last entry of Hugging Face's <c>hidden_states</c> is the final-normed output (Llama family)
+    /// or the last block's output before the final norm (GLM).</summary>
+    public bool LastHiddenStateIsNormed { get; init; } = true;
+
+    /// <summary>Whether left-padding query rows attend to every key, later ones included (THUDM GLM's <c>get_masks</c>),
+    /// instead of being masked out.</summary>
+    public bool PaddedQueriesAttendAll { get; init; }
+
     /// <summary>The Llama family: Llama, Mistral, Qwen2 (with q/k/v bias).</summary>
     public static ArchitectureSpec Llama(string name, bool qkvBias) => new()
     {
@@ -100,7 +108,7 @@ public sealed class ArchitectureSpec
     };
 
     /// <summary>Architectures this build can run.</summary>
-    public static IReadOnlyList<string> Supported { get; } = ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"];
+    public static IReadOnlyList<string> Supported { get; } = ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", .. GlmSpec.Architectures];
 
     /// <summary>The spec for a config, or a clear error listing what is supported.</summary>
     /// <exception cref="QuantSharpException">Unknown architecture.</exception>
@@ -108,8 +116,15 @@ public sealed class ArchitectureSpec
     {
         "LlamaForCausalLM" or "MistralForCausalLM" => Llama(config.Architecture, config.AttentionBias),
         "Qwen2ForCausalLM" => Llama(config.Architecture, true),
+        _ when GlmSpec.Matches(config) => GlmSpec.Create(config),
         _ => throw new QuantSharpException($"architecture '{config.Architecture}' is not supported; supported: {string.Join(", ", Supported)}"),
     };
+
+    /// <summary>The spec for a config whose tensors are in <paramref name="source"/> (chooses between naming forms where an
+    /// architecture has several, e.g. GLM with or without the <c>transformer.</c> prefix).</summary>
+    /// <exception cref="QuantSharpException">Unknown architecture or unsupported config.</exception>
+    public static ArchitectureSpec For(ModelConfig config, Formats.IWeightSource source)
+        => GlmSpec.Matches(config) ? GlmSpec.Create(config, source.Tensors.ContainsKey) : For(config);
 
     /// <summary>Full names of every linear weight inside the blocks, in forward order.</summary>
     public IEnumerable<string> BlockLinearNames(int layers)

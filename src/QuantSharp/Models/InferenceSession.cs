@@ -54,12 +54,17 @@ public sealed class InferenceSession : IDisposable
     /// <summary>Tokens consumed so far (the position of the next token).</summary>
     public int Position { get; private set; }
 
-    /// <summary>First key position attention may see (set for left-padded input so pad keys are masked).</summary>
+    /// <summary>First key position attention may see (set for left-padded input so pad keys are masked). With it set, a
+    /// token at position p ≥ KeyStart is rotated as position p − KeyStart and a pad as position 0, as the
+    /// <c>position_ids</c> of a left-padded batch; pad query rows see every key when the spec's
+    /// <see cref="ArchitectureSpec.PaddedQueriesAttendAll"/> says so (then pads and the tokens after them must be fed in one
+    /// <see cref="Forward"/> call that fits in one internal batch).</summary>
     public int KeyStart { get; set; }
 
     /// <summary>When set, called with (index, rows, tokens) for each hidden state as Hugging Face's
     /// <c>output_hidden_states</c> lists them: index 0 is the embedding output, index i the output of block i, and
-    /// index Layers the final-normed output.</summary>
+    /// index Layers the final-normed output (the last block's un-normed output where
+    /// <see cref="ArchitectureSpec.LastHiddenStateIsNormed"/> is false, as GLM's code returns it).</summary>
     public Action<int, ReadOnlySpan<float>, int>? HiddenStateObserver { get; set; }
 
     /// <summary>Bytes of KV cache and activation buffers.</summary>
@@ -97,6 +102,11 @@ public sealed class InferenceSession : IDisposable
             {
                 throw new QuantSharpException($"token id {tokens[i]} is outside the vocabulary of {vocab}");
             }
+        }
+
+        if (_model.Spec.PaddedQueriesAttendAll && Position < KeyStart && tokens.Length > _maxBatch)
+        {
+            throw new QuantSharpException($"{tokens.Length} tokens after left padding exceed the session's batch of {_maxBatch}; pad rows must see every key, so create the session with maxBatch ≥ the padded length");
         }
 
         for (int start = 0; start < tokens.Length; start += _maxBatch)
@@ -166,13 +176,14 @@ public sealed class InferenceSession : IDisposable
 
             for (int t = 0; t < n; t++)
             {
-                _rope.Apply(q.Slice(t * _qDim, _qDim), c.Heads, pos + t);
-                _rope.Apply(k.Slice(t * _kvDim, _kvDim), c.KvHeads, pos + t);
+                int ropePosition = pos + t >= KeyStart ? pos + t - KeyStart : 0;
+                _rope.Apply(q.Slice(t * _qDim, _qDim), c.Heads, ropePosition);
+                _rope.Apply(k.Slice(t * _kvDim, _kvDim), c.KvHeads, ropePosition);
                 _cache.Store(l, pos + t, k.Slice(t * _kvDim, _kvDim), v.Slice(t * _kvDim, _kvDim));
             }
 
             Span<float> att = _att.AsSpan(0, n * _qDim);
-            Attention.Run(q, att, _cache, l, c.Heads, pos, n, KeyStart);
+            Attention.Run(q, att, _cache, l, c.Heads, pos, n, KeyStart, padRowsSeeAllKeys: _model.Spec.PaddedQueriesAttendAll);
             Span<float> o = _o.AsSpan(0, n * d);
             b.O.MatMul(att, n, o);
             TensorPrimitives.Add(x, o, x);
@@ -205,15 +216,24 @@ public sealed class InferenceSession : IDisposable
         }
 
         Position = pos + n;
+        if (!_model.Spec.LastHiddenStateIsNormed)
+        {
+            HiddenStateObserver?.Invoke(_model.Blocks.Length, x, n);
+        }
+
         if (all)
         {
             RmsNorm.ApplyRows(x, _model.FinalNorm, c.RmsNormEps, xn, n);
-            HiddenStateObserver?.Invoke(_model.Blocks.Length, xn, n);
+            if (_model.Spec.LastHiddenStateIsNormed)
+            {
+                HiddenStateObserver?.Invoke(_model.Blocks.Length, xn, n);
+            }
+
             _model.LmHead.MatMul(xn, n, logits);
         }
         else if (wantLogits || HiddenStateObserver is not null)
         {
-            if (HiddenStateObserver is not null)
+            if (HiddenStateObserver is not null && _model.Spec.LastHiddenStateIsNormed)
             {
                 RmsNorm.ApplyRows(x, _model.FinalNorm, c.RmsNormEps, xn, n);
                 HiddenStateObserver(_model.Blocks.Length, xn, n);

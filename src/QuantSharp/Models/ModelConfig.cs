@@ -50,6 +50,9 @@ public sealed class ModelConfig
     /// <summary>Beginning-of-sequence token id, if any.</summary>
     public int? BosTokenId { get; init; }
 
+    /// <summary>Padding token id, if the config names one.</summary>
+    public int? PadTokenId { get; init; }
+
     /// <summary>End-of-sequence token ids (config may list several).</summary>
     public IReadOnlyList<int> EosTokenIds { get; init; } = [];
 
@@ -105,8 +108,11 @@ public sealed class ModelConfig
         int hidden = RequireInt(root, source, "hidden_size", "n_embd", "d_model");
         int heads = RequireInt(root, source, "num_attention_heads", "n_head");
         int layers = RequireInt(root, source, "num_hidden_layers", "num_layers", "n_layer");
-        int kvHeads = GetInt(root, "num_key_value_heads") ?? GetInt(root, "multi_query_group_num") ?? heads;
-        int headDim = GetInt(root, "head_dim") ?? (heads > 0 ? hidden / heads : 0);
+        // GLM: multi_query_group_num only counts when multi_query_attention is on (otherwise every head has its own K/V);
+        // kv_channels is GLM's head dim.
+        int? glmGroups = GetBool(root, "multi_query_attention") == true ? GetInt(root, "multi_query_group_num") : null;
+        int kvHeads = GetInt(root, "num_key_value_heads") ?? glmGroups ?? heads;
+        int headDim = GetInt(root, "head_dim") ?? GetInt(root, "kv_channels") ?? (heads > 0 ? hidden / heads : 0);
         int intermediate = GetInt(root, "intermediate_size") ?? GetInt(root, "ffn_hidden_size") ?? 0;
         int vocab = RequireInt(root, source, "vocab_size", "padded_vocab_size");
         int maxPos = GetInt(root, "max_position_embeddings") ?? GetInt(root, "seq_length") ?? 2048;
@@ -118,7 +124,8 @@ public sealed class ModelConfig
 
         if (heads % kvHeads != 0)
         {
-            throw new QuantSharpException($"{source}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kvHeads}");
+            string kvField = glmGroups is not null && GetInt(root, "num_key_value_heads") is null ? "multi_query_group_num" : "num_key_value_heads";
+            throw new QuantSharpException($"{source}: num_attention_heads {heads} is not a multiple of {kvField} {kvHeads}");
         }
 
         var eos = new List<int>();
@@ -148,10 +155,12 @@ public sealed class ModelConfig
             VocabSize = vocab,
             MaxPositions = maxPos,
             RmsNormEps = (float)(GetDouble(root, "rms_norm_eps") ?? GetDouble(root, "layernorm_epsilon") ?? 1e-6),
-            RopeTheta = GetDouble(root, "rope_theta") ?? 10000.0,
+            // GLM-4 scales the base by rope_ratio (ChatGLM3 has no such field: 10000).
+            RopeTheta = GetDouble(root, "rope_theta") ?? 10000.0 * (GetDouble(root, "rope_ratio") ?? 1.0),
             TieWordEmbeddings = GetBool(root, "tie_word_embeddings") ?? false,
             AttentionBias = GetBool(root, "attention_bias") ?? qwen,
             BosTokenId = GetInt(root, "bos_token_id"),
+            PadTokenId = GetInt(root, "pad_token_id"),
             EosTokenIds = eos,
             QuantizationConfigJson = root.TryGetProperty("quantization_config", out JsonElement q) && q.ValueKind == JsonValueKind.Object ? q.GetRawText() : null,
             RawJson = json,

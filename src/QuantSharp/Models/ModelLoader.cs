@@ -71,10 +71,11 @@ public static class ModelLoader
         }
 
         ModelConfig config = ModelConfig.Load(path);
-        ArchitectureSpec spec = ArchitectureSpec.For(config);
+        _ = ArchitectureSpec.For(config); // an unknown architecture fails before any file is mapped
         SafetensorsCheckpoint source = SafetensorsCheckpoint.Open(path);
         try
         {
+            ArchitectureSpec spec = ArchitectureSpec.For(config, source);
             ILinearProvider linears = options.LinearProvider?.Invoke(config, source) ?? DefaultProvider(config, source);
             TransformerModel model = TransformerModel.Create(config, source, linears, source, spec);
             long bytes = source.Files.Sum(f => new FileInfo(f).Length);

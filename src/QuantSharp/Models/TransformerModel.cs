@@ -106,7 +106,7 @@ public sealed class TransformerModel : IDisposable
     /// <exception cref="QuantSharpException">A required tensor is missing or has the wrong shape; the message lists what was expected.</exception>
     public static TransformerModel Create(ModelConfig config, IWeightSource source, ILinearProvider linears, IDisposable? owner = null, ArchitectureSpec? spec = null)
     {
-        spec ??= ArchitectureSpec.For(config);
+        spec ??= ArchitectureSpec.For(config, source);
         CheckRequired(config, spec, source, linears);
         int qDim = config.Heads * config.HeadDim;
         int kvDim = config.KvHeads * config.HeadDim;
