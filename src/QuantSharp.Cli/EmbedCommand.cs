@@ -1,0 +1,175 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using QuantSharp.Formats;
+using QuantSharp.Models;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Cli;
+
+/// <summary><c>quantsharp embed</c>: a model as a text encoder — one layer's hidden states for every position.</summary>
+internal static class EmbedCommand
+{
+    public static Command Create()
+    {
+        var model = CliOptions.ModelArgument();
+        var text = new Option<string?>("--text") { Description = "Text to encode (needs the checkpoint's tokenizer; not available for GLM models, whose tokenizers are not verified here: use --ids)." };
+        var ids = new Option<string?>("--ids") { Description = "Token ids to encode, comma-separated, used as given (for ChatGLM3 start with [gMASK]=64790, sop=64792)." };
+        var layer = new Option<int>("--layer") { Description = "Hidden state to return, Hugging Face hidden_states indexing: 0 = embeddings, i = output of block i, negative from the end (Kolors: -2).", DefaultValueFactory = _ => -2 };
+        var maxLength = new Option<int>("--max-length") { Description = "Pad to this many positions (Kolors: 256); 0 = no padding.", DefaultValueFactory = _ => 0 };
+        var pad = new Option<string>("--pad") { Description = "Padding side with --max-length: left (as the ChatGLM tokenizers pad) or none.", DefaultValueFactory = _ => "left" };
+        var padId = new Option<int?>("--pad-id") { Description = "Pad token id (default: the config's pad_token_id, else 0)." };
+        var outputFile = new Option<string?>("--output", "-o") { Description = "Write hidden_states F32 [positions, hidden], input_ids and attention_mask I32 [positions] to this .safetensors file." };
+        var json = CliOptions.Json();
+        var threads = CliOptions.Threads();
+        var command = new Command("embed", "Run a model as a text encoder and return one layer's hidden states for every position (pads included).\n"
+            + "Left padding matches THUDM's GLM code: pads get position 0 and attend to every key, real tokens never see pads.\n"
+            + "Example: quantsharp embed ../shared/models/glm-tiny/chatglm3-tiny --ids 1,2,3,4 --layer -2 --max-length 8 --json")
+        {
+            model, text, ids, layer, maxLength, pad, padId, outputFile, json, threads,
+        };
+        command.SetAction(parse =>
+        {
+            CliOptions.ApplyThreads(parse.GetValue(threads));
+            string? textValue = parse.GetValue(text), idsValue = parse.GetValue(ids);
+            if ((textValue is null) == (idsValue is null))
+            {
+                throw new UsageException("give exactly one of --text and --ids");
+            }
+
+            string padSide = parse.GetValue(pad)!;
+            if (padSide is not ("left" or "none"))
+            {
+                throw new UsageException($"--pad {padSide}: only 'left' (as the ChatGLM tokenizers pad) and 'none' are supported");
+            }
+
+            int length = parse.GetValue(maxLength);
+            if (length < 0)
+            {
+                throw new UsageException($"--max-length {length} must not be negative");
+            }
+
+            var options = new TextEncoderOptions
+            {
+                Layer = parse.GetValue(layer),
+                PadToLength = padSide == "left" ? length : 0,
+                PadId = parse.GetValue(padId),
+            };
+            return Run(CliOptions.ResolveModel(parse.GetValue(model)), textValue, idsValue, options, padSide == "none" ? length : 0, parse.GetValue(outputFile), parse.GetValue(json));
+        });
+        return command;
+    }
+
+    private static int Run(string path, string? text, string? idsText, TextEncoderOptions options, int maxUnpadded, string? outputPath, bool json)
+    {
+        using LoadedModel loaded = ModelOptions.Load(path);
+        int[] ids = idsText is not null ? ModelOptions.ParseIds(idsText) : Tokenize(loaded, text!);
+        if (maxUnpadded > 0 && ids.Length > maxUnpadded)
+        {
+            throw new UsageException($"{ids.Length} tokens exceed --max-length {maxUnpadded}");
+        }
+
+        var encoder = new TextEncoder(loaded.Model);
+        int index = encoder.ResolveLayer(options.Layer);
+        int rows = encoder.Rows(ids.Length, options);
+        int width = encoder.Width;
+        int pads = rows - ids.Length;
+        int padId = options.PadId ?? loaded.Model.Config.PadTokenId ?? 0;
+        float[] states = new float[rows * width];
+        var clock = Stopwatch.StartNew();
+        encoder.Encode(ids, options, states);
+        double seconds = clock.Elapsed.TotalSeconds;
+        int[] inputIds = [.. Enumerable.Repeat(padId, pads), .. ids];
+        int[] mask = [.. Enumerable.Repeat(0, pads), .. Enumerable.Repeat(1, ids.Length)];
+        if (outputPath is not null)
+        {
+            Write(outputPath, states, rows, width, inputIds, mask, index, loaded.Model.Config.Layers);
+        }
+
+        if (json)
+        {
+            CliOptions.WriteJson(w =>
+            {
+                w.WriteNumber("layer", index);
+                w.WriteNumber("hidden_states_count", loaded.Model.Config.Layers + 1);
+                w.WriteNumber("positions", rows);
+                w.WriteNumber("hidden_size", width);
+                w.WriteNumber("pads", pads);
+                w.WriteNumber("seconds", Math.Round(seconds, 4));
+                w.WriteStartArray("input_ids");
+                Array.ForEach(inputIds, w.WriteNumberValue);
+                w.WriteEndArray();
+                w.WriteStartArray("attention_mask");
+                Array.ForEach(mask, w.WriteNumberValue);
+                w.WriteEndArray();
+                if (outputPath is not null)
+                {
+                    w.WriteString("output", outputPath);
+                }
+                else
+                {
+                    w.WriteStartArray("hidden_states");
+                    for (int r = 0; r < rows; r++)
+                    {
+                        w.WriteStartArray();
+                        foreach (float v in states.AsSpan(r * width, width))
+                        {
+                            w.WriteNumberValue(v);
+                        }
+
+                        w.WriteEndArray();
+                    }
+
+                    w.WriteEndArray();
+                }
+            });
+            return ExitCodes.Ok;
+        }
+
+        Console.Out.WriteLine($"hidden_states[{index}] of {loaded.Model.Config.Layers + 1}: {rows} positions × {width} ({pads} pads), {seconds * 1000:F1} ms");
+        Console.Out.WriteLine("pos     id  mask        L2 norm  first values");
+        for (int r = 0; r < rows; r++)
+        {
+            ReadOnlySpan<float> row = states.AsSpan(r * width, width);
+            string first = string.Join(" ", row[..Math.Min(4, width)].ToArray().Select(v => v.ToString("F4").PadLeft(10)));
+            Console.Out.WriteLine($"{r,3} {inputIds[r],6} {mask[r],5} {TensorPrimitives.Norm(row),14:F4}  {first}");
+        }
+
+        if (outputPath is not null)
+        {
+            Console.Out.WriteLine($"wrote {outputPath}");
+        }
+
+        return ExitCodes.Ok;
+    }
+
+    private static int[] Tokenize(LoadedModel loaded, string text)
+    {
+        if (GlmSpec.Matches(loaded.Model.Config))
+        {
+            throw new UsageException($"{loaded.Path}: --text needs the ChatGLM/GLM-4 tokenizer with its [gMASK]/sop prefix, which this build has not verified; pass --ids instead");
+        }
+
+        ITextTokenizer tokenizer = loaded.RequireTokenizer();
+        var ids = new List<int>();
+        if (tokenizer.AddBosByDefault && tokenizer.BosId is int bos)
+        {
+            ids.Add(bos);
+        }
+
+        ids.AddRange(tokenizer.Encode(text));
+        return [.. ids];
+    }
+
+    private static void Write(string path, float[] states, int rows, int width, int[] inputIds, int[] mask, int layer, int layers)
+    {
+        string full = Path.GetFullPath(path);
+        using var writer = new SafetensorsWriter(Path.GetDirectoryName(full));
+        writer.Metadata["hidden_states_index"] = layer.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        writer.Metadata["hidden_states_count"] = (layers + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        writer.Add("hidden_states", [rows, width], states);
+        writer.Add("input_ids", DType.I32, [rows], System.Runtime.InteropServices.MemoryMarshal.AsBytes(inputIds.AsSpan()));
+        writer.Add("attention_mask", DType.I32, [rows], System.Runtime.InteropServices.MemoryMarshal.AsBytes(mask.AsSpan()));
+        writer.Commit(full);
+    }
+}
