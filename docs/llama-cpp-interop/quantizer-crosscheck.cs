@@ -1,0 +1,34 @@
+#:project ../../src/QuantSharp/QuantSharp.csproj
+#:property AllowUnsafeBlocks=true
+using System.Runtime.InteropServices;
+using QuantSharp.Formats.Gguf;
+
+// Compares QuantSharp's quantizers byte for byte with llama.cpp's quantize_row_*_ref from node-llama-cpp's libggml-base.so.
+string lib = args[0];
+nint h = NativeLibrary.Load(lib);
+var rng = new Random(42);
+int n = 256 * 64;
+int total = 0, mismatched = 0;
+foreach (var (type, fn) in new[] { (GgmlType.Q8_0, "quantize_row_q8_0_ref"), (GgmlType.Q4_0, "quantize_row_q4_0_ref"), (GgmlType.Q4_1, "quantize_row_q4_1_ref"),
+    (GgmlType.Q5_0, "quantize_row_q5_0_ref"), (GgmlType.Q5_1, "quantize_row_q5_1_ref"), (GgmlType.Q4_K, "quantize_row_q4_K_ref"), (GgmlType.Q5_K, "quantize_row_q5_K_ref"),
+    (GgmlType.Q6_K, "quantize_row_q6_K_ref"), (GgmlType.TQ1_0, "quantize_row_tq1_0_ref"), (GgmlType.TQ2_0, "quantize_row_tq2_0_ref") })
+{
+    unsafe
+    {
+        var f = (delegate* unmanaged<float*, byte*, long, void>)NativeLibrary.GetExport(h, fn);
+        for (int trial = 0; trial < 3; trial++)
+        {
+            float[] x = new float[n];
+            for (int i = 0; i < n; i++) x[i] = (float)((rng.NextDouble() * 2 - 1) * Math.Pow(10, trial - 1) * (1 + 3 * rng.NextDouble() * (i % 97 == 0 ? 1 : 0)));
+            var ours = new byte[GgmlTypeInfo.RowBytes(type, n)];
+            var theirs = new byte[ours.Length];
+            GgufQuantize.Row(type, x, ours);
+            fixed (float* px = x) fixed (byte* pt = theirs) f(px, pt, n);
+            int bs = GgmlTypeInfo.TypeSize(type), diff = 0;
+            for (int b = 0; b < ours.Length / bs; b++) if (!ours.AsSpan(b * bs, bs).SequenceEqual(theirs.AsSpan(b * bs, bs))) diff++;
+            total += ours.Length / bs; mismatched += diff;
+            Console.WriteLine($"{type,-6} trial {trial}: {diff}/{ours.Length / bs} blocks differ");
+        }
+    }
+}
+Console.WriteLine($"total {mismatched}/{total} blocks differ");

@@ -1,0 +1,135 @@
+using System.Runtime.InteropServices;
+
+namespace QuantSharp.Formats.Gguf;
+
+// Block layouts of ggml's quantized types (ggml-common.h), read in place from the memory map. All fields are
+// little-endian; "half" is IEEE binary16. Element i of a row lives in block i / BlockSize.
+
+/// <summary>Q8_0: 32 weights, 34 bytes.</summary>
+/// <remarks>Layout: <c>half d; int8 qs[32]</c>. Dequantization: <c>x[j] = d · qs[j]</c>.</remarks>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct BlockQ8_0
+{
+    public Half D;
+    public fixed sbyte Qs[32];
+}
+
+/// <summary>Q4_0: 32 weights, 18 bytes.</summary>
+/// <remarks>Layout: <c>half d; uint8 qs[16]</c>; the low nibble of <c>qs[j]</c> is weight j, the high nibble weight
+/// j + 16. Dequantization: <c>x = d · (nibble − 8)</c>.</remarks>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct BlockQ4_0
+{
+    public Half D;
+    public fixed byte Qs[16];
+}
+
+/// <summary>Q4_1: 32 weights, 20 bytes.</summary>
+/// <remarks>Layout: <c>half d; half m; uint8 qs[16]</c> (nibbles as in Q4_0). Dequantization: <c>x = d · nibble + m</c>.</remarks>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct BlockQ4_1
+{
+    public Half D;
+    public Half M;
+    public fixed byte Qs[16];
+}
+
+/// <summary>Q5_0: 32 weights, 22 bytes.</summary>
+/// <remarks>Layout: <c>half d; uint8 qh[4]; uint8 qs[16]</c>. Bit j of the little-endian u32 <c>qh</c> is the fifth bit
+/// of weight j (j &lt; 32); nibbles as in Q4_0. Dequantization: <c>x = d · (q5 − 16)</c>.</remarks>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct BlockQ5_0
+{
+    public Half D;
+    public fixed byte Qh[4];
+    public fixed byte Qs[16];
+}
+
+/// <summary>Q5_1: 32 weights, 24 bytes.</summary>
+/// <remarks>Layout: <c>half d; half m; uint8 qh[4]; uint8 qs[16]</c>. Dequantization: <c>x = d · q5 + m</c>.</remarks>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct BlockQ5_1
+{
+    public Half D;
+    public Half M;
+    public fixed byte Qh[4];
+    public fixed byte Qs[16];
+}
+
+/// <summary>Q4_K: 256 weights in 8 sub-blocks of 32, 144 bytes.</summary>
+/// <remarks>
+/// Layout: <c>half d; half dmin; uint8 scales[12]; uint8 qs[128]</c>. Sub-block j has a 6-bit scale <c>sc</c> and 6-bit
+/// min <c>m</c>: for j &lt; 4, <c>sc = scales[j] &amp; 63</c>, <c>m = scales[j+4] &amp; 63</c>; for j ≥ 4,
+/// <c>sc = (scales[j+4] &amp; 15) | (scales[j-4] &gt;&gt; 6) &lt;&lt; 4</c>, <c>m = (scales[j+4] &gt;&gt; 4) | (scales[j] &gt;&gt; 6) &lt;&lt; 4</c>.
+/// Weights 64c..64c+31 are the low nibbles of <c>qs[32c..32c+31]</c> (sub-block 2c), weights 64c+32..64c+63 the high
+/// nibbles (sub-block 2c+1). Dequantization: <c>x = d · sc · q − dmin · m</c>.
+/// </remarks>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct BlockQ4_K
+{
+    public Half D;
+    public Half DMin;
+    public fixed byte Scales[12];
+    public fixed byte Qs[128];
+}
+
+/// <summary>Q5_K: 256 weights, 176 bytes.</summary>
+/// <remarks>
+/// Layout: <c>half d; half dmin; uint8 scales[12]; uint8 qh[32]; uint8 qs[128]</c>. Scales and nibbles as in Q4_K; the
+/// fifth bit of weight 64c + l (l &lt; 32) is bit 2c of <c>qh[l]</c>, of weight 64c + 32 + l bit 2c+1.
+/// Dequantization: <c>x = d · sc · q5 − dmin · m</c>.
+/// </remarks>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct BlockQ5_K
+{
+    public Half D;
+    public Half DMin;
+    public fixed byte Scales[12];
+    public fixed byte Qh[32];
+    public fixed byte Qs[128];
+}
+
+/// <summary>Q6_K: 256 weights in 16 sub-blocks of 16, 210 bytes; the scale comes last.</summary>
+/// <remarks>
+/// Layout: <c>uint8 ql[128]; uint8 qh[64]; int8 scales[16]; half d</c>. In half h (weights 128h..128h+127), for
+/// l &lt; 32, with <c>L = ql + 64h</c>, <c>H = qh + 32h</c>: weight 128h+l = <c>L[l] &amp; 15 | (H[l] &amp; 3) &lt;&lt; 4</c>,
+/// +32 = <c>L[l+32] &amp; 15 | (H[l] &gt;&gt; 2 &amp; 3) &lt;&lt; 4</c>, +64 = <c>L[l] &gt;&gt; 4 | (H[l] &gt;&gt; 4 &amp; 3) &lt;&lt; 4</c>,
+/// +96 = <c>L[l+32] &gt;&gt; 4 | (H[l] &gt;&gt; 6) &lt;&lt; 4</c>. Weight i uses <c>scales[i / 16]</c>.
+/// Dequantization: <c>x = d · scale · (q6 − 32)</c>.
+/// </remarks>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct BlockQ6_K
+{
+    public fixed byte Ql[128];
+    public fixed byte Qh[64];
+    public fixed sbyte Scales[16];
+    public Half D;
+}
+
+/// <summary>TQ1_0: 256 ternary weights, 54 bytes (1.6875 bits per weight); the scale comes last.</summary>
+/// <remarks>
+/// Layout: <c>uint8 qs[48]; uint8 qh[4]; half d</c>. Each byte packs 5 trits (4 for <c>qh</c>) as a fixed-point
+/// fraction: trit n of byte b is <c>((uint8)(b · 3ⁿ) · 3) &gt;&gt; 8</c> (the multiplication wraps to 8 bits).
+/// Weights 0..159: trit n of <c>qs[m]</c> (m &lt; 32) is weight 32n + m; weights 160..239: trit n of <c>qs[32 + m]</c>
+/// (m &lt; 16) is weight 160 + 16n + m; weights 240..255: trit n of <c>qh[j]</c> (n &lt; 4) is weight 240 + 4n + j.
+/// Dequantization: <c>x = d · (trit − 1)</c>.
+/// </remarks>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct BlockTQ1_0
+{
+    public fixed byte Qs[48];
+    public fixed byte Qh[4];
+    public Half D;
+}
+
+/// <summary>TQ2_0: 256 ternary weights, 66 bytes (2.0625 bits per weight); the scale comes last.</summary>
+/// <remarks>
+/// Layout: <c>uint8 qs[64]; half d</c>. In chunk c (weights 128c..128c+127), bits 2n..2n+1 of <c>qs[32c + m]</c> hold
+/// weight 128c + 32n + m as q ∈ {0, 1, 2}. Dequantization: <c>x = d · (q − 1)</c>.
+/// </remarks>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct BlockTQ2_0
+{
+    public fixed byte Qs[64];
+    public Half D;
+}

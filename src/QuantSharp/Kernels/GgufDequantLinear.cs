@@ -1,0 +1,106 @@
+using System.Runtime.CompilerServices;
+using QuantSharp.Formats.Gguf;
+
+namespace QuantSharp.Kernels;
+
+/// <summary>
+/// Any dequantizable GGUF weight (Q4_1, Q5_0, Q5_1, Q5_K, TQ1_0, …): each output row is dequantized into per-thread
+/// scratch and dotted with the float activations. Slower than <see cref="GgufLinear"/>'s integer kernels but exact in
+/// the weights (only float rounding in the dot).
+/// </summary>
+[SkipLocalsInit]
+public sealed unsafe class GgufDequantLinear : ILinearWeight
+{
+    private readonly byte* _data;
+    private readonly long _rowBytes;
+    private readonly GgmlType _type;
+    private readonly string _name;
+
+    /// <summary>Wraps a 2-D tensor of a dequantizable type.</summary>
+    /// <exception cref="GgufException">Not 2-D or not dequantizable.</exception>
+    public GgufDequantLinear(GgufTensorInfo tensor)
+    {
+        if (!GgmlTypeInfo.CanDequantize(tensor.Type))
+        {
+            throw new GgufException(GgufError.UnsupportedTensorType, tensor.File.Location, tensor.Name, $"tensor type {tensor.Type} cannot be dequantized by QuantSharp");
+        }
+
+        if (tensor.Dimensions.Length < 2 || tensor.Dimensions.Skip(2).Any(d => d != 1))
+        {
+            throw new GgufException(GgufError.BadShape, tensor.File.Location, tensor.Name, $"{tensor.DimensionsText} is not a 2-D weight");
+        }
+
+        _name = tensor.Name;
+        _type = tensor.Type;
+        _data = tensor.Pointer;
+        Cols = checked((int)tensor.Dimensions[0]);
+        Rows = checked((int)tensor.Dimensions[1]);
+        _rowBytes = tensor.RowBytes;
+    }
+
+    /// <inheritdoc />
+    public int Rows { get; }
+
+    /// <inheritdoc />
+    public int Cols { get; }
+
+    /// <inheritdoc />
+    public string Scheme => "gguf-" + GgmlTypeInfo.Name(_type);
+
+    /// <inheritdoc />
+    public long BytesInMemory => _rowBytes * Rows;
+
+    /// <inheritdoc />
+    public void DequantizeRow(int row, Span<float> destination)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
+        fixed (float* d = destination[..Cols])
+        {
+            GgufDequantize.Row(_type, _data + row * _rowBytes, d, Cols);
+        }
+    }
+
+    private struct Job
+    {
+        public byte* W;
+        public long RowBytes;
+        public GgmlType Type;
+        public int Rows;
+        public int Cols;
+        public float* X;
+        public float* Y;
+        public int Tokens;
+    }
+
+    /// <inheritdoc />
+    public void MatVec(ReadOnlySpan<float> x, Span<float> y) => MatMul(x, 1, y);
+
+    /// <inheritdoc />
+    public void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y)
+    {
+        if (tokens < 1 || x.Length < (long)tokens * Cols || y.Length < (long)tokens * Rows)
+        {
+            throw new ArgumentException($"{_name}: expected x of {tokens}×{Cols} and y of {tokens}×{Rows}, got {x.Length} and {y.Length}");
+        }
+
+        fixed (float* px = x, py = y)
+        {
+            var job = new Job { W = _data, RowBytes = _rowBytes, Type = _type, Rows = Rows, Cols = Cols, X = px, Y = py, Tokens = tokens };
+            WorkerPool.Shared.For(Rows, &Slice, &job, grain: 4, minPerThread: Math.Max(4, 32768 / Math.Max(1, Cols)));
+        }
+    }
+
+    private static void Slice(void* context, int start, int end)
+    {
+        ref Job job = ref Unsafe.AsRef<Job>(context);
+        float* row = ThreadScratch.Floats(job.Cols);
+        for (int r = start; r < end; r++)
+        {
+            GgufDequantize.Row(job.Type, job.W + r * job.RowBytes, row, job.Cols);
+            for (int t = 0; t < job.Tokens; t++)
+            {
+                job.Y[(long)t * job.Rows + r] = DenseKernels.Dot(row, job.X + (long)t * job.Cols, job.Cols);
+            }
+        }
+    }
+}

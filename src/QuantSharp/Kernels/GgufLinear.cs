@@ -1,0 +1,153 @@
+using System.Runtime.CompilerServices;
+using QuantSharp.Formats.Gguf;
+using QuantSharp.Tensors;
+
+namespace QuantSharp.Kernels;
+
+/// <summary>
+/// A GGUF weight multiplied directly on its blocks: activations are quantized to int8 once per call
+/// (<see cref="GgufActivations"/>), then each output row is an integer dot product per 32 weights scaled per block
+/// (<see cref="GgufKernels"/>). Supports Q8_0, Q4_0, Q4_K, Q6_K and TQ2_0; <see cref="Create"/> picks this, a
+/// <see cref="DenseLinear"/> or a <see cref="GgufDequantLinear"/> for any tensor.
+/// </summary>
+[SkipLocalsInit]
+public sealed unsafe class GgufLinear : ILinearWeight
+{
+    private readonly byte* _data;
+    private readonly long _rowBytes;
+    private readonly GgmlType _type;
+    private readonly string _name;
+
+    /// <summary>Wraps <paramref name="tensor"/>, a 2-D GGUF tensor (ne[0] = input features, ne[1] = output features).</summary>
+    /// <exception cref="GgufException">The type has no direct kernel, or the tensor is not 2-D.</exception>
+    public GgufLinear(GgufTensorInfo tensor)
+        : this(tensor.Name, tensor.File.Location, tensor.Type, tensor.Dimensions, tensor.Pointer)
+    {
+    }
+
+    /// <summary>Wraps raw blocks of <paramref name="type"/> with dimensions <paramref name="ne"/> at <paramref name="data"/>,
+    /// which the caller keeps alive.</summary>
+    internal GgufLinear(string name, string location, GgmlType type, long[] ne, byte* data)
+    {
+        if (!GgufKernels.HasDirectKernel(type))
+        {
+            throw new GgufException(GgufError.UnsupportedTensorType, location, name, $"{type} has no direct kernel (use GgufLinear.Create)");
+        }
+
+        if (ne.Length < 2 || ne.Skip(2).Any(d => d != 1))
+        {
+            throw new GgufException(GgufError.BadShape, location, name, $"ne=[{string.Join(", ", ne)}] is not a 2-D weight");
+        }
+
+        _name = name;
+        _type = type;
+        _data = data;
+        Cols = checked((int)ne[0]);
+        Rows = checked((int)ne[1]);
+        _rowBytes = GgmlTypeInfo.RowBytes(type, Cols);
+    }
+
+    /// <summary>The best <see cref="ILinearWeight"/> for a 2-D GGUF tensor: a direct integer kernel for Q8_0, Q4_0,
+    /// Q4_K, Q6_K and TQ2_0; <see cref="DenseLinear"/> for F32, F16 and BF16; dequantize-then-dot for the other
+    /// dequantizable types.</summary>
+    /// <exception cref="GgufException">Not 2-D, or a type QuantSharp cannot dequantize.</exception>
+    public static ILinearWeight Create(GgufTensorInfo tensor)
+    {
+        if (tensor.Dimensions.Length < 2 || tensor.Dimensions.Skip(2).Any(d => d != 1))
+        {
+            throw new GgufException(GgufError.BadShape, tensor.File.Location, tensor.Name, $"{tensor.DimensionsText} is not a 2-D weight");
+        }
+
+        if (GgufKernels.HasDirectKernel(tensor.Type))
+        {
+            return new GgufLinear(tensor);
+        }
+
+        if (tensor.Type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16)
+        {
+            TensorView view = tensor.ToTensorView()!;
+            return new DenseLinear(new TensorView(view.Name, view.DType, [tensor.Dimensions[1], tensor.Dimensions[0]], view.Pointer, view.ByteLength));
+        }
+
+        return new GgufDequantLinear(tensor);
+    }
+
+    /// <inheritdoc />
+    public int Rows { get; }
+
+    /// <inheritdoc />
+    public int Cols { get; }
+
+    /// <summary>The GGUF block type.</summary>
+    public GgmlType Type => _type;
+
+    /// <inheritdoc />
+    public string Scheme => "gguf-" + GgmlTypeInfo.Name(_type);
+
+    /// <inheritdoc />
+    public long BytesInMemory => _rowBytes * Rows;
+
+    /// <inheritdoc />
+    public void DequantizeRow(int row, Span<float> destination)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
+        fixed (float* d = destination[..Cols])
+        {
+            GgufDequantize.Row(_type, _data + row * _rowBytes, d, Cols);
+        }
+    }
+
+    private struct Job
+    {
+        public byte* W;
+        public long RowBytes;
+        public GgmlType Type;
+        public int Rows;
+        public int Cols;
+        public byte* X;
+        public float* Y;
+        public int Tokens;
+        public bool Scalar;
+    }
+
+    /// <inheritdoc />
+    public void MatVec(ReadOnlySpan<float> x, Span<float> y) => Multiply(x, 1, y, scalar: false);
+
+    /// <inheritdoc />
+    public void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y) => Multiply(x, tokens, y, scalar: false);
+
+    /// <summary>Same as <see cref="MatMul"/> through the scalar reference kernels (tests).</summary>
+    internal void MatMulScalar(ReadOnlySpan<float> x, int tokens, Span<float> y) => Multiply(x, tokens, y, scalar: true);
+
+    private void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y, bool scalar)
+    {
+        if (tokens < 1 || x.Length < (long)tokens * Cols || y.Length < (long)tokens * Rows)
+        {
+            throw new ArgumentException($"{_name}: expected x of {tokens}×{Cols} and y of {tokens}×{Rows}, got {x.Length} and {y.Length}");
+        }
+
+        byte* scratch = ThreadScratch.Get(GgufActivations.ScratchBytes(tokens, Cols));
+        fixed (float* px = x, py = y)
+        {
+            GgufActivations.Quantize(px, tokens, Cols, scratch);
+            var job = new Job { W = _data, RowBytes = _rowBytes, Type = _type, Rows = Rows, Cols = Cols, X = scratch, Y = py, Tokens = tokens, Scalar = scalar };
+            int minRows = Math.Max(4, (int)Math.Min(int.MaxValue, 65536 / Math.Max(1, _rowBytes * tokens)));
+            WorkerPool.Shared.For(Rows, &Slice, &job, grain: 4, minPerThread: minRows);
+        }
+    }
+
+    private static void Slice(void* context, int start, int end)
+    {
+        ref Job job = ref Unsafe.AsRef<Job>(context);
+        int blocks32 = job.Cols / 32;
+        for (int r = start; r < end; r++)
+        {
+            byte* w = job.W + r * job.RowBytes;
+            for (int t = 0; t < job.Tokens; t++)
+            {
+                GgufActivations a = GgufActivations.At(job.X, job.Tokens, job.Cols, t);
+                job.Y[(long)t * job.Rows + r] = job.Scalar ? GgufKernels.DotScalar(job.Type, w, a, blocks32) : GgufKernels.Dot(job.Type, w, a, blocks32);
+            }
+        }
+    }
+}
