@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using QuantSharp.Formats;
 
@@ -7,31 +6,14 @@ namespace QuantSharp.Tests.Models;
 /// <summary><c>quantsharp embed</c> end to end (the CLI run as a process) against the Kolors-style reference case.</summary>
 public sealed class GlmEmbedCommandTests
 {
-    private static (int ExitCode, string StdOut, string StdErr) RunCli(params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "QuantSharp.Cli.dll"));
-        foreach (string a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using Process p = Process.Start(info)!;
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-        string stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result, stderr);
-    }
-
     [Fact]
     public void EmbedJson_LeftPadded_MatchesReference()
     {
         JsonElement padded = GlmFixture.Expected("chatglm3-tiny").GetProperty("padded_text_encoder_case");
         float[][] expected = GlmFixture.Rows(padded.GetProperty("hidden_states_minus2_every_position"));
-        (int code, string stdout, string stderr) = RunCli("embed", GlmFixture.Path("chatglm3-tiny"), "--ids", string.Join(",", Enumerable.Range(1, 20)), "--layer", "-2", "--max-length", "24", "--json", "--threads", "1");
+        (int code, string stdout, string stderr) = Cli.CliRunner.Run("embed", GlmFixture.Path("chatglm3-tiny"), "--ids", string.Join(",", Enumerable.Range(1, 20)), "--layer", "-2", "--max-length", "24", "--json", "--threads", "1");
         Assert.True(code == 0, stderr);
-        using var doc = JsonDocument.Parse(stdout.TrimEnd().Split('\n')[^1]);
-        JsonElement root = doc.RootElement;
+        JsonElement root = Cli.CliRunner.LastJson(stdout);
         Assert.Equal(1, root.GetProperty("layer").GetInt32());
         Assert.Equal(4, root.GetProperty("pads").GetInt32());
         Assert.Equal(GlmFixture.Ints(padded.GetProperty("input_ids")), GlmFixture.Ints(root.GetProperty("input_ids")));
@@ -49,7 +31,7 @@ public sealed class GlmEmbedCommandTests
     {
         using var dir = new TempDir();
         string file = dir.File("emb.safetensors");
-        (int code, _, string stderr) = RunCli("embed", GlmFixture.Path("glm4-tiny"), "--ids", "1,2,3", "--layer", "0", "--max-length", "5", "--output", file, "--threads", "1");
+        (int code, _, string stderr) = Cli.CliRunner.Run("embed", GlmFixture.Path("glm4-tiny"), "--ids", "1,2,3", "--layer", "0", "--max-length", "5", "--output", file, "--threads", "1");
         Assert.True(code == 0, stderr);
         using SafetensorsFile f = SafetensorsFile.Open(file);
         Assert.Equal([5L, 64L], f.Tensors["hidden_states"].Shape);
@@ -75,7 +57,7 @@ public sealed class GlmEmbedCommandTests
     [InlineData("--ids", "1,x")]
     public void EmbedBadInput_ExitCode2WithOneLineError(params string[] args)
     {
-        (int code, _, string stderr) = RunCli(["embed", GlmFixture.Path("glm4-tiny"), .. args]);
+        (int code, _, string stderr) = Cli.CliRunner.Run(["embed", GlmFixture.Path("glm4-tiny"), .. args]);
         Assert.Equal(2, code);
         Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("error: ", StringComparison.Ordinal));
     }
