@@ -47,6 +47,16 @@ public sealed unsafe class GgufDequantLinear : ILinearWeight
     /// <inheritdoc />
     public string Scheme => "gguf-" + GgmlTypeInfo.Name(_type);
 
+    /// <summary>The GGUF block type.</summary>
+    public GgmlType Type => _type;
+
+    /// <summary>The packed blocks of row <paramref name="row"/>, as stored (export copies them unchanged).</summary>
+    public ReadOnlySpan<byte> RowData(int row)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
+        return new ReadOnlySpan<byte>(_data + row * _rowBytes, checked((int)_rowBytes));
+    }
+
     /// <inheritdoc />
     public long BytesInMemory => _rowBytes * Rows;
 
