@@ -1,5 +1,6 @@
 using System.CommandLine;
 using QuantSharp.Formats;
+using QuantSharp.Formats.Gguf;
 using QuantSharp.Tensors;
 using QuantSharp.Models;
 using Spectre.Console;
@@ -27,7 +28,7 @@ internal static class InspectCommand
     {
         using LoadedModel loaded = ModelLoader.Load(path);
         ModelConfig c = loaded.Model.Config;
-        IReadOnlyDictionary<string, TensorView> tensors = InspectSource.ListTensors(path);
+        IReadOnlyList<TensorRow> tensors = InspectSource.ListTensors(path);
         long parameters = InspectSource.Parameters(loaded.Model);
         if (json)
         {
@@ -46,11 +47,11 @@ internal static class InspectCommand
                 w.WriteNumber("weight_bytes_in_memory", loaded.Model.WeightBytes);
                 w.WriteString("quantization", loaded.Model.BlockLinears().FirstOrDefault().Weight?.Scheme ?? "");
                 w.WriteStartArray("tensors");
-                foreach (var t in tensors.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
+                foreach (var t in tensors)
                 {
                     w.WriteStartObject();
                     w.WriteString("name", t.Name);
-                    w.WriteString("dtype", t.DType.ToString());
+                    w.WriteString("dtype", t.Type);
                     w.WriteStartArray("shape");
                     foreach (long d in t.Shape)
                     {
@@ -58,7 +59,7 @@ internal static class InspectCommand
                     }
 
                     w.WriteEndArray();
-                    w.WriteNumber("bytes", t.ByteLength);
+                    w.WriteNumber("bytes", t.Bytes);
                     w.WriteEndObject();
                 }
 
@@ -79,30 +80,42 @@ internal static class InspectCommand
         summary.AddRow("weights in memory", CliOptions.Bytes(loaded.Model.WeightBytes));
         AnsiConsole.Write(summary);
         var table = new Table().AddColumns("tensor", "dtype", "shape", "bytes");
-        foreach (var t in tensors.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
+        foreach (var t in tensors)
         {
-            table.AddRow(Markup.Escape(t.Name), t.DType.ToString(), Markup.Escape(t.ShapeText), $"{t.ByteLength:N0}");
+            table.AddRow(Markup.Escape(t.Name), Markup.Escape(t.Type), Markup.Escape("[" + string.Join(", ", t.Shape) + "]"), $"{t.Bytes:N0}");
         }
 
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine($"{tensors.Count} tensors, {CliOptions.Bytes(tensors.Values.Sum(t => t.ByteLength))}");
+        AnsiConsole.MarkupLine($"{tensors.Count} tensors, {CliOptions.Bytes(tensors.Sum(t => t.Bytes))}");
         return ExitCodes.Ok;
     }
 }
 
+/// <summary>One stored tensor as inspect lists it.</summary>
+internal sealed record TensorRow(string Name, string Type, long[] Shape, long Bytes);
+
 /// <summary>Tensor listing and parameter counting for inspect.</summary>
 internal static class InspectSource
 {
-    public static IReadOnlyDictionary<string, TensorView> ListTensors(string path)
+    /// <summary>Every stored tensor sorted by name: safetensors dtypes, or GGUF ggml types with row-major shapes.</summary>
+    public static IReadOnlyList<TensorRow> ListTensors(string path)
     {
         if (Directory.Exists(path))
         {
-            // Views are copied out as (name, dtype, shape, bytes) metadata only; the checkpoint is reopened briefly.
+            // The checkpoint is reopened briefly for the listing.
             using SafetensorsCheckpoint source = SafetensorsCheckpoint.Open(path);
-            return source.Tensors.ToDictionary(p => p.Key, p => TensorView.Describe(p.Value.Name, p.Value.DType, p.Value.Shape, p.Value.ByteLength));
+            return source.Tensors.Values.Select(v => new TensorRow(v.Name, v.DType.ToString(), v.Shape, v.ByteLength))
+                .OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
         }
 
-        return new Dictionary<string, TensorView>();
+        if (GgufModelLoader.IsGguf(path))
+        {
+            using GgufFile gguf = GgufFile.Open(path);
+            return gguf.TensorsInOrder.Select(t => new TensorRow(t.Name, GgmlTypeInfo.Name(t.Type), t.Shape, t.ByteLength))
+                .OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+        }
+
+        return [];
     }
 
     public static long Parameters(TransformerModel model)

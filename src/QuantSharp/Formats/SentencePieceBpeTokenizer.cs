@@ -51,6 +51,9 @@ public sealed class SentencePieceBpeTokenizer : ITextTokenizer
         _lookup = _ids.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
+    /// <summary>The vocabulary and normalizer switches this encoder was built from.</summary>
+    public SentencePieceModel Model => _model;
+
     /// <summary>Vocabulary size.</summary>
     public int VocabSize => _model.Pieces.Length;
 

@@ -19,23 +19,30 @@ public sealed unsafe class GgufDequantLinear : ILinearWeight
     /// <summary>Wraps a 2-D tensor of a dequantizable type.</summary>
     /// <exception cref="GgufException">Not 2-D or not dequantizable.</exception>
     public GgufDequantLinear(GgufTensorInfo tensor)
+        : this(tensor.Name, tensor.File.Location, tensor.Type, tensor.Dimensions, tensor.Pointer)
     {
-        if (!GgmlTypeInfo.CanDequantize(tensor.Type))
+    }
+
+    /// <summary>Wraps raw blocks of <paramref name="type"/> with dimensions <paramref name="ne"/> at <paramref name="data"/>,
+    /// which the caller keeps alive.</summary>
+    internal GgufDequantLinear(string name, string location, GgmlType type, long[] ne, byte* data)
+    {
+        if (!GgmlTypeInfo.CanDequantize(type))
         {
-            throw new GgufException(GgufError.UnsupportedTensorType, tensor.File.Location, tensor.Name, $"tensor type {tensor.Type} cannot be dequantized by QuantSharp");
+            throw new GgufException(GgufError.UnsupportedTensorType, location, name, $"tensor type {type} cannot be dequantized by QuantSharp");
         }
 
-        if (tensor.Dimensions.Length < 2 || tensor.Dimensions.Skip(2).Any(d => d != 1))
+        if (ne.Length < 2 || ne.Skip(2).Any(d => d != 1))
         {
-            throw new GgufException(GgufError.BadShape, tensor.File.Location, tensor.Name, $"{tensor.DimensionsText} is not a 2-D weight");
+            throw new GgufException(GgufError.BadShape, location, name, $"ne=[{string.Join(", ", ne)}] is not a 2-D weight");
         }
 
-        _name = tensor.Name;
-        _type = tensor.Type;
-        _data = tensor.Pointer;
-        Cols = checked((int)tensor.Dimensions[0]);
-        Rows = checked((int)tensor.Dimensions[1]);
-        _rowBytes = tensor.RowBytes;
+        _name = name;
+        _type = type;
+        _data = data;
+        Cols = checked((int)ne[0]);
+        Rows = checked((int)ne[1]);
+        _rowBytes = GgmlTypeInfo.RowBytes(type, Cols);
     }
 
     /// <inheritdoc />
@@ -46,6 +53,16 @@ public sealed unsafe class GgufDequantLinear : ILinearWeight
 
     /// <inheritdoc />
     public string Scheme => "gguf-" + GgmlTypeInfo.Name(_type);
+
+    /// <summary>The GGUF block type.</summary>
+    public GgmlType Type => _type;
+
+    /// <summary>The packed blocks of row <paramref name="row"/>, as stored (export copies them unchanged).</summary>
+    public ReadOnlySpan<byte> RowData(int row)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
+        return new ReadOnlySpan<byte>(_data + row * _rowBytes, checked((int)_rowBytes));
+    }
 
     /// <inheritdoc />
     public long BytesInMemory => _rowBytes * Rows;

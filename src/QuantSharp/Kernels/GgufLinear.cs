@@ -87,6 +87,13 @@ public sealed unsafe class GgufLinear : ILinearWeight
     /// <inheritdoc />
     public long BytesInMemory => _rowBytes * Rows;
 
+    /// <summary>The packed blocks of row <paramref name="row"/>, as stored (export copies them unchanged).</summary>
+    public ReadOnlySpan<byte> RowData(int row)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
+        return new ReadOnlySpan<byte>(_data + row * _rowBytes, checked((int)_rowBytes));
+    }
+
     /// <inheritdoc />
     public void DequantizeRow(int row, Span<float> destination)
     {

@@ -1,0 +1,284 @@
+using System.Runtime.InteropServices;
+using QuantSharp.Formats;
+using QuantSharp.Formats.Gguf;
+using QuantSharp.Kernels;
+using QuantSharp.Quantization;
+
+namespace QuantSharp.Models;
+
+/// <summary>Options for <see cref="GgufExporter.Export"/>.</summary>
+public sealed class GgufExportOptions
+{
+    /// <summary>Block type of the linear weights inside the blocks (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, TQ2_0, …).</summary>
+    public required GgmlType Type { get; init; }
+
+    /// <summary>Type of <c>output.weight</c>; default <see cref="DefaultOuterType"/>.</summary>
+    public GgmlType? OutputType { get; init; }
+
+    /// <summary>Type of <c>token_embd.weight</c>; default <see cref="DefaultOuterType"/>.</summary>
+    public GgmlType? EmbeddingType { get; init; }
+
+    /// <summary><c>general.name</c>; default: the model folder or file name.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>Called with (tensors done, total) after each tensor.</summary>
+    public Action<int, int>? Progress { get; init; }
+
+    /// <summary>Embedding and classifier type used when not given: the block type, except Q8_0 for TQ1_0/TQ2_0
+    /// (ternary models keep their embedding and classifier at higher precision).</summary>
+    public static GgmlType DefaultOuterType(GgmlType type) => type is GgmlType.TQ1_0 or GgmlType.TQ2_0 ? GgmlType.Q8_0 : type;
+}
+
+/// <summary>What happened to one tensor in an export.</summary>
+/// <param name="Name">GGUF tensor name.</param>
+/// <param name="Shape">ne in ggml order (row length first).</param>
+/// <param name="Source">Scheme the weight had in QuantSharp (f32, int4-g32-sym, gguf-q4_0, …).</param>
+/// <param name="Requested">Type asked for.</param>
+/// <param name="Written">Type written (differs when the row length does not divide the requested block size).</param>
+/// <param name="Action"><c>copied</c> (same representation, bytes unchanged), <c>converted</c> (float to float),
+/// <c>quantized</c> (float to blocks), <c>requantized</c> (dequantized, then quantized to another grid),
+/// <c>repacked</c> (same grid, lossless re-layout).</param>
+/// <param name="Note">Why the written type differs, or an empty string.</param>
+/// <param name="Bytes">Bytes of tensor data.</param>
+public sealed record GgufTensorExport(string Name, long[] Shape, string Source, GgmlType Requested, GgmlType Written, string Action, string Note, long Bytes);
+
+/// <summary>The result of an export.</summary>
+/// <param name="Path">File written.</param>
+/// <param name="FileBytes">Its size.</param>
+/// <param name="Tensors">Per tensor, in file order.</param>
+public sealed record GgufExportReport(string Path, long FileBytes, IReadOnlyList<GgufTensorExport> Tensors)
+{
+    /// <summary>Bits per weight over all 2-D tensors (tensor data only).</summary>
+    public double BitsPerWeight
+    {
+        get
+        {
+            var matrices = Tensors.Where(t => t.Shape.Length == 2).ToList();
+            return matrices.Sum(t => t.Bytes) * 8.0 / matrices.Sum(t => t.Shape[0] * t.Shape[1]);
+        }
+    }
+}
+
+/// <summary>
+/// Writes a loaded Llama-family model as a llama.cpp GGUF file (architecture <c>llama</c>): the <c>llama.*</c>
+/// hyper-parameters, <c>general.file_type</c>, <c>general.quantization_version</c> 2, the SentencePiece vocabulary as
+/// <c>tokenizer.ggml.*</c>, norms in F32 and every matrix in the requested type, with q/k rows permuted into llama.cpp's
+/// RoPE order (<see cref="GgufLlamaLayout"/>). Works from any checkpoint QuantSharp loads: GGUF blocks of the
+/// requested type are copied, QuantSharp's int4-g32-sym is repacked losslessly into Q4_0 (same grid: F16 scale per 32
+/// weights, codes q − 8), anything else is dequantized row by row and quantized with llama.cpp's reference quantizers
+/// (<see cref="GgufQuantize"/>). Rows that the requested block does not divide fall back per tensor: Q4_K → Q5_0,
+/// Q5_K → Q5_1, Q6_K → Q8_0 (as llama.cpp), TQ1_0/TQ2_0 → Q4_0, and F16 when 32 does not divide either. The file is
+/// written atomically.
+/// </summary>
+public static class GgufExporter
+{
+    /// <summary>Writes <paramref name="loaded"/> to <paramref name="path"/>.</summary>
+    /// <exception cref="QuantSharpException">Not a Llama-family model without biases, no SentencePiece tokenizer, or a
+    /// type QuantSharp cannot quantize to.</exception>
+    public static GgufExportReport Export(LoadedModel loaded, string path, GgufExportOptions options)
+    {
+        TransformerModel model = loaded.Model;
+        ModelConfig c = model.Config;
+        ArchitectureSpec spec = model.Spec;
+        if (spec.Q is null || spec.K is null || spec.V is null || spec.Gate is null || spec.Up is null || spec.QkvBias || spec.Rope != RopeStyle.RotateHalf || spec.RotaryFraction != 1.0)
+        {
+            throw new QuantSharpException($"{loaded.Path}: GGUF export supports the Llama architecture (separate q/k/v and gate/up, no biases, full RoPE); {c.Architecture} is not");
+        }
+
+        if (loaded.Tokenizer is not SentencePieceBpeTokenizer tokenizer)
+        {
+            throw new QuantSharpException($"{loaded.Path}: GGUF export needs the model's SentencePiece tokenizer (tokenizer.model), which this checkpoint lacks");
+        }
+
+        GgmlType main = options.Type;
+        GgmlType output = options.OutputType ?? GgufExportOptions.DefaultOuterType(main);
+        GgmlType embedding = options.EmbeddingType ?? GgufExportOptions.DefaultOuterType(main);
+        foreach (GgmlType t in new[] { main, output, embedding })
+        {
+            if (!GgmlTypeInfo.CanQuantize(t))
+            {
+                throw new QuantSharpException($"GGUF type {GgmlTypeInfo.Name(t)} cannot be written by QuantSharp; use f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, tq1_0 or tq2_0");
+            }
+        }
+
+        string directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        using var writer = new GgufWriter(directory);
+        WriteMetadata(writer, loaded, tokenizer, main, options.Name);
+
+        var report = new List<GgufTensorExport>();
+        var jobs = new List<(string Name, Action Write)>();
+        void Matrix(string name, ILinearWeight w, GgmlType type, bool rope) => jobs.Add((name, () => report.Add(WriteMatrix(writer, name, w, type, rope ? c.HeadDim : 0))));
+        void Norm(string name, float[] v) => jobs.Add((name, () => report.Add(WriteNorm(writer, name, v))));
+
+        Matrix(GgufLlamaLayout.Embedding, model.Embedding, embedding, false);
+        for (int i = 0; i < model.Blocks.Length; i++)
+        {
+            BlockWeights b = model.Blocks[i];
+            string p = GgufLlamaLayout.Block(i);
+            Norm(p + GgufLlamaLayout.AttnNorm, b.AttnNorm);
+            Matrix(p + GgufLlamaLayout.Q, b.Q!, main, true);
+            Matrix(p + GgufLlamaLayout.K, b.K!, main, true);
+            Matrix(p + GgufLlamaLayout.V, b.V!, main, false);
+            Matrix(p + GgufLlamaLayout.O, b.O, main, false);
+            Norm(p + GgufLlamaLayout.FfnNorm, b.MlpNorm);
+            Matrix(p + GgufLlamaLayout.Gate, b.Gate!, main, false);
+            Matrix(p + GgufLlamaLayout.Up, b.Up!, main, false);
+            Matrix(p + GgufLlamaLayout.Down, b.Down, main, false);
+        }
+
+        Norm(GgufLlamaLayout.FinalNorm, model.FinalNorm);
+        if (!c.TieWordEmbeddings && !ReferenceEquals(model.LmHead, model.Embedding))
+        {
+            Matrix(GgufLlamaLayout.Output, model.LmHead, output, false);
+        }
+
+        for (int j = 0; j < jobs.Count; j++)
+        {
+            jobs[j].Write();
+            options.Progress?.Invoke(j + 1, jobs.Count);
+        }
+
+        writer.Commit(path);
+        return new GgufExportReport(path, new FileInfo(path).Length, report);
+    }
+
+    /// <summary>The type a row of <paramref name="cols"/> values is written in when <paramref name="requested"/> is asked for.</summary>
+    public static GgmlType Fit(GgmlType requested, int cols)
+    {
+        GgmlType t = requested;
+        if (cols % GgmlTypeInfo.BlockSize(t) != 0)
+        {
+            t = t switch
+            {
+                GgmlType.Q4_K => GgmlType.Q5_0,
+                GgmlType.Q5_K => GgmlType.Q5_1,
+                GgmlType.Q6_K => GgmlType.Q8_0,
+                GgmlType.TQ1_0 or GgmlType.TQ2_0 => GgmlType.Q4_0,
+                _ => GgmlType.F16,
+            };
+        }
+
+        return cols % GgmlTypeInfo.BlockSize(t) == 0 ? t : GgmlType.F16;
+    }
+
+    /// <summary><c>general.file_type</c> (llama.cpp's <c>llama_ftype</c>) for a model whose blocks are <paramref name="type"/>.</summary>
+    public static uint FileType(GgmlType type) => type switch
+    {
+        GgmlType.F32 => 0,
+        GgmlType.F16 => 1,
+        GgmlType.Q4_0 => 2,
+        GgmlType.Q4_1 => 3,
+        GgmlType.Q8_0 => 7,
+        GgmlType.Q5_0 => 8,
+        GgmlType.Q5_1 => 9,
+        GgmlType.Q4_K => 15,
+        GgmlType.Q5_K => 17,
+        GgmlType.Q6_K => 18,
+        GgmlType.BF16 => 32,
+        GgmlType.TQ1_0 => 36,
+        GgmlType.TQ2_0 => 37,
+        _ => throw new QuantSharpException($"no llama.cpp file type for {type}"),
+    };
+
+    private static void WriteMetadata(GgufWriter w, LoadedModel loaded, SentencePieceBpeTokenizer tokenizer, GgmlType main, string? name)
+    {
+        ModelConfig c = loaded.Model.Config;
+        w.Add("general.architecture", "llama");
+        w.Add("general.name", name ?? Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(loaded.Path)));
+        w.Add("general.file_type", FileType(main));
+        w.Add("general.quantization_version", 2u);
+        w.Add("llama.context_length", (uint)c.MaxPositions);
+        w.Add("llama.embedding_length", (uint)c.HiddenSize);
+        w.Add("llama.block_count", (uint)c.Layers);
+        w.Add("llama.feed_forward_length", (uint)c.IntermediateSize);
+        w.Add("llama.attention.head_count", (uint)c.Heads);
+        w.Add("llama.attention.head_count_kv", (uint)c.KvHeads);
+        if (c.HeadDim * c.Heads != c.HiddenSize)
+        {
+            w.Add("llama.attention.key_length", (uint)c.HeadDim);
+            w.Add("llama.attention.value_length", (uint)c.HeadDim);
+        }
+
+        w.Add("llama.rope.dimension_count", (uint)c.HeadDim);
+        w.Add("llama.rope.freq_base", (float)c.RopeTheta);
+        w.Add("llama.attention.layer_norm_rms_epsilon", c.RmsNormEps);
+        w.Add("llama.vocab_size", (uint)c.VocabSize);
+        GgufTokenizer.Write(w, tokenizer.Model, tokenizer.AddBosByDefault);
+    }
+
+    private static GgufTensorExport WriteNorm(GgufWriter w, string name, float[] values)
+    {
+        w.AddTensor(name, GgmlType.F32, [values.Length], MemoryMarshal.AsBytes(values.AsSpan()));
+        return new GgufTensorExport(name, [values.Length], "f32", GgmlType.F32, GgmlType.F32, "copied", "", values.Length * 4L);
+    }
+
+    private static GgufTensorExport WriteMatrix(GgufWriter w, string name, ILinearWeight weight, GgmlType requested, int ropeHeadDim)
+    {
+        int rows = weight.Rows, cols = weight.Cols;
+        GgmlType type = Fit(requested, cols);
+        string note = type == requested ? "" : $"row length {cols} is not a multiple of the {GgmlTypeInfo.Name(requested)} block of {GgmlTypeInfo.BlockSize(requested)}";
+        long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
+        byte[] data = new byte[checked(rowBytes * rows)];
+        float[] row = new float[cols];
+        string action = ActionFor(weight, type);
+        for (int r = 0; r < rows; r++)
+        {
+            int target = ropeHeadDim > 0 ? GgufLlamaLayout.GgufRowOfHfRow(r, ropeHeadDim) : r;
+            Span<byte> destination = data.AsSpan((int)(target * rowBytes), (int)rowBytes);
+            switch (action)
+            {
+                case "copied" when weight is GgufLinear g:
+                    g.RowData(r).CopyTo(destination);
+                    break;
+                case "copied" when weight is GgufDequantLinear g:
+                    g.RowData(r).CopyTo(destination);
+                    break;
+                case "repacked":
+                    RepackInt4G32SymRow(((PackedLinear)weight).Packed, r, destination);
+                    break;
+                default:
+                    weight.DequantizeRow(r, row);
+                    GgufQuantize.Row(type, row, destination);
+                    break;
+            }
+        }
+
+        w.AddTensor(name, type, [cols, rows], data);
+        return new GgufTensorExport(name, [cols, rows], weight.Scheme, requested, type, action, note, data.Length);
+    }
+
+    private static string ActionFor(ILinearWeight weight, GgmlType type)
+    {
+        bool floatTarget = type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16;
+        return weight switch
+        {
+            GgufLinear g when g.Type == type => "copied",
+            GgufDequantLinear g when g.Type == type => "copied",
+            DenseLinear d when d.Scheme == GgmlTypeInfo.Name(type) => "copied",
+            PackedLinear p when type == GgmlType.Q4_0 && IsInt4G32Sym(p) => "repacked",
+            DenseLinear when floatTarget => "converted",
+            DenseLinear => "quantized",
+            _ when floatTarget && weight.Scheme is "f32" or "f16" or "bf16" or "gguf-f32" or "gguf-f16" or "gguf-bf16" => "converted",
+            _ => "requantized",
+        };
+    }
+
+    private static bool IsInt4G32Sym(PackedLinear p)
+        => p.Spec.Kind == QuantSchemeKind.Int4 && p.Spec.Symmetric && p.Spec.GroupSize == 32 && p.Cols % 32 == 0;
+
+    /// <summary>One row of QuantSharp int4-g32-sym as Q4_0 blocks: both store an F16 scale per 32 weights and codes
+    /// q ∈ 0..15 meaning (q − 8)·scale, with code j in the low and code j + 16 in the high nibble of byte j.</summary>
+    private static void RepackInt4G32SymRow(PackedWeight packed, int row, Span<byte> destination)
+    {
+        int groups = packed.Cols / 32;
+        int rowBytes = PackLayout.RowBytes4(packed.Cols);
+        ReadOnlySpan<byte> q = packed.Parts["qweight"].Bytes.Slice(row * rowBytes, rowBytes);
+        ReadOnlySpan<byte> scales = packed.Parts["scales"].Bytes.Slice(row * groups * 2, groups * 2);
+        for (int g = 0; g < groups; g++)
+        {
+            Span<byte> block = destination.Slice(g * 18, 18);
+            scales.Slice(g * 2, 2).CopyTo(block);
+            q.Slice(g * 16, 16).CopyTo(block[2..]);
+        }
+    }
+}

@@ -1,0 +1,108 @@
+using QuantSharp.Evaluation;
+using QuantSharp.Formats.Gguf;
+using QuantSharp.Models;
+using Xunit.Abstractions;
+
+namespace QuantSharp.Tests.Formats.Gguf;
+
+/// <summary>
+/// brown-llama exported to GGUF by QuantSharp, and quantized by llama.cpp itself, scored by both QuantSharp and
+/// llama.cpp on the same 4 windows of heldout.txt (each [BOS] + 255 tokens, from an empty cache, every token scored).
+/// Built once for the class: the exports, llama.cpp's quantizations and one node run over all files.
+/// </summary>
+public sealed class LlamaCppCrossCheckFixture : IDisposable
+{
+    public const int Windows = 4, Context = 256, Threads = 2;
+
+    public LlamaCppCrossCheckFixture()
+    {
+        if (LlamaCpp.Unavailable is not null)
+        {
+            return;
+        }
+
+        using LoadedModel source = ModelLoader.Load(TestPaths.BrownLlama);
+        var tok = source.RequireTokenizer();
+        Bos = tok.BosId!.Value;
+        Tokens = tok.Encode(File.ReadAllText(Path.Combine(TestPaths.BrownLlama, "heldout.txt"))).Take(Windows * (Context - 1)).ToArray();
+        var files = new List<string>();
+        foreach (GgmlType t in Ours)
+        {
+            string path = Dir.File($"brown-{GgmlTypeInfo.Name(t)}.gguf");
+            GgufExporter.Export(source, path, new GgufExportOptions { Type = t });
+            files.Add(path);
+        }
+
+        foreach ((string name, int ftype) in TheirsFileTypes)
+        {
+            string path = Dir.File($"brown-llamacpp-{name}.gguf");
+            LlamaCpp.Quantize(Dir.File("brown-f16.gguf"), path, ftype, Threads);
+            files.Add(path);
+        }
+
+        int[][] windows = Enumerable.Range(0, Windows).Select(w => (int[])[Bos, .. Tokens.AsSpan(w * (Context - 1), Context - 1)]).ToArray();
+        LlamaCppResults = LlamaCpp.Perplexity(windows, files, Threads).ToDictionary(r => r.Model, r => r);
+    }
+
+    public static GgmlType[] Ours { get; } = [GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.TQ2_0];
+
+    public static (string Name, int FileType)[] TheirsFileTypes { get; } = [("q8_0", 7), ("q4_0", 2)];
+
+    internal TempDir Dir { get; } = new();
+
+    public int Bos { get; }
+
+    public int[] Tokens { get; } = [];
+
+    internal Dictionary<string, LlamaCpp.Result> LlamaCppResults { get; } = new();
+
+    public double QuantSharpPerplexity(string path)
+    {
+        using LoadedModel m = ModelLoader.Load(path);
+        return PerplexityEvaluator.Evaluate(m.Model, Tokens, Bos, new PerplexityOptions { Context = Context, MaxWindows = Windows }).Perplexity;
+    }
+
+    public void Dispose() => Dir.Dispose();
+}
+
+public sealed class LlamaCppCrossCheckTests(LlamaCppCrossCheckFixture fixture, ITestOutputHelper output) : IClassFixture<LlamaCppCrossCheckFixture>
+{
+    private const double Tolerance = 0.005;
+
+    [SkippableFact]
+    public void LlamaCppScoresOurGgufExportsLikeQuantSharp()
+    {
+        LlamaCpp.SkipUnlessAvailable();
+        foreach (GgmlType t in LlamaCppCrossCheckFixture.Ours)
+        {
+            Check($"QuantSharp-written {GgmlTypeInfo.Name(t)}", fixture.Dir.File($"brown-{GgmlTypeInfo.Name(t)}.gguf"));
+        }
+    }
+
+    [SkippableFact]
+    public void GgufFilesQuantizedByLlamaCppRunInQuantSharpWithItsPerplexity()
+    {
+        LlamaCpp.SkipUnlessAvailable();
+        foreach ((string name, _) in LlamaCppCrossCheckFixture.TheirsFileTypes)
+        {
+            string path = fixture.Dir.File($"brown-llamacpp-{name}.gguf");
+            using (GgufFile f = GgufFile.Open(path))
+            {
+                // llama.cpp's own per-tensor choices (e.g. Q6_K for output.weight) are what QuantSharp has to read.
+                output.WriteLine($"{name}: " + string.Join(", ", f.TensorsInOrder.GroupBy(t => t.Type).Select(g => $"{g.Count()} × {g.Key}")));
+                Assert.Contains(f.TensorsInOrder, t => t.Type == (name == "q8_0" ? GgmlType.Q8_0 : GgmlType.Q4_0));
+            }
+
+            Check($"llama.cpp-written {name}", path);
+        }
+    }
+
+    private void Check(string what, string path)
+    {
+        double ours = fixture.QuantSharpPerplexity(path);
+        double theirs = fixture.LlamaCppResults[path].Ppl;
+        Assert.Equal(LlamaCppCrossCheckFixture.Windows * (LlamaCppCrossCheckFixture.Context - 1), fixture.LlamaCppResults[path].Scored);
+        output.WriteLine($"{what}: QuantSharp {ours:F4}, llama.cpp {theirs:F4} ({(ours / theirs - 1) * 100:+0.000;-0.000}%)");
+        Assert.InRange(ours / theirs, 1 - Tolerance, 1 + Tolerance);
+    }
+}
