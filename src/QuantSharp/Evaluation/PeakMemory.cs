@@ -28,7 +28,7 @@ public static class PeakMemory
             {
                 if (line.StartsWith(field, StringComparison.Ordinal))
                 {
-                    string[] parts = line[field.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                    string[] parts = line[field.Length..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
                     bytes = long.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture) * (parts.Length > 1 && parts[1] == "kB" ? 1024 : 1);
                     return true;
                 }
