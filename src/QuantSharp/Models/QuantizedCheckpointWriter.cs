@@ -130,6 +130,7 @@ public static class QuantizedCheckpointWriter
     /// The default selector for a checkpoint: when its <c>config.json</c> names an architecture QuantSharp runs, the block
     /// linear weights of <see cref="ArchitectureSpec.BlockLinearNames"/>; otherwise the name rule of <see cref="TensorSelector"/>.
     /// </summary>
+    /// <exception cref="QuantSharpException">An include pattern matches no 2-D float tensor of the checkpoint, or a pattern is invalid.</exception>
     public static TensorSelector DefaultSelector(string source, IEnumerable<string>? include = null, IEnumerable<string>? exclude = null)
     {
         IEnumerable<string>? names = null;
@@ -139,7 +140,10 @@ public static class QuantizedCheckpointWriter
             names = TryBlockLinearNames(File.ReadAllText(configPath), configPath);
         }
 
-        return TensorSelector.Create(include, exclude, names);
+        TensorSelector selector = TensorSelector.Create(include, exclude, names);
+        using SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.Open(source);
+        selector.Select(checkpoint.Tensors); // an include pattern that matches nothing is an error, not an empty selection
+        return selector;
     }
 
     private static IEnumerable<string>? TryBlockLinearNames(string configJson, string path)
