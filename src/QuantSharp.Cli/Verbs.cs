@@ -11,5 +11,6 @@ internal static class Verbs
         GenerateCommand.Create(),
         PerplexityCommand.Create(),
         QuantizeCommand.Create(),
+        BandwidthCommand.Create(),
     ];
 }
