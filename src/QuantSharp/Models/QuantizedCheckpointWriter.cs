@@ -64,7 +64,7 @@ public static class QuantizedCheckpointWriter
         CheckPaths(source, outFolder);
         string? configPath = Directory.Exists(source) ? Path.Combine(source, "config.json") : null;
         string? configJson = configPath is not null && File.Exists(configPath) ? File.ReadAllText(configPath) : null;
-        if (configJson is not null && QuantizationConfig.FromConfigJson(configJson) is not null)
+        if (configJson is not null && HasQuantizationConfig(configJson, configPath!))
         {
             throw new QuantSharpException($"{configPath}: the checkpoint is already quantized (it has a quantization_config); quantize the original instead");
         }
@@ -144,6 +144,19 @@ public static class QuantizedCheckpointWriter
         using SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.Open(source);
         selector.Select(checkpoint.Tensors); // an include pattern that matches nothing is an error, not an empty selection
         return selector;
+    }
+
+    private static bool HasQuantizationConfig(string configJson, string path)
+    {
+        try
+        {
+            using JsonDocument doc = JsonDocument.Parse(configJson);
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("quantization_config", out _);
+        }
+        catch (JsonException e)
+        {
+            throw new QuantSharpException($"{path}: not valid JSON ({e.Message})", e);
+        }
     }
 
     private static IEnumerable<string>? TryBlockLinearNames(string configJson, string path)
