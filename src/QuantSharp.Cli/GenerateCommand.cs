@@ -25,6 +25,8 @@ internal static class GenerateCommand
         {
             model, prompt, ids, maxTokens, temperature, topK, topP, penalty, seed, json, threads,
         };
+        var quantize = new SchemeOptions("--quantize", required: false);
+        quantize.AddTo(command);
         command.SetAction(parse =>
         {
             CliOptions.ApplyThreads(parse.GetValue(threads));
@@ -38,7 +40,8 @@ internal static class GenerateCommand
                 Seed = parse.GetValue(seed),
             };
             Validate(options);
-            return Run(CliOptions.ResolveModel(parse.GetValue(model)), parse.GetValue(prompt), parse.GetValue(ids), options, parse.GetValue(json));
+            LoadOptions load = ModelOptions.LoadTimeQuantization(quantize, parse);
+            return Run(CliOptions.ResolveModel(parse.GetValue(model)), load, parse.GetValue(prompt), parse.GetValue(ids), options, parse.GetValue(json));
         });
         return command;
     }
@@ -52,9 +55,9 @@ internal static class GenerateCommand
         if (o.RepetitionPenalty <= 0) throw new UsageException($"--repetition-penalty {o.RepetitionPenalty} must be positive");
     }
 
-    private static int Run(string path, string? promptText, string? idsText, SamplingOptions options, bool json)
+    private static int Run(string path, LoadOptions load, string? promptText, string? idsText, SamplingOptions options, bool json)
     {
-        using LoadedModel loaded = ModelOptions.Load(path);
+        using LoadedModel loaded = ModelOptions.Load(path, load);
         ITextTokenizer? tokenizer = loaded.Tokenizer;
         List<int> prompt;
         if (idsText is not null)
@@ -121,6 +124,10 @@ internal static class GenerateCommand
                 w.WriteNumber("prompt_tokens_per_second", Math.Round(stats.PromptTokensPerSecond, 2));
                 w.WriteNumber("generated_tokens", stats.GeneratedTokens);
                 w.WriteNumber("tokens_per_second", Math.Round(stats.GenerateTokensPerSecond, 2));
+                w.WriteString("linear_weights", string.Join(",", loaded.Model.BlockLinears().Select(l => l.Weight.Scheme).Distinct()));
+                w.WriteNumber("weight_bytes", loaded.Model.WeightBytes);
+                w.WriteNumber("streamed_bytes_per_token", ModelOptions.StreamedBytesPerToken(loaded.Model));
+                w.WriteNumber("peak_memory_bytes", QuantSharp.Evaluation.PeakMemory.Bytes());
             });
         }
         else

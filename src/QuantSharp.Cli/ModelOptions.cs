@@ -1,3 +1,4 @@
+using System.CommandLine;
 using QuantSharp.Formats;
 using QuantSharp.Models;
 
@@ -6,10 +7,10 @@ namespace QuantSharp.Cli;
 /// <summary>Loading a model for a verb, with the text → ids step shared by generate and perplexity.</summary>
 internal static class ModelOptions
 {
-    public static LoadedModel Load(string path)
+    public static LoadedModel Load(string path, LoadOptions? options = null)
     {
         var progress = new StderrProgress("loading");
-        LoadedModel loaded = ModelLoader.Load(path, new LoadOptions());
+        LoadedModel loaded = ModelLoader.Load(path, options ?? new LoadOptions());
         progress.Report(1, 1, Path.GetFileName(Path.TrimEndingDirectorySeparator(path)));
         return loaded;
     }
@@ -26,6 +27,19 @@ internal static class ModelOptions
             throw new UsageException($"--ids '{text}' is not a comma-separated list of integers");
         }
     }
+
+    /// <summary>Load options for --quantize (null scheme: load as stored).</summary>
+    public static LoadOptions LoadTimeQuantization(SchemeOptions scheme, ParseResult parse)
+    {
+        WeightFormat? format = scheme.Resolve(parse);
+        return format is null ? new LoadOptions() : QuantizingLinearProvider.Options(format, scheme.IncludePatterns(parse), scheme.ExcludePatterns(parse));
+    }
+
+    /// <summary>Bytes of weights a decoded token streams: every block linear plus the LM head and the norms (an embedding
+    /// row is negligible).</summary>
+    public static long StreamedBytesPerToken(TransformerModel model)
+        => model.BlockLinears().Sum(l => l.Weight.BytesInMemory) + model.LmHead.BytesInMemory
+            + 4L * (model.FinalNorm.Length + model.Blocks.Sum(b => b.AttnNorm.Length + b.MlpNorm.Length));
 
     public static ITextTokenizer Tokenizer(LoadedModel loaded) => loaded.RequireTokenizer();
 }

@@ -22,6 +22,8 @@ internal static class PerplexityCommand
         {
             model, file, ctx, secondHalf, maxWindows, json, threads,
         };
+        var quantize = new SchemeOptions("--quantize", required: false);
+        quantize.AddTo(command);
         command.SetAction(parse =>
         {
             CliOptions.ApplyThreads(parse.GetValue(threads));
@@ -36,7 +38,8 @@ internal static class PerplexityCommand
                 throw new UsageException($"--ctx {parse.GetValue(ctx)} must be positive");
             }
 
-            return Run(CliOptions.ResolveModel(parse.GetValue(model)), path, new PerplexityOptions
+            LoadOptions load = ModelOptions.LoadTimeQuantization(quantize, parse);
+            return Run(CliOptions.ResolveModel(parse.GetValue(model)), load, path, new PerplexityOptions
             {
                 Context = parse.GetValue(ctx),
                 SecondHalf = parse.GetValue(secondHalf),
@@ -46,9 +49,9 @@ internal static class PerplexityCommand
         return command;
     }
 
-    private static int Run(string modelPath, string file, PerplexityOptions options, bool json)
+    private static int Run(string modelPath, LoadOptions load, string file, PerplexityOptions options, bool json)
     {
-        using LoadedModel loaded = ModelOptions.Load(modelPath);
+        using LoadedModel loaded = ModelOptions.Load(modelPath, load);
         var tokenizer = loaded.RequireTokenizer();
         int bos = tokenizer.BosId ?? throw new QuantSharpException($"{modelPath}: the tokenizer has no BOS token, which the perplexity protocol needs");
         IReadOnlyList<int> tokens = tokenizer.Encode(File.ReadAllText(file));
@@ -77,6 +80,10 @@ internal static class PerplexityCommand
                 w.WriteBoolean("second_half", options.SecondHalf);
                 w.WriteNumber("seconds", Math.Round(result.Seconds, 3));
                 w.WriteNumber("tokens_per_second", Math.Round(result.TokensPerSecond, 1));
+                w.WriteString("linear_weights", string.Join(",", loaded.Model.BlockLinears().Select(l => l.Weight.Scheme).Distinct()));
+                w.WriteNumber("weight_bytes", loaded.Model.WeightBytes);
+                w.WriteNumber("file_bytes", loaded.FileBytes);
+                w.WriteNumber("peak_memory_bytes", PeakMemory.Bytes());
             });
         }
         else

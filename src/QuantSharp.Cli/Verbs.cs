@@ -10,7 +10,9 @@ internal static class Verbs
         InspectCommand.Create(),
         GenerateCommand.Create(),
         PerplexityCommand.Create(),
+        QuantizeCommand.Create(),
         EmbedCommand.Create(),
         ExportCommand.Create(),
+        BandwidthCommand.Create(),
     ];
 }

@@ -159,6 +159,19 @@ public sealed class SafetensorsCheckpoint : IWeightSource
         return new SafetensorsCheckpoint(location, files, tensors, metadata);
     }
 
+    /// <summary>Drops this process's resident pages of <paramref name="view"/> (see <see cref="SafetensorsFile.ReleasePages"/>);
+    /// the data stays readable. Call it once a tensor has been converted and its stored bytes are no longer needed.</summary>
+    public void ReleasePages(TensorView view)
+    {
+        foreach (SafetensorsFile f in _files)
+        {
+            if (f.ReleasePages(view))
+            {
+                return;
+            }
+        }
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {

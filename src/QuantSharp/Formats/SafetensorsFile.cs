@@ -17,6 +17,7 @@ public sealed unsafe class SafetensorsFile : IWeightSource
     private readonly MemoryMappedFile? _mapping;
     private readonly MemoryMappedViewAccessor? _view;
     private byte* _base;
+    private long _mappedLength;
 
     private SafetensorsFile(string path, MemoryMappedFile? mapping, MemoryMappedViewAccessor? view, byte* basePtr)
     {
@@ -60,7 +61,7 @@ public sealed unsafe class SafetensorsFile : IWeightSource
             byte* ptr = null;
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref ptr);
             ptr += view.PointerOffset;
-            var file = new SafetensorsFile(path, mapping, view, ptr);
+            var file = new SafetensorsFile(path, mapping, view, ptr) { _mappedLength = fileLength };
             file.Parse(new ReadOnlySpan<byte>(ptr, (int)Math.Min(fileLength, int.MaxValue)), fileLength);
             return file;
         }
@@ -243,6 +244,26 @@ public sealed unsafe class SafetensorsFile : IWeightSource
         }
 
         return new TensorView(name, dtype, shape, _base + dataStart + begin, end - begin);
+    }
+
+    /// <summary>
+    /// Drops this process's resident pages of <paramref name="view"/> (Linux <c>madvise(MADV_DONTNEED)</c>); the data stays
+    /// valid and is read back from the file if touched again. Used after a tensor has been converted (quantized while
+    /// loading or writing) so the process does not keep the unquantized bytes resident. No-op for views outside this file
+    /// or on other systems.
+    /// </summary>
+    /// <returns>True if the view lies in this file's mapping.</returns>
+    public bool ReleasePages(TensorView view)
+    {
+        ArgumentNullException.ThrowIfNull(view);
+        byte* p = view.Pointer;
+        if (_base == null || p < _base || p + view.ByteLength > _base + _mappedLength)
+        {
+            return false;
+        }
+
+        MappedPages.Release(p, view.ByteLength);
+        return true;
     }
 
     /// <summary>Unmaps the file; views handed out become invalid.</summary>

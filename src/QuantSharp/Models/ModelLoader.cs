@@ -45,7 +45,7 @@ public sealed class LoadOptions
 public static class ModelLoader
 {
     /// <summary>Providers for quantized checkpoints, tried in order: each returns null if it does not recognise the config.</summary>
-    public static List<Func<ModelConfig, IWeightSource, ILinearProvider?>> QuantizedProviders { get; } = [BitsAndBytesNf4Provider.TryCreate];
+    public static List<Func<ModelConfig, IWeightSource, ILinearProvider?>> QuantizedProviders { get; } = [QuantizedLinearProvider.TryCreate, BitsAndBytesNf4Provider.TryCreate];
 
     /// <summary>Loaders for other file kinds (GGUF): each returns null if it does not handle the path.</summary>
     public static List<Func<string, LoadOptions, LoadedModel?>> FileLoaders { get; } = [GgufModelLoader.TryLoad];
@@ -93,7 +93,10 @@ public static class ModelLoader
     {
         if (config.QuantizationConfigJson is null)
         {
-            return new DenseLinearProvider(source);
+            string? packed = source.Tensors.Keys.FirstOrDefault(k => k.EndsWith(".qmeta", StringComparison.Ordinal));
+            return packed is null
+                ? new DenseLinearProvider(source)
+                : throw new QuantSharpException($"{source.Location}: tensor '{packed}' is a packed QuantSharp weight but config.json has no quantization_config; the folder is incomplete (re-run quantsharp quantize)");
         }
 
         foreach (var factory in QuantizedProviders)
@@ -104,7 +107,20 @@ public static class ModelLoader
             }
         }
 
-        throw new QuantSharpException($"{source.Location}: quantization_config {config.QuantizationConfigJson} is not a layout this build can load");
+        throw new QuantSharpException($"{source.Location}: quantization_config {QuantMethodOf(config.QuantizationConfigJson)}is not a layout this build can load (known: quantsharp)");
+    }
+
+    private static string QuantMethodOf(string json)
+    {
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
+            return doc.RootElement.TryGetProperty("quant_method", out var m) ? $"with quant_method {m.GetRawText()} " : "without a quant_method ";
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return "";
+        }
     }
 
     /// <summary>The tokenizer in a checkpoint folder, or null if there is none.</summary>

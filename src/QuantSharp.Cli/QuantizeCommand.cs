@@ -1,0 +1,127 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using QuantSharp.Evaluation;
+using QuantSharp.Models;
+using Spectre.Console;
+
+namespace QuantSharp.Cli;
+
+/// <summary><c>quantsharp quantize</c>: writes a quantized checkpoint folder that loads without the original.</summary>
+internal static class QuantizeCommand
+{
+    public static Command Create()
+    {
+        var model = new Argument<string>("model") { Description = "Source checkpoint: a folder with *.safetensors (any architecture) or a single .safetensors file." };
+        var output = new Argument<string>("output") { Description = "Output folder (created atomically; must not exist or be empty unless --force)." };
+        var scheme = new SchemeOptions("--scheme", required: true);
+        var force = new Option<bool>("--force") { Description = "Replace an existing non-empty output folder." };
+        var json = CliOptions.Json();
+        var threads = CliOptions.Threads();
+        var command = new Command("quantize", "Quantize a checkpoint and save it: model.safetensors with packed weights and scales, config.json with a quantization_config,\n"
+            + "tokenizer and other files copied. Default selection: every linear weight inside the transformer blocks (architectures QuantSharp runs),\n"
+            + "otherwise every 2-D float '*.weight' that is not an embedding, norm or LM head. Streams one tensor at a time; Ctrl-C leaves nothing behind.\n"
+            + "Example: quantsharp quantize ../shared/models/brown-llama /tmp/brown-int4 --scheme int4 --group-size 32 --sym")
+        {
+            model, output, force, json, threads,
+        };
+        scheme.AddTo(command);
+        command.SetAction(parse =>
+        {
+            CliOptions.ApplyThreads(parse.GetValue(threads));
+            WeightFormat format = scheme.Resolve(parse)!;
+            return Run(parse.GetValue(model)!, parse.GetValue(output)!, format, scheme.IncludePatterns(parse), scheme.ExcludePatterns(parse), parse.GetValue(force), parse.GetValue(json));
+        });
+        return command;
+    }
+
+    private static int Run(string source, string output, WeightFormat format, string[] include, string[] exclude, bool force, bool json)
+    {
+        if (!Directory.Exists(source) && !File.Exists(source))
+        {
+            throw new UsageException($"{source}: no such checkpoint folder or file");
+        }
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCtrlC = (_, e) =>
+        {
+            e.Cancel = true; // let the writer stop between tensors and delete its temporary folder
+            cancel.Cancel();
+        };
+        Console.CancelKeyPress += onCtrlC;
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+        {
+            c.Cancel = true;
+            cancel.Cancel();
+        });
+        try
+        {
+            var selector = QuantizedCheckpointWriter.DefaultSelector(source, include, exclude);
+            var progress = new StderrProgress("quantizing");
+            QuantizationReport report = QuantizedCheckpointWriter.Write(source, output, QuantizedCheckpointWriter.Convert(selector, format), new CheckpointWriteOptions
+            {
+                Overwrite = force,
+                Cancellation = cancel.Token,
+                Progress = (done, total, name) => progress.Report(done, total, name),
+            });
+            Print(report, format, selector.UsesArchitecture, json);
+            return ExitCodes.Ok;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine($"cancelled: {output} was not written");
+            return ExitCodes.Failure;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCtrlC;
+        }
+    }
+
+    private static void Print(QuantizationReport report, WeightFormat format, bool byArchitecture, bool json)
+    {
+        long peak = PeakMemory.Bytes();
+        if (json)
+        {
+            CliOptions.WriteJson(w =>
+            {
+                w.WriteString("output", report.Output);
+                w.WriteString("scheme", format.Name);
+                w.WriteString("selection", byArchitecture ? "architecture" : "names");
+                w.WriteNumber("tensors_quantized", report.Tensors.Count(t => t.Converted));
+                w.WriteNumber("bytes_before", report.BytesBefore);
+                w.WriteNumber("bytes_after", report.BytesAfter);
+                w.WriteNumber("file_bytes", report.FileBytes);
+                w.WriteNumber("quantized_bits_per_weight", Math.Round(report.ConvertedBitsPerWeight, 4));
+                w.WriteNumber("seconds", Math.Round(report.Seconds, 3));
+                w.WriteNumber("peak_memory_bytes", peak);
+                w.WriteStartArray("groups");
+                foreach (TensorGroupReport g in report.Groups)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("group", g.Group);
+                    w.WriteNumber("tensors", g.Tensors);
+                    w.WriteString("storage", g.Storage);
+                    w.WriteNumber("bytes_before", g.BytesBefore);
+                    w.WriteNumber("bytes_after", g.BytesAfter);
+                    w.WriteNumber("bits_per_weight", Math.Round(g.BitsPerWeight, 4));
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+            });
+            return;
+        }
+
+        var table = new Table().AddColumns("tensor group", "tensors", "storage", "before", "after", "bits/weight");
+        foreach (TensorGroupReport g in report.Groups)
+        {
+            table.AddRow(Markup.Escape(g.Group), g.Tensors.ToString(), Markup.Escape(g.Storage), CliOptions.Bytes(g.BytesBefore), CliOptions.Bytes(g.BytesAfter), $"{g.BitsPerWeight:F2}");
+        }
+
+        table.AddRow("[bold]total[/]", report.Tensors.Count.ToString(), Markup.Escape(format.Name), CliOptions.Bytes(report.BytesBefore), CliOptions.Bytes(report.BytesAfter), "");
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine(Markup.Escape($"wrote {report.Output}: {report.Tensors.Count(t => t.Converted)} tensors as {format.Name} "
+            + $"({report.ConvertedBitsPerWeight:F3} bits/weight with scales; selected by {(byArchitecture ? "architecture" : "name rule / patterns")}), "
+            + $"model.safetensors {CliOptions.Bytes(report.FileBytes)}, {report.Seconds:F1} s, peak memory {CliOptions.Bytes(peak)}"));
+    }
+}

@@ -1,0 +1,96 @@
+namespace QuantSharp.Formats;
+
+/// <summary>
+/// Writes a folder atomically: files go into a hidden temporary sibling (<c>.name.tmp-…</c>, same file system, so the
+/// final step is a rename), and <see cref="Commit"/> moves it into place. Disposing without committing deletes the
+/// temporary folder, so a failure or cancellation leaves neither a half-written output nor the temporary folder.
+/// </summary>
+public sealed class AtomicFolder : IDisposable
+{
+    private bool _committed;
+
+    private AtomicFolder(string target, string temp, bool overwrite)
+    {
+        Target = target;
+        TempPath = temp;
+        Overwrite = overwrite;
+    }
+
+    /// <summary>The folder that <see cref="Commit"/> creates.</summary>
+    public string Target { get; }
+
+    /// <summary>Where the files are written until <see cref="Commit"/>.</summary>
+    public string TempPath { get; }
+
+    /// <summary>Whether an existing non-empty <see cref="Target"/> is replaced.</summary>
+    public bool Overwrite { get; }
+
+    /// <summary>Starts writing <paramref name="target"/>.</summary>
+    /// <exception cref="QuantSharpException"><paramref name="target"/> is a file, or a non-empty folder and <paramref name="overwrite"/> is false.</exception>
+    public static AtomicFolder Begin(string target, bool overwrite)
+    {
+        string full = Path.GetFullPath(Path.TrimEndingDirectorySeparator(target));
+        CheckTarget(full, overwrite);
+        string parent = Path.GetDirectoryName(full) ?? throw new QuantSharpException($"{target}: cannot write a folder at the file-system root");
+        Directory.CreateDirectory(parent);
+        string temp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(temp);
+        return new AtomicFolder(full, temp, overwrite);
+    }
+
+    /// <summary>A path inside the temporary folder.</summary>
+    public string File(string name) => Path.Combine(TempPath, name);
+
+    /// <summary>Moves the temporary folder to <see cref="Target"/> (replacing an existing one if allowed).</summary>
+    public void Commit()
+    {
+        ObjectDisposedException.ThrowIf(_committed, this);
+        CheckTarget(Target, Overwrite);
+        if (Directory.Exists(Target))
+        {
+            // An empty folder, or --force: move the old one aside first so the swap is two renames, then delete it.
+            string old = Path.Combine(Path.GetDirectoryName(Target)!, $".{Path.GetFileName(Target)}.old-{Guid.NewGuid():N}");
+            Directory.Move(Target, old);
+            try
+            {
+                Directory.Move(TempPath, Target);
+            }
+            catch
+            {
+                Directory.Move(old, Target);
+                throw;
+            }
+
+            _committed = true;
+            Directory.Delete(old, recursive: true);
+            return;
+        }
+
+        Directory.Move(TempPath, Target);
+        _committed = true;
+    }
+
+    private static void CheckTarget(string full, bool overwrite)
+    {
+        if (System.IO.File.Exists(full))
+        {
+            throw new QuantSharpException($"{full}: a file is in the way of the output folder");
+        }
+
+        if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any() && !overwrite)
+        {
+            throw new QuantSharpException($"{full}: output folder exists and is not empty; pass --force to replace it");
+        }
+    }
+
+    /// <summary>Deletes the temporary folder unless committed.</summary>
+    public void Dispose()
+    {
+        if (!_committed && Directory.Exists(TempPath))
+        {
+            Directory.Delete(TempPath, recursive: true);
+        }
+
+        _committed = true;
+    }
+}
