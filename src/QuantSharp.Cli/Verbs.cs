@@ -10,5 +10,6 @@ internal static class Verbs
         InspectCommand.Create(),
         GenerateCommand.Create(),
         PerplexityCommand.Create(),
+        SynthCommand.Create(),
     ];
 }
