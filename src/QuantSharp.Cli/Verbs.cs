@@ -11,5 +11,6 @@ internal static class Verbs
         GenerateCommand.Create(),
         PerplexityCommand.Create(),
         SynthCommand.Create(),
+        BenchCommand.Create(),
     ];
 }
