@@ -20,7 +20,7 @@ internal static class BenchCommand
     public static Command Create()
     {
         var model = CliOptions.ModelArgument();
-        var schemes = new Option<string?>("--schemes") { Description = "Comma-separated storage schemes: f32, f16, bf16, int8, int4, nf4, fp4, ternary or any canonical scheme name (int4-g32-sym, ternary-group-g128, nf4-dq…). Default: the checkpoint's dtype, int8, int4, nf4, ternary." };
+        var schemes = new Option<string?>("--schemes") { Description = "Comma-separated storage schemes: f32, f16, bf16, int8, int4, nf4, fp4, ternary or any canonical scheme name (int4-g32-sym, ternary-g128, nf4-dq…). Default: the checkpoint's dtype, int8, int4, nf4, ternary." };
         var threads = new Option<string>("--threads", "-t") { Description = "Comma-separated thread counts.", DefaultValueFactory = _ => "1,2" };
         var prompt = new Option<int>("--prompt") { Description = "Prompt tokens (prefill, one batch).", DefaultValueFactory = _ => 64 };
         var gen = new Option<int>("--gen") { Description = "Tokens decoded one at a time after the prompt.", DefaultValueFactory = _ => 32 };

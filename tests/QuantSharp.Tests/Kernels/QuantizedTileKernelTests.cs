@@ -58,3 +58,48 @@ public unsafe class QuantizedTileKernelTests
         }
     }
 }
+
+/// <summary>The ternary 4-row decode kernel against the per-row scalar reference.</summary>
+public unsafe class TernaryTileKernelTests
+{
+    [Theory]
+    [InlineData("ternary-tensor")]
+    [InlineData("ternary-row")]
+    [InlineData("ternary-g64")]
+    [InlineData("ternary-g128")]
+    public void TernaryDot4_EqualsReferencePerRow(string specName)
+    {
+        QuantSpec spec = QuantSpec.ParseName(specName);
+        foreach (int cols in new[] { 1, 7, 31, 32, 33, 96, 172, 257, 1000, 2048, 4097 })
+        {
+            const int rows = 4;
+            QuantizedTensor t = QuantScheme.Quantize(spec, "w", QuantTestData.Random(rows, cols, cols), rows, cols);
+            int chunks = PackLayout.Chunks(cols), rowBytes = PackLayout.RowBytes2(cols);
+            int span = TernaryScheme.ScaleSpan(spec, cols);
+            int perRow = (cols + span - 1) / span;
+            long stride = spec.Granularity == TernaryGranularity.PerTensor ? 0 : perRow;
+            int gc = spec.Granularity == TernaryGranularity.PerGroup ? spec.GroupSize / 32 : chunks;
+            int groups = (chunks + gc - 1) / gc;
+            var rng = new Random(cols);
+            float[] x = Enumerable.Range(0, cols).Select(_ => (float)((rng.NextDouble() * 2) - 1)).ToArray();
+            float[] dsums = new float[groups];
+            float[] result = new float[4];
+            fixed (byte* q = t["qweight"].Data, ps = t["scales"].Data)
+            fixed (float* px = x, pd = dsums, pr = result)
+            {
+                ActivationQuantizer.Q8 a = ActivationQuantizer.Quantize(px, 1, cols);
+                Int4Kernels.GroupDSums(a.D, a.Sums, chunks, gc, pd);
+                TernaryKernels.Dot4(q, rowBytes, (float*)ps, stride, gc, chunks, a.Q, a.D, pd, pr);
+                for (int r = 0; r < rows; r++)
+                {
+                    float* s = (float*)ps + (r * stride);
+                    float reference = TernaryKernels.DotReference(q + (r * rowBytes), s, gc, chunks, a.Q, a.D, a.Sums);
+                    float scalar = TernaryKernels.DotReferenceGrouped(q + (r * rowBytes), s, gc, chunks, a.Q, a.D, pd);
+                    float magnitude = 1e-3f + (x.Sum(Math.Abs) * s[0]);
+                    Assert.True(Math.Abs(result[r] - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {r}: tile {result[r]} vs reference {reference}");
+                    Assert.True(Math.Abs(scalar - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {r}: scalar {scalar} vs reference {reference}");
+                }
+            }
+        }
+    }
+}
