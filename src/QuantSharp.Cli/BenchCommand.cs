@@ -103,7 +103,7 @@ internal static class BenchCommand
                 var row = new Row(scheme, t, speed, bandwidth[t]);
                 rows.Add(row);
                 Console.Error.WriteLine($"bench {scheme} ×{t}: decode {speed.DecodeTokensPerSecond:F2} tok/s ({speed.DecodeGBps:F1} GB/s, {row.RooflineFraction:P0} of {bandwidth[t].ReadGBps:F1}), "
-                    + $"prefill {speed.PrefillTokensPerSecond:F1} tok/s, {speed.AllocatedBytesPerToken:F0} B allocated/token");
+                    + $"prefill {speed.PrefillTokensPerSecond:F1} tok/s, {speed.AllocatedBytesPerToken:F0} B allocated/token, {speed.DecodeCpuUtilization:F2} cores busy");
             }
         }
 
@@ -143,6 +143,7 @@ internal static class BenchCommand
                     w.WriteNumber("bandwidth_gb_per_second", Math.Round(r.Bandwidth.ReadGBps, 2));
                     w.WriteNumber("roofline_fraction", Math.Round(r.RooflineFraction, 3));
                     w.WriteNumber("allocated_bytes_per_token", Math.Round(r.Speed.AllocatedBytesPerToken, 1));
+                    w.WriteNumber("decode_cpu_cores", Math.Round(r.Speed.DecodeCpuUtilization, 2));
                     w.WriteEndObject();
                 }
 
@@ -151,12 +152,12 @@ internal static class BenchCommand
         }
         else
         {
-            var table = new Table().AddColumns("scheme", "threads", "decode tok/s", "prefill tok/s", "MiB/token", "GB/s", "probe GB/s", "roofline", "B alloc/token");
+            var table = new Table().AddColumns("scheme", "threads", "decode tok/s", "prefill tok/s", "MiB/token", "GB/s", "probe GB/s", "roofline", "B alloc/token", "CPU cores");
             foreach (Row r in rows)
             {
                 table.AddRow(
                     Markup.Escape(r.Scheme), r.Threads.ToString(), $"{r.Speed.DecodeTokensPerSecond:F2}", $"{r.Speed.PrefillTokensPerSecond:F1}",
-                    $"{r.Speed.StreamedBytesPerToken / 1048576.0:F1}", $"{r.Speed.DecodeGBps:F1}", $"{r.Bandwidth.ReadGBps:F1}", $"{r.RooflineFraction:P0}", $"{r.Speed.AllocatedBytesPerToken:F0}");
+                    $"{r.Speed.StreamedBytesPerToken / 1048576.0:F1}", $"{r.Speed.DecodeGBps:F1}", $"{r.Bandwidth.ReadGBps:F1}", $"{r.RooflineFraction:P0}", $"{r.Speed.AllocatedBytesPerToken:F0}", $"{r.Speed.DecodeCpuUtilization:F2}");
             }
 
             if (Console.IsOutputRedirected)

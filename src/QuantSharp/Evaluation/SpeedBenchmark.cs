@@ -25,9 +25,11 @@ public sealed class SpeedOptions
 /// <param name="MedianPrefillTokensPerSecond">Median prompt throughput.</param>
 /// <param name="StreamedBytesPerToken">Weight bytes one decoded token reads (<see cref="SpeedBenchmark.StreamedBytesPerToken"/>).</param>
 /// <param name="AllocatedBytesPerToken">Managed bytes allocated per decoded token, all threads, after warm-up.</param>
+/// <param name="DecodeCpuUtilization">Process CPU time over wall time while decoding, in cores (≈ threads when the
+/// machine is idle and the pool keeps them busy; less when other processes take the cores or threads wait).</param>
 public sealed record SpeedResult(
     double PrefillTokensPerSecond, double DecodeTokensPerSecond, double MedianPrefillTokensPerSecond, double MedianDecodeTokensPerSecond,
-    long StreamedBytesPerToken, double AllocatedBytesPerToken)
+    long StreamedBytesPerToken, double AllocatedBytesPerToken, double DecodeCpuUtilization)
 {
     /// <summary>Weight bytes streamed per second while decoding (best run), in 10⁹ bytes/s.</summary>
     public double DecodeGBps => StreamedBytesPerToken * DecodeTokensPerSecond / 1e9;
@@ -70,6 +72,8 @@ public static class SpeedBenchmark
         var prefill = new double[options.Repeats];
         var decode = new double[options.Repeats];
         long allocated = 0;
+        double cpu = 0, wall = 0;
+        using Process process = Process.GetCurrentProcess();
         for (int r = -1; r < options.Repeats; r++)
         {
             session.Reset();
@@ -77,6 +81,7 @@ public static class SpeedBenchmark
             session.Forward(prompt, logits);
             double prefillSeconds = clock.Elapsed.TotalSeconds;
             long before = GC.GetTotalAllocatedBytes(precise: true);
+            TimeSpan cpuBefore = process.TotalProcessorTime;
             clock.Restart();
             for (int i = 0; i < options.GenerateTokens; i++)
             {
@@ -85,12 +90,16 @@ public static class SpeedBenchmark
             }
 
             double decodeSeconds = clock.Elapsed.TotalSeconds;
+            process.Refresh();
+            double cpuSeconds = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
             long after = GC.GetTotalAllocatedBytes(precise: true);
             if (r >= 0)
             {
                 prefill[r] = options.PromptTokens / prefillSeconds;
                 decode[r] = options.GenerateTokens / decodeSeconds;
                 allocated += after - before;
+                cpu += cpuSeconds;
+                wall += decodeSeconds;
             }
         }
 
@@ -98,6 +107,6 @@ public static class SpeedBenchmark
         Array.Sort(decode);
         return new SpeedResult(
             prefill[^1], decode[^1], prefill[options.Repeats / 2], decode[options.Repeats / 2],
-            StreamedBytesPerToken(model), allocated / (double)(options.Repeats * options.GenerateTokens));
+            StreamedBytesPerToken(model), allocated / (double)(options.Repeats * options.GenerateTokens), cpu / wall);
     }
 }
