@@ -12,8 +12,16 @@ internal unsafe interface IWeightLoader
     /// <summary>Bytes per stored element.</summary>
     static abstract int ElementSize { get; }
 
-    /// <summary>Eight consecutive elements at <paramref name="p"/> as floats (AVX2 path).</summary>
+    /// <summary>Eight consecutive elements at <paramref name="p"/> as floats (AVX2 path), exact for every value.</summary>
     static abstract Vector256<float> Load8(byte* p);
+
+    /// <summary>Eight elements as floats by the fastest conversion, which may be wrong for special values (F16
+    /// infinities and NaNs); it folds what it needs into <paramref name="flags"/> so <see cref="AnySpecial"/> can say
+    /// afterwards whether a slow exact pass is needed.</summary>
+    static abstract Vector256<float> Load8Fast(byte* p, ref Vector256<uint> flags);
+
+    /// <summary>Whether any element folded into <paramref name="flags"/> needs the exact conversion.</summary>
+    static abstract bool AnySpecial(Vector256<uint> flags);
 
     /// <summary>One element at <paramref name="p"/> as a float (tails and the scalar reference).</summary>
     static abstract float Load1(byte* p);
@@ -28,6 +36,11 @@ internal readonly unsafe struct F32Loader : IWeightLoader
     public static Vector256<float> Load8(byte* p) => Vector256.Load((float*)p);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load8Fast(byte* p, ref Vector256<uint> flags) => Vector256.Load((float*)p);
+
+    public static bool AnySpecial(Vector256<uint> flags) => false;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* p) => *(float*)p;
 }
 
@@ -38,6 +51,11 @@ internal readonly unsafe struct BF16Loader : IWeightLoader
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Load8(byte* p) => Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((ushort*)p), 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load8Fast(byte* p, ref Vector256<uint> flags) => Load8(p);
+
+    public static bool AnySpecial(Vector256<uint> flags) => false;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* p) => BFloat16.ToSingle(*(ushort*)p);
@@ -62,6 +80,23 @@ internal readonly unsafe struct F16Loader : IWeightLoader
         Vector256<float> value = Avx.Multiply((magnitude | special).AsSingle(), Vector256.Create(0x77800000).AsSingle());
         return (value.AsInt32() | (Avx2.ShiftLeftLogical(h, 16) & Vector256.Create(unchecked((int)0x80000000)))).AsSingle();
     }
+
+    /// <summary>
+    /// Four operations instead of ten: the half is sign-extended, so after a shift left by 13 its sign is already bit 31
+    /// and masking bits 28–30 leaves sign, exponent and mantissa in F32 positions; the multiply by 2¹¹² rebiases (and
+    /// normalises subnormals). Only exponent 31 (inf/NaN) comes out wrong (finite, ≥ 65536), so the magnitude bits are
+    /// max-folded into <paramref name="flags"/> and <see cref="AnySpecial"/> reports whether any element had it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load8Fast(byte* p, ref Vector256<uint> flags)
+    {
+        Vector256<int> bits = Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((short*)p), 13) & Vector256.Create(unchecked((int)0x8FFFE000));
+        flags = Avx2.Max(flags, Avx2.ShiftLeftLogical(bits, 1).AsUInt32());
+        return Avx.Multiply(bits.AsSingle(), Vector256.Create(0x77800000).AsSingle());
+    }
+
+    /// <summary>F16 exponent 31, shifted to bits 24–28 of the flags.</summary>
+    public static bool AnySpecial(Vector256<uint> flags) => Vector256.GreaterThanOrEqualAny(flags, Vector256.Create(0x1F000000u));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* p) => (float)*(Half*)p;
@@ -98,14 +133,30 @@ internal static unsafe class DenseRowKernels
         if (Avx2.IsSupported && Fma.IsSupported && k >= 8)
         {
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector256<uint> flags = default;
             for (; i + 8 <= k; i += 8)
             {
                 Vector256<float> xv = Avx.LoadVector256(x + i);
                 nint o = (nint)i * T.ElementSize;
-                a0 = Fma.MultiplyAdd(T.Load8(w + o), xv, a0);
-                a1 = Fma.MultiplyAdd(T.Load8(w1 + o), xv, a1);
-                a2 = Fma.MultiplyAdd(T.Load8(w2 + o), xv, a2);
-                a3 = Fma.MultiplyAdd(T.Load8(w3 + o), xv, a3);
+                a0 = Fma.MultiplyAdd(T.Load8Fast(w + o, ref flags), xv, a0);
+                a1 = Fma.MultiplyAdd(T.Load8Fast(w1 + o, ref flags), xv, a1);
+                a2 = Fma.MultiplyAdd(T.Load8Fast(w2 + o, ref flags), xv, a2);
+                a3 = Fma.MultiplyAdd(T.Load8Fast(w3 + o, ref flags), xv, a3);
+            }
+
+            if (T.AnySpecial(flags))
+            {
+                // Rare (inf/NaN weights): redo these rows with the exact conversion.
+                a0 = a1 = a2 = a3 = default;
+                for (i = 0; i + 8 <= k; i += 8)
+                {
+                    Vector256<float> xv = Avx.LoadVector256(x + i);
+                    nint o = (nint)i * T.ElementSize;
+                    a0 = Fma.MultiplyAdd(T.Load8(w + o), xv, a0);
+                    a1 = Fma.MultiplyAdd(T.Load8(w1 + o), xv, a1);
+                    a2 = Fma.MultiplyAdd(T.Load8(w2 + o), xv, a2);
+                    a3 = Fma.MultiplyAdd(T.Load8(w3 + o), xv, a3);
+                }
             }
 
             r0 = Vector256.Sum(a0);

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using QuantSharp.Kernels;
 using QuantSharp.Tensors;
 
@@ -99,6 +100,65 @@ public unsafe class DenseRowKernelTests
             {
                 var v = BF16Loader.Load8((byte*)(p + i));
                 Assert.Equal(BitConverter.SingleToInt32Bits(BFloat16.ToSingle(padded[i])), BitConverter.SingleToInt32Bits(v[0]));
+            }
+        }
+    }
+}
+
+/// <summary>The fast F16 path's special-value fallback.</summary>
+public unsafe class F16SpecialValueTests
+{
+    [Theory]
+    [InlineData(0x7C00)] // +inf
+    [InlineData(0xFC00)] // -inf
+    [InlineData(0x7E00)] // NaN
+    public void SpecialWeightGivesTheSameResultAsTheReference(int special)
+    {
+        const int rows = 4, k = 40;
+        var rng = new Random(special);
+        Half[] w = Enumerable.Range(0, rows * k).Select(_ => (Half)((rng.NextDouble() * 2) - 1)).ToArray();
+        w[(2 * k) + 17] = BitConverter.UInt16BitsToHalf((ushort)special);
+        float[] x = Enumerable.Range(0, k).Select(_ => (float)((rng.NextDouble() * 2) - 1)).ToArray();
+        float[] y = new float[rows];
+        fixed (Half* pw = w)
+        fixed (float* px = x, py = y)
+        {
+            DenseRowKernels.MatVecRows<F16Loader>((byte*)pw, k, px, py, 0, rows);
+            for (int r = 0; r < rows; r++)
+            {
+                float expected = DenseRowKernels.DotReference<F16Loader>((byte*)(pw + (r * k)), px, k);
+                Assert.True(float.IsNaN(expected) ? float.IsNaN(y[r]) : (float.IsInfinity(expected) ? expected == y[r] : Math.Abs(expected - y[r]) < 1e-4f), $"row {r}: expected {expected}, got {y[r]}");
+            }
+        }
+    }
+
+    [Fact]
+    public void FastConversionIsExactForEveryFiniteHalf()
+    {
+        var all = new ushort[65536];
+        for (int i = 0; i < all.Length; i++)
+        {
+            all[i] = (ushort)i;
+        }
+
+        fixed (ushort* p = all)
+        {
+            for (int i = 0; i < all.Length; i += 8)
+            {
+                Vector256<uint> flags = default;
+                Vector256<float> v = F16Loader.Load8Fast((byte*)(p + i), ref flags);
+                bool anySpecial = false;
+                for (int j = 0; j < 8; j++)
+                {
+                    Half h = BitConverter.UInt16BitsToHalf(all[i + j]);
+                    anySpecial |= !Half.IsFinite(h);
+                    if (Half.IsFinite(h))
+                    {
+                        Assert.Equal(BitConverter.SingleToInt32Bits((float)h), BitConverter.SingleToInt32Bits(v[j]));
+                    }
+                }
+
+                Assert.Equal(anySpecial, F16Loader.AnySpecial(flags));
             }
         }
     }
