@@ -13,6 +13,8 @@ internal static class Verbs
         QuantizeCommand.Create(),
         EmbedCommand.Create(),
         ExportCommand.Create(),
+        SynthCommand.Create(),
+        BenchCommand.Create(),
         BandwidthCommand.Create(),
     ];
 }

@@ -111,23 +111,17 @@ public sealed unsafe class DenseLinear : ILinearWeight
     private static void MatVecSlice(void* context, int start, int end)
     {
         ref Job job = ref Unsafe.AsRef<Job>(context);
-        int cols = job.Cols;
-        if (job.DType == DType.F32)
+        switch (job.DType)
         {
-            float* w = (float*)job.W;
-            for (int r = start; r < end; r++)
-            {
-                job.Y[r] = DenseKernels.Dot(w + (long)r * cols, job.X, cols);
-            }
-
-            return;
-        }
-
-        float* row = ThreadScratch.Floats(cols);
-        for (int r = start; r < end; r++)
-        {
-            DenseKernels.ToFloat(job.DType, job.W + (long)r * cols * job.ElementSize, row, cols);
-            job.Y[r] = DenseKernels.Dot(row, job.X, cols);
+            case DType.F32:
+                DenseRowKernels.MatVecRows<F32Loader>(job.W, job.Cols, job.X, job.Y, start, end);
+                break;
+            case DType.F16:
+                DenseRowKernels.MatVecRows<F16Loader>(job.W, job.Cols, job.X, job.Y, start, end);
+                break;
+            default:
+                DenseRowKernels.MatVecRows<BF16Loader>(job.W, job.Cols, job.X, job.Y, start, end);
+                break;
         }
     }
 

@@ -65,4 +65,119 @@ internal static unsafe class Int4Kernels
 
         return Vector256.Sum(acc) - correction;
     }
+    /// <summary>
+    /// Dot products of four consecutive rows (<paramref name="rowBytes"/> apart) with the same activations, as
+    /// <see cref="DotReference"/> computes them per row. The activations' chunk loads and scale broadcasts are shared by the
+    /// four rows; each 16-byte chunk is broadcast to both lanes and shifted by 0 / 4 bits per lane (low / high nibbles);
+    /// products go through <c>vpdpbusd</c> where AVX-VNNI exists (else <c>maddubs</c> + <c>madd</c>); the zero-point term
+    /// <c>Σ_g s_g · z_g · Σ_{c∈g} d_c · sum_c</c> uses <paramref name="groupDSums"/> precomputed once per activation vector.
+    /// </summary>
+    /// <remarks><c>scales</c>: four rows of group scales as F32, <c>groups</c> apart; <c>zeros</c>: the first row's zero
+    /// points (rows <c>groups</c> apart) or null for symmetric (zero 8); <c>groupDSums</c>: per weight group, Σ over its
+    /// chunks of d[c] · sums[c].</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Dot4(byte* packed, int rowBytes, float* scales, byte* zeros, int groups, int groupChunks, int chunks, sbyte* q, float* d, float* groupDSums, float* result)
+    {
+        if (!Avx2.IsSupported || !Fma.IsSupported)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                result[i] = DotReferenceF32Scales(packed + (i * rowBytes), scales + (i * groups), zeros == null ? null : zeros + (i * groups), groupChunks, chunks, q, d, groupDSums);
+            }
+
+            return;
+        }
+
+        Vector256<uint> shifts = Vector256.Create(0u, 0, 0, 0, 4, 4, 4, 4);
+        Vector256<byte> low = Vector256.Create((byte)0x0F);
+        Vector256<short> ones = Vector256.Create((short)1);
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        byte* p0 = packed, p1 = packed + rowBytes, p2 = p1 + rowBytes, p3 = p2 + rowBytes;
+        bool vnni = AvxVnni.IsSupported;
+        for (int g = 0, c = 0; c < chunks; g++)
+        {
+            Vector256<float> g0 = default, g1 = default, g2 = default, g3 = default;
+            int end = Math.Min(chunks, c + groupChunks);
+            for (; c < end; c++)
+            {
+                Vector256<sbyte> qv = Avx.LoadVector256(q + (c * 32));
+                Vector256<float> dv = Vector256.Create(d[c]);
+                int o = c * 16;
+                g0 = Fma.MultiplyAdd(ChunkDot(p0 + o, qv, shifts, low, ones, vnni), dv, g0);
+                g1 = Fma.MultiplyAdd(ChunkDot(p1 + o, qv, shifts, low, ones, vnni), dv, g1);
+                g2 = Fma.MultiplyAdd(ChunkDot(p2 + o, qv, shifts, low, ones, vnni), dv, g2);
+                g3 = Fma.MultiplyAdd(ChunkDot(p3 + o, qv, shifts, low, ones, vnni), dv, g3);
+            }
+
+            acc0 = Fma.MultiplyAdd(g0, Vector256.Create(scales[g]), acc0);
+            acc1 = Fma.MultiplyAdd(g1, Vector256.Create(scales[groups + g]), acc1);
+            acc2 = Fma.MultiplyAdd(g2, Vector256.Create(scales[(2 * groups) + g]), acc2);
+            acc3 = Fma.MultiplyAdd(g3, Vector256.Create(scales[(3 * groups) + g]), acc3);
+        }
+
+        result[0] = Vector256.Sum(acc0) - Correction(scales, zeros, groups, groupDSums);
+        result[1] = Vector256.Sum(acc1) - Correction(scales + groups, zeros == null ? null : zeros + groups, groups, groupDSums);
+        result[2] = Vector256.Sum(acc2) - Correction(scales + (2 * groups), zeros == null ? null : zeros + (2 * groups), groups, groupDSums);
+        result[3] = Vector256.Sum(acc3) - Correction(scales + (3 * groups), zeros == null ? null : zeros + (3 * groups), groups, groupDSums);
+    }
+
+    /// <summary>Eight int32 partial sums of one chunk's 32 code·q products, as floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> ChunkDot(byte* p, Vector256<sbyte> qv, Vector256<uint> shifts, Vector256<byte> low, Vector256<short> ones, bool vnni)
+    {
+        Vector256<byte> codes = Avx2.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(p).AsUInt32(), shifts).AsByte() & low;
+        Vector256<int> dot = vnni
+            ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, codes, qv)
+            : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(codes, qv), ones);
+        return Avx.ConvertToVector256Single(dot);
+    }
+
+    /// <summary>Σ_g s_g · z_g · groupDSums[g]: the zero-point term of a row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Correction(float* scales, byte* zeros, int groups, float* groupDSums)
+    {
+        float sum = 0;
+        for (int g = 0; g < groups; g++)
+        {
+            sum += scales[g] * (zeros == null ? 8 : zeros[g]) * groupDSums[g];
+        }
+
+        return sum;
+    }
+
+    /// <summary>Scalar form of <see cref="Dot4"/> for one row (F32 scales, precomputed group sums); the non-AVX2 path.</summary>
+    internal static float DotReferenceF32Scales(byte* packed, float* scales, byte* zeros, int groupChunks, int chunks, sbyte* q, float* d, float* groupDSums)
+    {
+        float acc = 0;
+        for (int c = 0; c < chunks; c++)
+        {
+            byte* p = packed + (c * 16);
+            sbyte* x = q + (c * 32);
+            int dot = 0;
+            for (int j = 0; j < 16; j++)
+            {
+                dot += ((p[j] & 0xF) * x[j]) + ((p[j] >> 4) * x[j + 16]);
+            }
+
+            acc += scales[c / groupChunks] * d[c] * dot;
+        }
+
+        return acc - Correction(scales, zeros, (chunks + groupChunks - 1) / groupChunks, groupDSums);
+    }
+
+    /// <summary>Per weight group of <paramref name="groupChunks"/> chunks: Σ d[c] · sums[c] (the zero-point term's activation part).</summary>
+    internal static void GroupDSums(float* d, int* sums, int chunks, int groupChunks, float* destination)
+    {
+        for (int g = 0, c = 0; c < chunks; g++)
+        {
+            float s = 0;
+            int end = Math.Min(chunks, c + groupChunks);
+            for (; c < end; c++)
+            {
+                s += d[c] * sums[c];
+            }
+
+            destination[g] = s;
+        }
+    }
 }

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using QuantSharp.Quantization;
 using QuantSharp.Tensors;
@@ -54,15 +55,45 @@ public sealed unsafe class Int4Linear : PackedLinear
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Slice(void* context, int start, int end)
     {
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int chunks = job.X.Chunks;
-        for (int r = start; r < end; r++)
+        int groups = job.Groups;
+        // Per thread: 4 rows of F32 scales, then each token's per-group Σ d·sum (the zero-point term's activation part).
+        float* scales = ThreadScratch.Floats((4L * groups) + ((long)job.Tokens * groups));
+        float* dsums = scales + (4 * groups);
+        for (int t = 0; t < job.Tokens; t++)
+        {
+            long tc = (long)t * chunks;
+            Int4Kernels.GroupDSums(job.X.D + tc, job.X.Sums + tc, chunks, job.GroupChunks, dsums + ((long)t * groups));
+        }
+
+        float* result = stackalloc float[4];
+        int r = start;
+        for (; r + 4 <= end; r += 4)
+        {
+            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(job.Scales + ((long)r * groups), 4 * groups), new Span<float>(scales, 4 * groups));
+            byte* q = job.Q + ((long)r * job.RowBytes);
+            byte* z = job.Zeros == null ? null : job.Zeros + ((long)r * groups);
+            for (int t = 0; t < job.Tokens; t++)
+            {
+                long tc = (long)t * chunks;
+                Int4Kernels.Dot4(q, job.RowBytes, scales, z, groups, job.GroupChunks, chunks, job.X.Q + (tc * 32), job.X.D + tc, dsums + ((long)t * groups), result);
+                float* y = job.Y + ((long)t * job.Rows) + r;
+                y[0] = result[0];
+                y[1] = result[1];
+                y[2] = result[2];
+                y[3] = result[3];
+            }
+        }
+
+        for (; r < end; r++)
         {
             byte* q = job.Q + ((long)r * job.RowBytes);
-            Half* s = job.Scales + ((long)r * job.Groups);
-            byte* z = job.Zeros == null ? null : job.Zeros + ((long)r * job.Groups);
+            Half* s = job.Scales + ((long)r * groups);
+            byte* z = job.Zeros == null ? null : job.Zeros + ((long)r * groups);
             for (int t = 0; t < job.Tokens; t++)
             {
                 long tc = (long)t * chunks;

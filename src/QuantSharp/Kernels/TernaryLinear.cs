@@ -68,11 +68,39 @@ public sealed unsafe class TernaryLinear : PackedLinear
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Slice(void* context, int start, int end)
     {
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int chunks = job.X.Chunks;
-        for (int r = start; r < end; r++)
+        int groups = (chunks + job.GroupChunks - 1) / job.GroupChunks;
+        // Per thread and token: Σ d·sum per scale group, the "− Σ x" term's activation part.
+        float* dsums = ThreadScratch.Floats((long)job.Tokens * groups);
+        for (int t = 0; t < job.Tokens; t++)
+        {
+            long tc = (long)t * chunks;
+            Int4Kernels.GroupDSums(job.X.D + tc, job.X.Sums + tc, chunks, job.GroupChunks, dsums + ((long)t * groups));
+        }
+
+        float* result = stackalloc float[4];
+        int r = start;
+        for (; r + 4 <= end; r += 4)
+        {
+            byte* q = job.Q + ((long)r * job.RowBytes);
+            float* s = job.Scales + (r * job.ScaleRowStride);
+            for (int t = 0; t < job.Tokens; t++)
+            {
+                long tc = (long)t * chunks;
+                TernaryKernels.Dot4(q, job.RowBytes, s, job.ScaleRowStride, job.GroupChunks, chunks, job.X.Q + (tc * 32), job.X.D + tc, dsums + ((long)t * groups), result);
+                float* y = job.Y + ((long)t * job.Rows) + r;
+                y[0] = result[0];
+                y[1] = result[1];
+                y[2] = result[2];
+                y[3] = result[3];
+            }
+        }
+
+        for (; r < end; r++)
         {
             byte* q = job.Q + ((long)r * job.RowBytes);
             float* s = job.Scales + (r * job.ScaleRowStride);

@@ -24,8 +24,20 @@ public sealed class Generator
     /// <summary>Creates a generator for a model.</summary>
     public Generator(TransformerModel model) => _model = model;
 
-    /// <summary>Statistics of the last <see cref="Generate"/> run (after it has been enumerated).</summary>
-    public GenerationStats? LastStats { get; private set; }
+    private int _promptTokens;
+    private double _promptSeconds;
+    private int _generated;
+    private double _generateSeconds;
+    private bool _hasStats;
+
+    /// <summary>Statistics of the last <see cref="Generate"/> run (after it has been enumerated). Kept as plain fields
+    /// while generating so the per-token loop allocates nothing.</summary>
+    public GenerationStats? LastStats => _hasStats ? new GenerationStats(_promptTokens, _promptSeconds, _generated, _generateSeconds) : null;
+
+    private void Record(int promptTokens, double promptSeconds, int generated, double generateSeconds)
+    {
+        (_promptTokens, _promptSeconds, _generated, _generateSeconds, _hasStats) = (promptTokens, promptSeconds, generated, generateSeconds, true);
+    }
 
     /// <summary>Feeds <paramref name="prompt"/>, then yields generated token ids one at a time as they are produced.</summary>
     public IEnumerable<int> Generate(IReadOnlyList<int> prompt, SamplingOptions options)
@@ -53,7 +65,7 @@ public sealed class Generator
             int next = sampler.Next(logits, seen);
             generated++;
             seen.Add(next);
-            LastStats = new GenerationStats(prompt.Count, promptSeconds, generated, clock.Elapsed.TotalSeconds);
+            Record(prompt.Count, promptSeconds, generated, clock.Elapsed.TotalSeconds);
             yield return next;
             if ((options.StopAtEos && eos.Contains(next)) || generated >= options.MaxTokens || session.Position >= session.ContextLength)
             {
@@ -64,6 +76,6 @@ public sealed class Generator
             session.Forward(one, logits);
         }
 
-        LastStats = new GenerationStats(prompt.Count, promptSeconds, generated, clock.Elapsed.TotalSeconds);
+        Record(prompt.Count, promptSeconds, generated, clock.Elapsed.TotalSeconds);
     }
 }

@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using QuantSharp.Kernels;
+using QuantSharp.Models;
+
+namespace QuantSharp.Evaluation;
+
+/// <summary>What <see cref="SpeedBenchmark.Run"/> measures.</summary>
+public sealed class SpeedOptions
+{
+    /// <summary>Prompt tokens fed as one batch (prefill).</summary>
+    public int PromptTokens { get; init; } = 64;
+
+    /// <summary>Tokens decoded one at a time after the prompt (greedy).</summary>
+    public int GenerateTokens { get; init; } = 32;
+
+    /// <summary>Timed repeats after one untimed warm-up run.</summary>
+    public int Repeats { get; init; } = 3;
+}
+
+/// <summary>Timings of one model on one thread count.</summary>
+/// <param name="PrefillTokensPerSecond">Best prompt throughput over the repeats.</param>
+/// <param name="DecodeTokensPerSecond">Best decode throughput over the repeats (batch 1, after the prompt).</param>
+/// <param name="MedianDecodeTokensPerSecond">Median decode throughput.</param>
+/// <param name="MedianPrefillTokensPerSecond">Median prompt throughput.</param>
+/// <param name="StreamedBytesPerToken">Weight bytes one decoded token reads (<see cref="SpeedBenchmark.StreamedBytesPerToken"/>).</param>
+/// <param name="AllocatedBytesPerToken">Managed bytes allocated per decoded token, all threads, after warm-up.</param>
+/// <param name="DecodeCpuUtilization">Process CPU time over wall time while decoding, in cores (≈ threads when the
+/// machine is idle and the pool keeps them busy; less when other processes take the cores or threads wait).</param>
+public sealed record SpeedResult(
+    double PrefillTokensPerSecond, double DecodeTokensPerSecond, double MedianPrefillTokensPerSecond, double MedianDecodeTokensPerSecond,
+    long StreamedBytesPerToken, double AllocatedBytesPerToken, double DecodeCpuUtilization)
+{
+    /// <summary>Weight bytes streamed per second while decoding (best run), in 10⁹ bytes/s.</summary>
+    public double DecodeGBps => StreamedBytesPerToken * DecodeTokensPerSecond / 1e9;
+}
+
+/// <summary>
+/// Measures prefill and decode speed of a model: per repeat, an empty cache gets a prompt of deterministic token ids in
+/// one batch, then tokens are decoded one at a time by greedy argmax. The first run is a warm-up (JIT tiers, scratch
+/// buffers, page faults of the mapped weights) and is not timed.
+/// </summary>
+public static class SpeedBenchmark
+{
+    /// <summary>Bytes of weights one decoded token reads: every linear layer in the blocks and the LM head (not the
+    /// embedding table, of which a token reads one row).</summary>
+    public static long StreamedBytesPerToken(TransformerModel model)
+        => model.BlockLinears().Sum(l => l.Weight.BytesInMemory) + model.LmHead.BytesInMemory;
+
+    /// <summary>Runs the benchmark on the kernels' current thread count (<see cref="WorkerPool.Shared"/>).</summary>
+    public static SpeedResult Run(TransformerModel model, SpeedOptions options)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.PromptTokens, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.GenerateTokens, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.Repeats, 1);
+        int vocab = model.Config.VocabSize;
+        int context = options.PromptTokens + options.GenerateTokens + 1;
+        if (context > model.Config.MaxPositions)
+        {
+            throw new QuantSharpException($"prompt {options.PromptTokens} + {options.GenerateTokens} generated tokens exceed the model's {model.Config.MaxPositions} positions");
+        }
+
+        int[] prompt = new int[options.PromptTokens];
+        for (int i = 0; i < prompt.Length; i++)
+        {
+            prompt[i] = 1 + (int)((i * 7919L) % (vocab - 1));
+        }
+
+        using var session = new InferenceSession(model, context, maxBatch: options.PromptTokens);
+        float[] logits = new float[vocab];
+        int[] one = new int[1];
+        var prefill = new double[options.Repeats];
+        var decode = new double[options.Repeats];
+        long allocated = 0;
+        double cpu = 0, wall = 0;
+        using Process process = Process.GetCurrentProcess();
+        for (int r = -1; r < options.Repeats; r++)
+        {
+            session.Reset();
+            var clock = Stopwatch.StartNew();
+            session.Forward(prompt, logits);
+            double prefillSeconds = clock.Elapsed.TotalSeconds;
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            TimeSpan cpuBefore = process.TotalProcessorTime;
+            clock.Restart();
+            for (int i = 0; i < options.GenerateTokens; i++)
+            {
+                one[0] = TensorPrimitives.IndexOfMax<float>(logits);
+                session.Forward(one, logits);
+            }
+
+            double decodeSeconds = clock.Elapsed.TotalSeconds;
+            process.Refresh();
+            double cpuSeconds = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
+            long after = GC.GetTotalAllocatedBytes(precise: true);
+            if (r >= 0)
+            {
+                prefill[r] = options.PromptTokens / prefillSeconds;
+                decode[r] = options.GenerateTokens / decodeSeconds;
+                allocated += after - before;
+                cpu += cpuSeconds;
+                wall += decodeSeconds;
+            }
+        }
+
+        Array.Sort(prefill);
+        Array.Sort(decode);
+        return new SpeedResult(
+            prefill[^1], decode[^1], prefill[options.Repeats / 2], decode[options.Repeats / 2],
+            StreamedBytesPerToken(model), allocated / (double)(options.Repeats * options.GenerateTokens), cpu / wall);
+    }
+}

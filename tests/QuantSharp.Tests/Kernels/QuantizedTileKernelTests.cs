@@ -1,0 +1,105 @@
+using QuantSharp.Kernels;
+using QuantSharp.Quantization;
+using QuantSharp.Tests.Quantization;
+
+namespace QuantSharp.Tests.Kernels;
+
+/// <summary>The multi-row decode kernels against the per-row scalar references, on odd and real widths.</summary>
+public unsafe class QuantizedTileKernelTests
+{
+    private static readonly int[] Widths = [1, 7, 31, 32, 33, 96, 172, 257, 1000, 2048, 4097];
+
+    private static float[] Activations(int cols, int seed)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, cols).Select(_ => (float)((rng.NextDouble() * 2) - 1) * (rng.Next(50) == 0 ? 20f : 1f)).ToArray();
+    }
+
+    [Theory]
+    [InlineData("int4-g32-sym")]
+    [InlineData("int4-g32-asym")]
+    [InlineData("int4-g64-asym")]
+    [InlineData("int4-g128-asym")]
+    [InlineData("int4-g128-sym")]
+    public void Int4Dot4_EqualsReferencePerRow(string specName)
+    {
+        QuantSpec spec = QuantSpec.ParseName(specName);
+        foreach (int cols in Widths)
+        {
+            const int rows = 4;
+            QuantizedTensor t = QuantScheme.Quantize(spec, "w", QuantTestData.Random(rows, cols, cols), rows, cols);
+            int groups = Int4Scheme.Groups(cols, spec.GroupSize), chunks = PackLayout.Chunks(cols), gc = spec.GroupSize / 32, rowBytes = PackLayout.RowBytes4(cols);
+            float[] x = Activations(cols, cols + 3);
+            byte[] zeros = spec.Symmetric ? [] : t["zeros"].Data;
+            float[] scales32 = new float[rows * groups];
+            float[] dsums = new float[groups];
+            float[] result = new float[4];
+            fixed (byte* q = t["qweight"].Data, ps = t["scales"].Data, pz = zeros)
+            fixed (float* px = x, s32 = scales32, pd = dsums, pr = result)
+            {
+                for (int i = 0; i < scales32.Length; i++)
+                {
+                    s32[i] = (float)((Half*)ps)[i];
+                }
+
+                ActivationQuantizer.Q8 a = ActivationQuantizer.Quantize(px, 1, cols);
+                Int4Kernels.GroupDSums(a.D, a.Sums, chunks, gc, pd);
+                byte* z = spec.Symmetric ? null : pz;
+                Int4Kernels.Dot4(q, rowBytes, s32, z, groups, gc, chunks, a.Q, a.D, pd, pr);
+                for (int r = 0; r < rows; r++)
+                {
+                    float reference = Int4Kernels.DotReference(q + (r * rowBytes), (Half*)ps + (r * groups), z == null ? null : z + (r * groups), gc, chunks, a.Q, a.D, a.Sums);
+                    float scalar = Int4Kernels.DotReferenceF32Scales(q + (r * rowBytes), s32 + (r * groups), z == null ? null : z + (r * groups), gc, chunks, a.Q, a.D, pd);
+                    float magnitude = 1e-3f + Math.Abs(reference) + (x.Sum(Math.Abs) * 0.1f);
+                    Assert.True(Math.Abs(result[r] - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {r}: tile {result[r]} vs reference {reference}");
+                    Assert.True(Math.Abs(scalar - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {r}: scalar {scalar} vs reference {reference}");
+                }
+            }
+        }
+    }
+}
+
+/// <summary>The ternary 4-row decode kernel against the per-row scalar reference.</summary>
+public unsafe class TernaryTileKernelTests
+{
+    [Theory]
+    [InlineData("ternary-tensor")]
+    [InlineData("ternary-row")]
+    [InlineData("ternary-g64")]
+    [InlineData("ternary-g128")]
+    public void TernaryDot4_EqualsReferencePerRow(string specName)
+    {
+        QuantSpec spec = QuantSpec.ParseName(specName);
+        foreach (int cols in new[] { 1, 7, 31, 32, 33, 96, 172, 257, 1000, 2048, 4097 })
+        {
+            const int rows = 4;
+            QuantizedTensor t = QuantScheme.Quantize(spec, "w", QuantTestData.Random(rows, cols, cols), rows, cols);
+            int chunks = PackLayout.Chunks(cols), rowBytes = PackLayout.RowBytes2(cols);
+            int span = TernaryScheme.ScaleSpan(spec, cols);
+            int perRow = (cols + span - 1) / span;
+            long stride = spec.Granularity == TernaryGranularity.PerTensor ? 0 : perRow;
+            int gc = spec.Granularity == TernaryGranularity.PerGroup ? spec.GroupSize / 32 : chunks;
+            int groups = (chunks + gc - 1) / gc;
+            var rng = new Random(cols);
+            float[] x = Enumerable.Range(0, cols).Select(_ => (float)((rng.NextDouble() * 2) - 1)).ToArray();
+            float[] dsums = new float[groups];
+            float[] result = new float[4];
+            fixed (byte* q = t["qweight"].Data, ps = t["scales"].Data)
+            fixed (float* px = x, pd = dsums, pr = result)
+            {
+                ActivationQuantizer.Q8 a = ActivationQuantizer.Quantize(px, 1, cols);
+                Int4Kernels.GroupDSums(a.D, a.Sums, chunks, gc, pd);
+                TernaryKernels.Dot4(q, rowBytes, (float*)ps, stride, gc, chunks, a.Q, a.D, pd, pr);
+                for (int r = 0; r < rows; r++)
+                {
+                    float* s = (float*)ps + (r * stride);
+                    float reference = TernaryKernels.DotReference(q + (r * rowBytes), s, gc, chunks, a.Q, a.D, a.Sums);
+                    float scalar = TernaryKernels.DotReferenceGrouped(q + (r * rowBytes), s, gc, chunks, a.Q, a.D, pd);
+                    float magnitude = 1e-3f + (x.Sum(Math.Abs) * s[0]);
+                    Assert.True(Math.Abs(result[r] - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {r}: tile {result[r]} vs reference {reference}");
+                    Assert.True(Math.Abs(scalar - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {r}: scalar {scalar} vs reference {reference}");
+                }
+            }
+        }
+    }
+}
