@@ -68,10 +68,9 @@ public sealed class SafetensorsWriter : IDisposable
     {
         ObjectDisposedException.ThrowIf(_done, this);
         byte[] header = BuildHeader();
-        string tmp = path + $".{Guid.NewGuid():N}.tmp";
         try
         {
-            using (var output = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            AtomicFile.Write(path, output =>
             {
                 Span<byte> len = stackalloc byte[8];
                 System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);
@@ -80,15 +79,7 @@ public sealed class SafetensorsWriter : IDisposable
                 _data.Flush();
                 _data.Position = 0;
                 _data.CopyTo(output);
-                output.Flush(true);
-            }
-
-            File.Move(tmp, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(tmp);
-            throw;
+            });
         }
         finally
         {

@@ -121,25 +121,16 @@ public sealed class GgufWriter : IDisposable
     public void Commit(string path)
     {
         ObjectDisposedException.ThrowIf(_done, this);
-        string tmp = path + $".{Guid.NewGuid():N}.tmp";
         try
         {
-            using (var output = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            AtomicFile.Write(path, output =>
             {
                 WriteHeader(output);
                 WritePadding(output, Alignment);
                 _data.Flush();
                 _data.Position = 0;
                 _data.CopyTo(output);
-                output.Flush(true);
-            }
-
-            File.Move(tmp, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(tmp);
-            throw;
+            });
         }
         finally
         {
