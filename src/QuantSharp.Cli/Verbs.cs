@@ -10,5 +10,7 @@ internal static class Verbs
         InspectCommand.Create(),
         GenerateCommand.Create(),
         PerplexityCommand.Create(),
+        PlanCommand.Create(),
+        CalibReportCommand.Create(),
     ];
 }

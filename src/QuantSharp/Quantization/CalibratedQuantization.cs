@@ -190,7 +190,7 @@ public static class CalibratedQuantization
                 QuantSpec spec = specFor(name);
                 ILinearWeight q;
                 double loss;
-                if (method == QuantMethod.Gptq)
+                if (method == QuantMethod.Gptq && (spec.IsIntGroup || spec.Kind == QuantSchemeKind.Ternary))
                 {
                     LayerQuantResult r = Gptq.Quantize(name, dense, w.Rows, w.Cols, cov, spec, options.Gptq);
                     q = QuantizedLinear.Create(r.Packed);
@@ -277,6 +277,16 @@ public static class CalibratedQuantization
                 }
             }
 
+            if (!specFor(g.Consumers[0]).IsIntGroup)
+            {
+                foreach (string name in g.Consumers)
+                {
+                    notes[name] = $"no scaling: {specFor(name).Name} is not an integer group scheme (round-to-nearest)";
+                }
+
+                continue;
+            }
+
             if (producer is null)
             {
                 foreach (string name in g.Consumers)
@@ -291,11 +301,6 @@ public static class CalibratedQuantization
             int searchTokens = Math.Min(stats[gi].Kept, options.AwqSearchTokens);
             var consumers = g.Consumers.Select(n => (dense[n], Get(spec, blk, l, n).Rows)).ToList();
             QuantSpec qspec = specFor(g.Consumers[0]);
-            if (!qspec.IsIntGroup)
-            {
-                throw new QuantSharpException($"AWQ supports int4, int3 and int2 group schemes, not {qspec.Name} ({g.Consumers[0]})");
-            }
-
             (float[] s, double alpha, _) = Awq.SearchScales(consumers, cols, xs, searchTokens, stats[gi].MeanAbs(), qspec, options.AwqGrid);
             foreach (string name in g.Consumers)
             {
@@ -342,6 +347,10 @@ public static class CalibratedQuantization
                 if (options.AwqScaleOnly)
                 {
                     q = new DenseLinear(TensorView.FromFloats(name, [rows, cols], w));
+                }
+                else if (!qspec.IsIntGroup)
+                {
+                    q = QuantizedLinear.Quantize(name, w, rows, cols, qspec);
                 }
                 else
                 {
