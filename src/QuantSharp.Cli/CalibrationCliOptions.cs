@@ -75,6 +75,33 @@ internal sealed class CalibrationCliOptions
         return CalibrationData.FromText(loaded.RequireTokenizer(), File.ReadAllText(calib), samples, length, seed, calib);
     }
 
+    /// <summary>The scheme of each layer: from --plan when given, else <paramref name="scheme"/> for all.</summary>
+    public Func<string, QuantSpec> SpecFor(ParseResult parse, QuantSpec scheme)
+    {
+        string? plan = parse.GetValue(Plan);
+        return plan is null ? _ => scheme : QuantPlan.Load(plan).SpecFor;
+    }
+
+    /// <summary>
+    /// The whole step the quantize verb needs: RTN without data (unless --calib was given explicitly with --method rtn,
+    /// which only adds per-layer losses), else calibration data, then GPTQ/AWQ. Returns the quantized model and, for
+    /// calibrated runs, the result with per-layer losses, replaced norm tensors, time and peak memory.
+    /// </summary>
+    public (TransformerModel Model, CalibratedResult? Result) Quantize(ParseResult parse, LoadedModel loaded, QuantSpec scheme)
+    {
+        QuantMethod method = ParseMethod(parse.GetValue(Method)!);
+        Func<string, QuantSpec> specFor = SpecFor(parse, scheme);
+        if (method == QuantMethod.Rtn)
+        {
+            return (CalibratedQuantization.QuantizeRtn(loaded.Model, specFor), null);
+        }
+
+        CalibrationData data = LoadData(parse, loaded);
+        var progress = new StderrProgress(method.ToString().ToLowerInvariant());
+        CalibratedResult result = CalibratedQuantization.Run(loaded.Model, data, specFor, method, Options(parse, (d, t, m) => progress.Report(d, t, m)));
+        return (result.Model, result);
+    }
+
     public CalibrationOptions Options(ParseResult parse, Action<int, int, string>? progress = null)
     {
         double damp = parse.GetValue(Damp);
