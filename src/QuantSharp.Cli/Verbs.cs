@@ -11,10 +11,12 @@ internal static class Verbs
         GenerateCommand.Create(),
         PerplexityCommand.Create(),
         QuantizeCommand.Create(),
+        PlanCommand.Create(),
         EmbedCommand.Create(),
         ExportCommand.Create(),
         SynthCommand.Create(),
         BenchCommand.Create(),
         BandwidthCommand.Create(),
+        CalibReportCommand.Create(),
     ];
 }

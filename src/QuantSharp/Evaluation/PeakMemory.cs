@@ -18,6 +18,22 @@ public static class PeakMemory
         return self.PeakWorkingSet64;
     }
 
+    /// <summary>Resets the kernel's peak-RSS mark (Linux <c>/proc/self/clear_refs</c> ← 5) so the next measured step gets its
+    /// own peak; returns false where that is not possible.</summary>
+    public static bool TryReset()
+    {
+        GC.Collect();
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Reads a "Name:   N kB" line of <c>/proc/self/status</c>.</summary>
     internal static bool TryReadStatus(string field, out long bytes)
     {

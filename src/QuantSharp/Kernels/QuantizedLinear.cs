@@ -48,6 +48,8 @@ public static unsafe class QuantizedLinear
     /// <exception cref="QuantSharpException">A tensor is missing, or of the wrong dtype, shape or size.</exception>
     public static PackedLinear Create(PackedWeight packed) => packed.Spec.Kind switch
     {
+        _ when packed.Spec.IsIntGroup && packed.Parts.ContainsKey(IntGroupLinear.GIdxSuffix) => new IntGroupLinear(packed),
+        QuantSchemeKind.Int3 or QuantSchemeKind.Int2 => new IntGroupLinear(packed),
         QuantSchemeKind.Int8 => new Int8Linear(packed),
         QuantSchemeKind.Int4 => new Int4Linear(packed),
         QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4 => new Nf4Linear(packed),
@@ -143,6 +145,8 @@ public static unsafe class QuantizedLinear
             {
                 QuantSchemeKind.Int8 => QuantSpec.Int8(),
                 QuantSchemeKind.Int4 => QuantSpec.Int4(m[4], m[5] != 0),
+                QuantSchemeKind.Int3 => QuantSpec.Int3(m[4], m[5] != 0),
+                QuantSchemeKind.Int2 => QuantSpec.Int2(m[4], m[5] != 0),
                 QuantSchemeKind.Nf4 => QuantSpec.FourBitFloat(false, m[6] != 0),
                 QuantSchemeKind.Fp4 => QuantSpec.FourBitFloat(true, m[6] != 0),
                 QuantSchemeKind.Ternary => QuantSpec.Ternary((TernaryGranularity)m[7], m[7] == (int)TernaryGranularity.PerGroup ? m[4] : QuantSpec.DefaultGroupSize),
@@ -164,7 +168,7 @@ public static unsafe class QuantizedLinear
         (QuantSpec spec, int rows, int cols) = ReadMeta(weightName, tensors);
         string prefix = Prefix(weightName);
         var parts = new Dictionary<string, TensorView>(StringComparer.Ordinal);
-        foreach (string suffix in (string[])["qweight", "scales", "zeros", "absmax", "absmax_scale", "absmax_offset"])
+        foreach (string suffix in (string[])["qweight", "scales", "zeros", "absmax", "absmax_scale", "absmax_offset", IntGroupLinear.GIdxSuffix])
         {
             if (tensors.TryGetValue($"{prefix}.{suffix}", out TensorView? view))
             {

@@ -45,7 +45,7 @@ public sealed class LoadOptions
 public static class ModelLoader
 {
     /// <summary>Providers for quantized checkpoints, tried in order: each returns null if it does not recognise the config.</summary>
-    public static List<Func<ModelConfig, IWeightSource, ILinearProvider?>> QuantizedProviders { get; } = [QuantizedLinearProvider.TryCreate, BitsAndBytesNf4Provider.TryCreate];
+    public static List<Func<ModelConfig, IWeightSource, ILinearProvider?>> QuantizedProviders { get; } = [QuantizedLinearProvider.TryCreate, HfQuantizedProvider.TryCreate, BitsAndBytesNf4Provider.TryCreate];
 
     /// <summary>Loaders for other file kinds (GGUF): each returns null if it does not handle the path.</summary>
     public static List<Func<string, LoadOptions, LoadedModel?>> FileLoaders { get; } = [GgufModelLoader.TryLoad];

@@ -24,6 +24,7 @@ public static class QuantScheme
         QuantSchemeKind.Int4 => new Int4Scheme(spec),
         QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4 => new FourBitFloatScheme(spec),
         QuantSchemeKind.Ternary => new TernaryScheme(spec),
+        QuantSchemeKind.Int3 or QuantSchemeKind.Int2 => new IntGroupScheme(spec),
         _ => throw new QuantSharpException($"unknown quantization scheme id {(int)spec.Kind}"),
     };
 

@@ -18,6 +18,12 @@ public enum QuantSchemeKind
 
     /// <summary>1.58-bit {-1, 0, +1} with an absmean scale (BitNet b1.58), 2 bits per weight.</summary>
     Ternary = 5,
+
+    /// <summary>3-bit integers grouped along the input dimension (<see cref="IntGroupScheme"/>), symmetric or with a zero point per group.</summary>
+    Int3 = 6,
+
+    /// <summary>2-bit integers grouped along the input dimension (<see cref="IntGroupScheme"/>), symmetric or with a zero point per group.</summary>
+    Int2 = 7,
 }
 
 /// <summary>Which weights share one ternary absmean scale. Values are stored in <c>qmeta</c>.</summary>

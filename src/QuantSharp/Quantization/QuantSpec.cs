@@ -46,6 +46,8 @@ public sealed record QuantSpec
     {
         QuantSchemeKind.Int8 => 8,
         QuantSchemeKind.Ternary => 2,
+        QuantSchemeKind.Int3 => 3,
+        QuantSchemeKind.Int2 => 2,
         _ => 4,
     };
 
@@ -57,7 +59,7 @@ public sealed record QuantSpec
     public string Name => Kind switch
     {
         QuantSchemeKind.Int8 => "int8",
-        QuantSchemeKind.Int4 => $"int4-g{GroupSize}-{(Symmetric ? "sym" : "asym")}",
+        QuantSchemeKind.Int4 or QuantSchemeKind.Int3 or QuantSchemeKind.Int2 => $"{SchemeName}-g{GroupSize}-{(Symmetric ? "sym" : "asym")}",
         QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4 => SchemeName + (DoubleQuant ? "-dq" : ""),
         _ => Granularity switch
         {
@@ -79,6 +81,23 @@ public sealed record QuantSpec
         CheckGroup(groupSize, "int4");
         return new(QuantSchemeKind.Int4, groupSize, symmetric, false, TernaryGranularity.PerRow);
     }
+
+    /// <summary>int3 (<see cref="IntGroupScheme"/>) with <paramref name="groupSize"/> inputs per group (a positive multiple of 32, at most 4096).</summary>
+    public static QuantSpec Int3(int groupSize = DefaultGroupSize, bool symmetric = false)
+    {
+        CheckGroup(groupSize, "int3");
+        return new(QuantSchemeKind.Int3, groupSize, symmetric, false, TernaryGranularity.PerRow);
+    }
+
+    /// <summary>int2 (<see cref="IntGroupScheme"/>) with <paramref name="groupSize"/> inputs per group (a positive multiple of 32, at most 4096).</summary>
+    public static QuantSpec Int2(int groupSize = 64, bool symmetric = false)
+    {
+        CheckGroup(groupSize, "int2");
+        return new(QuantSchemeKind.Int2, groupSize, symmetric, false, TernaryGranularity.PerRow);
+    }
+
+    /// <summary>True for the integer-grid group schemes (int4, int3, int2) that GPTQ and AWQ produce.</summary>
+    public bool IsIntGroup => Kind is QuantSchemeKind.Int4 or QuantSchemeKind.Int3 or QuantSchemeKind.Int2;
 
     /// <summary>NF4 (<paramref name="fp4"/> false) or FP4, blocks of 64, optional double quantization.</summary>
     public static QuantSpec FourBitFloat(bool fp4, bool doubleQuant = false)
@@ -113,14 +132,14 @@ public sealed record QuantSpec
         ArgumentNullException.ThrowIfNull(scheme);
         QuantSpec baseSpec = ParseName(scheme);
         string s = baseSpec.SchemeName;
-        if (groupSize is not null && baseSpec.Kind is not (QuantSchemeKind.Int4 or QuantSchemeKind.Ternary))
+        if (groupSize is not null && !baseSpec.IsIntGroup && baseSpec.Kind != QuantSchemeKind.Ternary)
         {
-            throw new QuantSharpException($"--group-size does not apply to scheme '{s}' (int4 and ternary only; nf4/fp4 use blocks of {FourBitFloatBlock})");
+            throw new QuantSharpException($"--group-size does not apply to scheme '{s}' (int4, int3, int2 and ternary only; nf4/fp4 use blocks of {FourBitFloatBlock})");
         }
 
-        if (symmetric && baseSpec.Kind != QuantSchemeKind.Int4)
+        if (symmetric && !baseSpec.IsIntGroup)
         {
-            throw new QuantSharpException($"--sym does not apply to scheme '{s}' (int4 only; int8 and ternary are always symmetric)");
+            throw new QuantSharpException($"--sym does not apply to scheme '{s}' (int4, int3, int2 only; int8 and ternary are always symmetric)");
         }
 
         if (doubleQuant && baseSpec.Kind is not (QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4))
@@ -137,6 +156,8 @@ public sealed record QuantSpec
         {
             QuantSchemeKind.Int8 => baseSpec,
             QuantSchemeKind.Int4 => Int4(groupSize ?? baseSpec.GroupSize, symmetric || baseSpec.Symmetric),
+            QuantSchemeKind.Int3 => Int3(groupSize ?? baseSpec.GroupSize, symmetric || baseSpec.Symmetric),
+            QuantSchemeKind.Int2 => Int2(groupSize ?? baseSpec.GroupSize, symmetric || baseSpec.Symmetric),
             QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4 => FourBitFloat(baseSpec.Kind == QuantSchemeKind.Fp4, doubleQuant || baseSpec.DoubleQuant),
             _ => Ternary(
                 granularity ?? (groupSize is not null ? TernaryGranularity.PerGroup : baseSpec.Granularity),
@@ -171,9 +192,9 @@ public sealed record QuantSpec
                 case "int8" when parts.Length == 1:
                     spec = Int8();
                     return true;
-                case "int4":
+                case "int4" or "int3" or "int2":
                     {
-                        int group = DefaultGroupSize;
+                        int group = head == "int2" ? 64 : DefaultGroupSize;
                         bool sym = false;
                         foreach (string p in parts.AsSpan(1))
                         {
@@ -183,7 +204,7 @@ public sealed record QuantSpec
                             else { goto default; }
                         }
 
-                        spec = Int4(group, sym);
+                        spec = head switch { "int4" => Int4(group, sym), "int3" => Int3(group, sym), _ => Int2(group, sym) };
                         return true;
                     }
 
@@ -199,7 +220,7 @@ public sealed record QuantSpec
                     }
 
                 default:
-                    problem = $"unknown quantization scheme '{name}' (known: int8, int4[-gN][-sym|-asym], nf4[-dq], fp4[-dq], ternary[-tensor|-row|-gN])";
+                    problem = $"unknown quantization scheme '{name}' (known: int8, int4|int3|int2[-gN][-sym|-asym], nf4[-dq], fp4[-dq], ternary[-tensor|-row|-gN])";
                     return false;
             }
         }

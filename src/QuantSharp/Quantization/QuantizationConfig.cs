@@ -124,6 +124,8 @@ public sealed class QuantizationConfig
         {
             QuantSchemeKind.Int8 => QuantSpec.Int8(),
             QuantSchemeKind.Int4 => QuantSpec.Int4(group ?? QuantSpec.DefaultGroupSize, sym),
+            QuantSchemeKind.Int3 => QuantSpec.Int3(group ?? QuantSpec.DefaultGroupSize, sym),
+            QuantSchemeKind.Int2 => QuantSpec.Int2(group ?? 64, sym),
             QuantSchemeKind.Nf4 => QuantSpec.FourBitFloat(false, dq),
             QuantSchemeKind.Fp4 => QuantSpec.FourBitFloat(true, dq),
             _ => QuantSpec.Ternary(granularity ?? TernaryGranularity.PerRow, group ?? QuantSpec.DefaultGroupSize),

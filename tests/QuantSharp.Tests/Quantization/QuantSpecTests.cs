@@ -34,7 +34,7 @@ public class QuantSpecTests
     }
 
     [Theory]
-    [InlineData("int3")]
+    [InlineData("int5")]
     [InlineData("q4_0")]
     [InlineData("")]
     [InlineData("int4-g48")]
