@@ -1,7 +1,10 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using QuantSharp.Evaluation;
+using QuantSharp.Formats;
+using QuantSharp.Kernels;
 using QuantSharp.Models;
+using QuantSharp.Quantization;
 using Spectre.Console;
 
 namespace QuantSharp.Cli;
@@ -15,20 +18,32 @@ internal static class QuantizeCommand
         var output = new Argument<string>("output") { Description = "Output folder (created atomically; must not exist or be empty unless --force)." };
         var scheme = new SchemeOptions("--scheme", required: true);
         var force = new Option<bool>("--force") { Description = "Replace an existing non-empty output folder." };
+        var layout = new Option<string>("--layout") { Description = "Output layout: quantsharp (default; every scheme), gptq (Hugging Face GPTQ v1: int4/int2 groups) or awq (AutoAWQ GEMM: int4 groups).", DefaultValueFactory = _ => "quantsharp" };
+        var calibration = new CalibrationCliOptions();
         var json = CliOptions.Json();
         var threads = CliOptions.Threads();
         var command = new Command("quantize", "Quantize a checkpoint and save it: model.safetensors with packed weights and scales, config.json with a quantization_config,\n"
             + "tokenizer and other files copied. Default selection: every linear weight inside the transformer blocks (architectures QuantSharp runs),\n"
             + "otherwise every 2-D float '*.weight' that is not an embedding, norm or LM head. Streams one tensor at a time; Ctrl-C leaves nothing behind.\n"
-            + "Example: quantsharp quantize ../shared/models/brown-llama /tmp/brown-int4 --scheme int4 --group-size 32 --sym")
+            + "Calibrated: --method gptq|awq with --calib FILE|self (block by block, on calibration activations); --plan plan.json from 'quantsharp plan' gives each layer its own scheme.\n"
+            + "Example: quantsharp quantize ../shared/models/brown-llama /tmp/brown-int4 --scheme int4 --group-size 32 --sym\n"
+            + "Example: quantsharp quantize ../shared/models/brown-llama /tmp/brown-gptq3 --scheme int3 --method gptq --calib ../shared/data/wikitext-2-tokens/valid.txt")
         {
-            model, output, force, json, threads,
+            model, output, force, layout, json, threads,
         };
         scheme.AddTo(command);
+        calibration.AddTo(command);
         command.SetAction(parse =>
         {
             CliOptions.ApplyThreads(parse.GetValue(threads));
             WeightFormat format = scheme.Resolve(parse)!;
+            string layoutName = parse.GetValue(layout)!;
+            bool calibrated = CalibrationCliOptions.ParseMethod(parse.GetValue(calibration.Method)!) != QuantMethod.Rtn || parse.GetValue(calibration.Plan) is not null;
+            if (calibrated || layoutName != "quantsharp")
+            {
+                return RunCalibrated(parse, calibration, parse.GetValue(model)!, parse.GetValue(output)!, format, layoutName, parse.GetValue(force), parse.GetValue(json));
+            }
+
             return Run(parse.GetValue(model)!, parse.GetValue(output)!, format, scheme.IncludePatterns(parse), scheme.ExcludePatterns(parse), parse.GetValue(force), parse.GetValue(json));
         });
         return command;
@@ -75,6 +90,57 @@ internal static class QuantizeCommand
         {
             Console.CancelKeyPress -= onCtrlC;
         }
+    }
+
+    /// <summary>GPTQ / AWQ / a mixed-precision plan, or a Hugging Face layout: the model is loaded and quantized as a whole
+    /// (block by block on calibration data), then written with the same writer as round-to-nearest.</summary>
+    private static int RunCalibrated(ParseResult parse, CalibrationCliOptions calibration, string source, string output, WeightFormat format, string layout, bool force, bool json)
+    {
+        if (format.Spec is not QuantSpec spec)
+        {
+            throw new UsageException("--method/--plan/--layout need a quantized --scheme (not bf16)");
+        }
+
+        HfQuantLayout? hf = layout switch
+        {
+            "quantsharp" => null,
+            "gptq" => HfQuantLayout.Gptq,
+            "awq" => HfQuantLayout.AwqGemm,
+            _ => throw new UsageException($"--layout '{layout}' is not quantsharp, gptq or awq"),
+        };
+        using LoadedModel loaded = ModelOptions.Load(source);
+        (TransformerModel quantized, CalibratedResult? result) = calibration.Quantize(parse, loaded, spec);
+        if (hf is HfQuantLayout hfLayout)
+        {
+            HfQuantizedCheckpoint.Save(quantized, source, output, hfLayout);
+            Console.Error.WriteLine($"wrote {output} in the {layout} layout");
+        }
+        else
+        {
+            Dictionary<string, ILinearWeight> linears = quantized.BlockLinears().ToDictionary(l => l.Name, l => l.Weight, StringComparer.Ordinal);
+            var progress = new StderrProgress("writing");
+            QuantizationReport report = QuantizedCheckpointWriter.Write(source, output, (name, _) => linears.GetValueOrDefault(name), new CheckpointWriteOptions
+            {
+                Overwrite = force,
+                ReplacedTensors = result?.ReplacedTensors,
+                Progress = (done, total, name) => progress.Report(done, total, name),
+            });
+            Print(report, format, byArchitecture: true, json);
+        }
+
+        if (result is not null && !json)
+        {
+            var table = new Table().AddColumns("layer", "scheme", "‖WX − ŴX‖²", "note");
+            foreach (LayerReport l in result.Layers)
+            {
+                table.AddRow(Markup.Escape(l.Name), Markup.Escape(l.Scheme), $"{l.Loss:G4}", Markup.Escape(l.Note));
+            }
+
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLine(Markup.Escape($"calibrated in {result.Seconds:F1} s, peak memory {CliOptions.Bytes(result.PeakWorkingSetBytes)}, calibration activations {CliOptions.Bytes(result.ActivationBytes)}"));
+        }
+
+        return ExitCodes.Ok;
     }
 
     private static void Print(QuantizationReport report, WeightFormat format, bool byArchitecture, bool json)

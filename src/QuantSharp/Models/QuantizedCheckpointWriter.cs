@@ -52,7 +52,7 @@ public static class QuantizedCheckpointWriter
 
     /// <summary>Writes <paramref name="outFolder"/> from <paramref name="source"/> (a checkpoint folder or a single .safetensors file).</summary>
     /// <exception cref="QuantSharpException">Bad source (already quantized, unreadable), the converter produced nothing or
-    /// mixed schemes or a wrong shape, NaN/Inf weights, or the output exists (without <see cref="CheckpointWriteOptions.Overwrite"/>).</exception>
+    /// a wrong shape, NaN/Inf weights, or the output exists (without <see cref="CheckpointWriteOptions.Overwrite"/>).</exception>
     /// <exception cref="OperationCanceledException">Cancelled; nothing was written.</exception>
     public static QuantizationReport Write(string source, string outFolder, TensorConverter convert, CheckpointWriteOptions? options = null)
     {
@@ -74,7 +74,7 @@ public static class QuantizedCheckpointWriter
         using AtomicFolder folder = AtomicFolder.Begin(outFolder, options.Overwrite);
         var reports = new List<TensorReport>();
         var modules = new List<string>();
-        QuantSpec? spec = null;
+        var specs = new Dictionary<string, QuantSpec>(StringComparer.Ordinal);
         string weightsPath = folder.File("model.safetensors");
         using (var writer = new SafetensorsWriter(folder.TempPath))
         {
@@ -88,7 +88,7 @@ public static class QuantizedCheckpointWriter
                     ? TensorView.FromFloats(name, (long[])stored.Shape.Clone(), values)
                     : stored;
                 ILinearWeight? converted = convert(name, view);
-                long after = WriteOne(writer, name, view, converted, ref spec, modules);
+                long after = WriteOne(writer, name, view, converted, specs, modules);
                 checkpoint.ReleasePages(stored);
                 reports.Add(new TensorReport(name, QuantizationReport.GroupOf(name), stored.DType, stored.Shape, stored.ByteLength, after,
                     converted?.Scheme ?? view.DType.ToString().ToLowerInvariant(), converted is not null));
@@ -105,7 +105,13 @@ public static class QuantizedCheckpointWriter
             writer.Commit(weightsPath);
         }
 
-        QuantizationConfig? config = spec is null ? null : new QuantizationConfig(spec, modules);
+        QuantizationConfig? config = null;
+        if (specs.Count > 0)
+        {
+            // One scheme: a plain block. Several (a mixed-precision plan): the most common one plus per-module schemes.
+            var distinct = specs.Values.GroupBy(s => s).OrderByDescending(g => g.Count()).ToList();
+            config = new QuantizationConfig(distinct[0].Key, modules, distinct.Count > 1 ? specs : null);
+        }
         WriteConfig(folder.File("config.json"), configJson, config);
         if (Directory.Exists(source))
         {
@@ -176,7 +182,7 @@ public static class QuantizedCheckpointWriter
             : null;
     }
 
-    private static long WriteOne(SafetensorsWriter writer, string name, TensorView view, ILinearWeight? converted, ref QuantSpec? spec, List<string> modules)
+    private static long WriteOne(SafetensorsWriter writer, string name, TensorView view, ILinearWeight? converted, Dictionary<string, QuantSpec> specs, List<string> modules)
     {
         if (converted is null)
         {
@@ -192,14 +198,9 @@ public static class QuantizedCheckpointWriter
         switch (converted)
         {
             case PackedLinear packed:
-                if (spec is not null && spec != packed.Spec)
-                {
-                    throw new QuantSharpException($"tensor '{name}' was quantized as {packed.Spec.Name} but earlier tensors as {spec.Name}; one checkpoint holds one scheme");
-                }
-
-                spec = packed.Spec;
                 QuantizedLinear.Write(writer, name, packed);
                 modules.Add(QuantizedLinear.Prefix(name));
+                specs[QuantizedLinear.Prefix(name)] = packed.Spec;
                 return packed.BytesInMemory;
             case DenseLinear dense:
                 writer.Add(dense.View, name);

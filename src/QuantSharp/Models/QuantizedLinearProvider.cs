@@ -86,9 +86,10 @@ public sealed class QuantizedLinearProvider : ILinearProvider
         }
 
         PackedLinear w = QuantizedLinear.Load(tensorName, _source.Tensors);
-        if (w.Spec != Config.Spec)
+        QuantSpec expected = Config.SpecOf(prefix);
+        if (w.Spec != expected)
         {
-            throw new QuantSharpException($"{_source.Location}: tensor '{prefix}.{QuantizedLinear.MetaSuffix}' says {w.Spec.Name} but quantization_config says {Config.Spec.Name}");
+            throw new QuantSharpException($"{_source.Location}: tensor '{prefix}.{QuantizedLinear.MetaSuffix}' says {w.Spec.Name} but quantization_config says {expected.Name}");
         }
 
         return w;

@@ -19,12 +19,20 @@ public sealed class QuantizationConfig
     /// <summary>Value of <c>quant_method</c>.</summary>
     public const string QuantMethod = "quantsharp";
 
-    /// <summary>Creates a config for <paramref name="spec"/> covering <paramref name="modules"/> (tensor-name prefixes, without <c>.weight</c>).</summary>
-    public QuantizationConfig(QuantSpec spec, IReadOnlyList<string> modules)
+    /// <summary>Creates a config for <paramref name="spec"/> covering <paramref name="modules"/> (tensor-name prefixes, without <c>.weight</c>).
+    /// For a mixed-precision checkpoint, <paramref name="moduleSpecs"/> gives each module's scheme and <paramref name="spec"/> is the most common one.</summary>
+    public QuantizationConfig(QuantSpec spec, IReadOnlyList<string> modules, IReadOnlyDictionary<string, QuantSpec>? moduleSpecs = null)
     {
         Spec = spec;
         Modules = modules;
+        ModuleSpecs = moduleSpecs;
     }
+
+    /// <summary>Per-module schemes of a mixed-precision checkpoint (<c>"module_schemes"</c>), or null when every module uses <see cref="Spec"/>.</summary>
+    public IReadOnlyDictionary<string, QuantSpec>? ModuleSpecs { get; }
+
+    /// <summary>The scheme of one module.</summary>
+    public QuantSpec SpecOf(string module) => ModuleSpecs is not null && ModuleSpecs.TryGetValue(module, out QuantSpec? s) ? s : Spec;
 
     /// <summary>The scheme of the quantized modules.</summary>
     public QuantSpec Spec { get; }
@@ -74,6 +82,17 @@ public sealed class QuantizationConfig
         }
 
         writer.WriteEndArray();
+        if (ModuleSpecs is not null)
+        {
+            writer.WriteStartObject("module_schemes");
+            foreach (string m in Modules)
+            {
+                writer.WriteString(m, SpecOf(m).Name);
+            }
+
+            writer.WriteEndObject();
+        }
+
         writer.WriteEndObject();
     }
 
@@ -146,7 +165,19 @@ public sealed class QuantizationConfig
             list.Add(m.ValueKind == JsonValueKind.String ? m.GetString()! : throw new QuantSharpException("quantization_config.modules holds a non-string entry"));
         }
 
-        return new QuantizationConfig(spec, list);
+        Dictionary<string, QuantSpec>? moduleSpecs = null;
+        if (block.TryGetProperty("module_schemes", out JsonElement perModule) && perModule.ValueKind == JsonValueKind.Object)
+        {
+            moduleSpecs = new Dictionary<string, QuantSpec>(StringComparer.Ordinal);
+            foreach (JsonProperty m in perModule.EnumerateObject())
+            {
+                moduleSpecs[m.Name] = m.Value.ValueKind == JsonValueKind.String
+                    ? QuantSpec.ParseName(m.Value.GetString()!)
+                    : throw new QuantSharpException($"quantization_config.module_schemes['{m.Name}'] is not a scheme name");
+            }
+        }
+
+        return new QuantizationConfig(spec, list, moduleSpecs);
     }
 
     /// <summary>Reads the <c>quantization_config</c> of a whole <c>config.json</c> text; null when the config has none (an unquantized model).</summary>
