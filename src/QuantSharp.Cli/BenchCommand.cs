@@ -1,5 +1,7 @@
 using System.CommandLine;
 using QuantSharp.Evaluation;
+using QuantSharp.Formats.Gguf;
+using QuantSharp.Quantization;
 using QuantSharp.Kernels;
 using QuantSharp.Models;
 using Spectre.Console;
@@ -11,10 +13,16 @@ namespace QuantSharp.Cli;
 internal static class BenchCommand
 {
     /// <summary>One row of the report.</summary>
-    private sealed record Row(string Scheme, int Threads, SpeedResult Speed, BandwidthResult Bandwidth)
+    private sealed record Row(string Scheme, int Threads, SpeedResult Speed, BandwidthResult Bandwidth, LlamaRow? Llama = null)
     {
         /// <summary>Decode speed over the speed at which the measured bandwidth streams the weights once per token.</summary>
         public double RooflineFraction => Speed.DecodeGBps / Bandwidth.ReadGBps;
+    }
+
+    /// <summary>llama.cpp's figures for the GGUF type paired with a scheme, from runs alternated with ours.</summary>
+    private sealed record LlamaRow(string Type, long StreamedBytesPerToken, double Decode, double MedianDecode, double Prefill, double MedianPrefill, double CpuCores)
+    {
+        public double DecodeGBps => StreamedBytesPerToken * Decode / 1e9;
     }
 
     public static Command Create()
@@ -25,14 +33,18 @@ internal static class BenchCommand
         var prompt = new Option<int>("--prompt") { Description = "Prompt tokens (prefill, one batch).", DefaultValueFactory = _ => 64 };
         var gen = new Option<int>("--gen") { Description = "Tokens decoded one at a time after the prompt.", DefaultValueFactory = _ => 32 };
         var repeat = new Option<int>("--repeat") { Description = "Timed repeats (after one warm-up); the best is reported, the median too in --json.", DefaultValueFactory = _ => 3 };
+        var vsLlama = new Option<bool>("--vs-llama-cpp") { Description = "Also time llama.cpp (npm node-llama-cpp, prebuilt CPU build; install with .ci/install-llama-cpp) on the same weights exported to GGUF, alternating runs (ours, llama.cpp, ours, …): int8 ↔ q8_0, int4-g32-sym ↔ q4_0, int4 (g128) / nf4 ↔ q4_k, ternary ↔ tq2_0, f16/bf16/f32 and the GGUF types ↔ themselves (QuantSharp then loads the exported file)." };
+        var llamaDir = new Option<string?>("--llama-cpp-dir") { Description = "node-llama-cpp install folder (default: $QUANTSHARP_LLAMACPP_DIR or the nearest .tools/llama)." };
         var probeMiB = new Option<int>("--probe-mib") { Description = "Size of the bandwidth probe's buffer in MiB (≫ L3).", DefaultValueFactory = _ => 512 };
         var json = CliOptions.Json();
         var command = new Command("bench", "Decode and prefill speed per scheme × thread count: tokens/s, GB/s of weights streamed per decoded token, the read\n"
             + "bandwidth measured by a built-in probe in the same run, the fraction of that roofline, and bytes allocated per decoded\n"
-            + "token (0 expected). Quantized schemes are made from the dense checkpoint at load time (round-to-nearest).\n"
+            + "token (0 expected). Quantized schemes are made from the dense checkpoint at load time (round-to-nearest; GGUF types\n"
+            + "q8_0, q4_0, q4_k, q6_k, tq2_0 with llama.cpp's reference quantizers). --vs-llama-cpp adds llama.cpp's speed on the same\n"
+            + "weights exported to GGUF, runs alternated with ours, and the ratios.\n"
             + "Example: quantsharp synth --like tinyllama-1.1b --out /tmp/tl && quantsharp bench /tmp/tl --schemes f16,int8,int4 --threads 1,2")
         {
-            model, schemes, threads, prompt, gen, repeat, probeMiB, json,
+            model, schemes, threads, prompt, gen, repeat, probeMiB, vsLlama, llamaDir, json,
         };
         command.SetAction(parse =>
         {
@@ -51,9 +63,45 @@ internal static class BenchCommand
             }
 
             string? schemeList = parse.GetValue(schemes);
-            return Run(CliOptions.ResolveModel(parse.GetValue(model)), schemeList is null ? null : ParseList(schemeList, "--schemes"), threadCounts, options, mib, parse.GetValue(json));
+            string? llamaInstall = parse.GetValue(vsLlama) ? LlamaCppSpeed.FindInstallDir(parse.GetValue(llamaDir)) : null;
+            return Run(CliOptions.ResolveModel(parse.GetValue(model)), schemeList is null ? null : ParseList(schemeList, "--schemes"), threadCounts, options, mib, llamaInstall, parse.GetValue(json));
         });
         return command;
+    }
+
+    private static bool IsDenseName(string scheme) => scheme.ToLowerInvariant() is "f32" or "f16" or "bf16";
+
+    /// <summary>Exports the checkpoint's own (dense) weights to <paramref name="type"/> and returns the file and the bytes
+    /// llama.cpp streams per decoded token (every matrix but the token embedding).</summary>
+    private static (string Path, long StreamedBytes) Export(string path, string directory, GgmlType type)
+    {
+        string file = Path.Combine(directory, $"model-{GgmlTypeInfo.Name(type)}.gguf");
+        Console.Error.WriteLine($"bench: exporting {path} to {GgmlTypeInfo.Name(type)} for llama.cpp…");
+        using LoadedModel dense = ModelLoader.Load(path);
+        GgufExportReport report = GgufExporter.Export(dense, file, new GgufExportOptions { Type = type });
+        long streamed = report.Tensors.Where(x => x.Shape.Length == 2 && x.Name != GgufLlamaLayout.Embedding).Sum(x => x.Bytes);
+        return (file, streamed);
+    }
+
+    /// <summary>Ours and llama.cpp's runs alternated: a warm-up of each, then Repeats × (one of ours, one of llama.cpp's).</summary>
+    private static (SpeedResult Ours, LlamaRow Llama) Alternate(TransformerModel model, SpeedOptions options, string script, string install, (string Path, long StreamedBytes) gguf, GgmlType type, int threads, int vocab)
+    {
+        using LlamaCppSpeed llama = LlamaCppSpeed.Start(script, install, gguf.Path, threads, options.PromptTokens, options.GenerateTokens, vocab);
+        var ours = new List<SpeedResult>();
+        var theirs = new List<LlamaCppRun>();
+        for (int r = 0; r < options.Repeats; r++)
+        {
+            ours.Add(SpeedBenchmark.Run(model, new SpeedOptions { PromptTokens = options.PromptTokens, GenerateTokens = options.GenerateTokens, Repeats = 1, WarmUp = r == 0 }));
+            theirs.Add(llama.Run());
+        }
+
+        static double Median(IEnumerable<double> v) => v.Order().ElementAt(v.Count() / 2);
+        var best = new SpeedResult(
+            ours.Max(x => x.PrefillTokensPerSecond), ours.Max(x => x.DecodeTokensPerSecond), Median(ours.Select(x => x.PrefillTokensPerSecond)), Median(ours.Select(x => x.DecodeTokensPerSecond)),
+            ours[0].StreamedBytesPerToken, ours.Average(x => x.AllocatedBytesPerToken), ours.Average(x => x.DecodeCpuUtilization));
+        var row = new LlamaRow(GgmlTypeInfo.Name(type), gguf.StreamedBytes, theirs.Max(x => x.DecodeTokensPerSecond), Median(theirs.Select(x => x.DecodeTokensPerSecond)),
+            theirs.Max(x => x.PrefillTokensPerSecond), Median(theirs.Select(x => x.PrefillTokensPerSecond)), theirs.Average(x => x.DecodeCpuCores));
+        return (best, row);
     }
 
     private static string[] ParseList(string text, string option)
@@ -62,7 +110,35 @@ internal static class BenchCommand
         return items.Length > 0 ? items : throw new UsageException($"{option} '{text}' lists nothing");
     }
 
-    private static int Run(string path, string[]? schemes, int[] threadCounts, SpeedOptions options, int probeMiB, bool json)
+    /// <summary>The GGUF type llama.cpp runs for <paramref name="scheme"/>, or null when none is comparable.</summary>
+    internal static GgmlType? LlamaCppType(string scheme)
+    {
+        if (GgmlTypeInfo.TryParse(scheme, out GgmlType t) && (GgufKernels.HasDirectKernel(t) || t is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16))
+        {
+            return t;
+        }
+
+        QuantSpec spec;
+        try
+        {
+            spec = QuantSpec.ParseName(scheme);
+        }
+        catch (QuantSharpException)
+        {
+            return null;
+        }
+
+        return spec.Kind switch
+        {
+            QuantSchemeKind.Int8 => GgmlType.Q8_0,
+            QuantSchemeKind.Int4 when spec.GroupSize == 32 && spec.Symmetric => GgmlType.Q4_0,
+            QuantSchemeKind.Int4 or QuantSchemeKind.Nf4 => GgmlType.Q4_K,
+            QuantSchemeKind.Ternary => GgmlType.TQ2_0,
+            _ => null,
+        };
+    }
+
+    private static int Run(string path, string[]? schemes, int[] threadCounts, SpeedOptions options, int probeMiB, string? llamaInstall, bool json)
     {
         ModelConfig config = ModelConfig.Load(path);
         if (schemes is null)
@@ -90,20 +166,55 @@ internal static class BenchCommand
 
         GC.Collect();
         var rows = new List<Row>();
-        foreach (string scheme in schemes)
+        string? work = llamaInstall is null ? null : Directory.CreateTempSubdirectory("quantsharp-bench-").FullName;
+        try
         {
-            var progress = new StderrProgress($"bench {scheme}");
-            progress.Report(0, 1, "preparing weights");
-            using LoadedModel loaded = ModelLoader.Load(path, new LoadOptions { LinearProvider = (c, s) => new SchemeLinearProvider(c, s, scheme) });
-            progress.Report(1, 1, "weights ready");
-            foreach (int t in threadCounts)
+            string? script = work is null ? null : LlamaCppSpeed.WriteScript(work);
+            var exports = new Dictionary<GgmlType, (string Path, long StreamedBytes)>();
+            foreach (string scheme in schemes)
             {
-                WorkerPool.SetSharedThreads(t);
-                SpeedResult speed = SpeedBenchmark.Run(loaded.Model, options);
-                var row = new Row(scheme, t, speed, bandwidth[t]);
-                rows.Add(row);
-                Console.Error.WriteLine($"bench {scheme} ×{t}: decode {speed.DecodeTokensPerSecond:F2} tok/s ({speed.DecodeGBps:F1} GB/s, {row.RooflineFraction:P0} of {bandwidth[t].ReadGBps:F1}), "
-                    + $"prefill {speed.PrefillTokensPerSecond:F1} tok/s, {speed.AllocatedBytesPerToken:F0} B allocated/token, {speed.DecodeCpuUtilization:F2} cores busy");
+                GgmlType? llamaType = llamaInstall is null ? null : LlamaCppType(scheme);
+                (string Path, long StreamedBytes) gguf = default;
+                if (llamaType is GgmlType lt && !exports.TryGetValue(lt, out gguf))
+                {
+                    gguf = exports[lt] = Export(path, work!, lt);
+                }
+
+                var progress = new StderrProgress($"bench {scheme}");
+                progress.Report(0, 1, "preparing weights");
+                // A GGUF type compared with llama.cpp runs from the very file llama.cpp reads.
+                bool fromGguf = llamaType is not null && GgmlTypeInfo.TryParse(scheme, out _) && !IsDenseName(scheme);
+                using LoadedModel loaded = fromGguf
+                    ? ModelLoader.Load(gguf.Path!)
+                    : ModelLoader.Load(path, new LoadOptions { LinearProvider = (c, s) => new SchemeLinearProvider(c, s, scheme) });
+                progress.Report(1, 1, "weights ready");
+                foreach (int t in threadCounts)
+                {
+                    WorkerPool.SetSharedThreads(t);
+                    SpeedResult speed;
+                    LlamaRow? llama = null;
+                    if (llamaType is GgmlType type)
+                    {
+                        (speed, llama) = Alternate(loaded.Model, options, script!, llamaInstall!, gguf, type, t, config.VocabSize);
+                    }
+                    else
+                    {
+                        speed = SpeedBenchmark.Run(loaded.Model, options);
+                    }
+
+                    var row = new Row(scheme, t, speed, bandwidth[t], llama);
+                    rows.Add(row);
+                    Console.Error.WriteLine($"bench {scheme} ×{t}: decode {speed.DecodeTokensPerSecond:F2} tok/s ({speed.DecodeGBps:F1} GB/s, {row.RooflineFraction:P0} of {bandwidth[t].ReadGBps:F1}), "
+                        + $"prefill {speed.PrefillTokensPerSecond:F1} tok/s, {speed.AllocatedBytesPerToken:F0} B allocated/token, {speed.DecodeCpuUtilization:F2} cores busy"
+                        + (llama is null ? "" : $"; llama.cpp {llama.Type}: decode {llama.Decode:F2} tok/s, prefill {llama.Prefill:F1} tok/s, {llama.CpuCores:F2} cores"));
+                }
+            }
+        }
+        finally
+        {
+            if (work is not null)
+            {
+                Directory.Delete(work, recursive: true);
             }
         }
 
@@ -144,6 +255,23 @@ internal static class BenchCommand
                     w.WriteNumber("roofline_fraction", Math.Round(r.RooflineFraction, 3));
                     w.WriteNumber("allocated_bytes_per_token", Math.Round(r.Speed.AllocatedBytesPerToken, 1));
                     w.WriteNumber("decode_cpu_cores", Math.Round(r.Speed.DecodeCpuUtilization, 2));
+                    if (r.Llama is LlamaRow l)
+                    {
+                        w.WriteStartObject("llama_cpp");
+                        w.WriteString("type", l.Type);
+                        w.WriteNumber("decode_tokens_per_second", Math.Round(l.Decode, 3));
+                        w.WriteNumber("median_decode_tokens_per_second", Math.Round(l.MedianDecode, 3));
+                        w.WriteNumber("prefill_tokens_per_second", Math.Round(l.Prefill, 2));
+                        w.WriteNumber("median_prefill_tokens_per_second", Math.Round(l.MedianPrefill, 2));
+                        w.WriteNumber("weight_bytes_per_token", l.StreamedBytesPerToken);
+                        w.WriteNumber("decode_gb_per_second", Math.Round(l.DecodeGBps, 2));
+                        w.WriteNumber("roofline_fraction", Math.Round(l.DecodeGBps / r.Bandwidth.ReadGBps, 3));
+                        w.WriteNumber("decode_cpu_cores", Math.Round(l.CpuCores, 2));
+                        w.WriteNumber("decode_ratio", Math.Round(r.Speed.DecodeTokensPerSecond / l.Decode, 3));
+                        w.WriteNumber("prefill_ratio", Math.Round(r.Speed.PrefillTokensPerSecond / l.Prefill, 3));
+                        w.WriteEndObject();
+                    }
+
                     w.WriteEndObject();
                 }
 
@@ -152,17 +280,33 @@ internal static class BenchCommand
         }
         else
         {
+            bool vs = rows.Any(r => r.Llama is not null);
             var table = new Table().AddColumns("scheme", "threads", "decode tok/s", "prefill tok/s", "MiB/token", "GB/s", "probe GB/s", "roofline", "B alloc/token", "CPU cores");
+            if (vs)
+            {
+                table.AddColumns("llama.cpp type", "llama decode", "llama prefill", "llama roofline", "decode ×", "prefill ×");
+            }
+
             foreach (Row r in rows)
             {
-                table.AddRow(
+                var cells = new List<string>
+                {
                     Markup.Escape(r.Scheme), r.Threads.ToString(), $"{r.Speed.DecodeTokensPerSecond:F2}", $"{r.Speed.PrefillTokensPerSecond:F1}",
-                    $"{r.Speed.StreamedBytesPerToken / 1048576.0:F1}", $"{r.Speed.DecodeGBps:F1}", $"{r.Bandwidth.ReadGBps:F1}", $"{r.RooflineFraction:P0}", $"{r.Speed.AllocatedBytesPerToken:F0}", $"{r.Speed.DecodeCpuUtilization:F2}");
+                    $"{r.Speed.StreamedBytesPerToken / 1048576.0:F1}", $"{r.Speed.DecodeGBps:F1}", $"{r.Bandwidth.ReadGBps:F1}", $"{r.RooflineFraction:P0}", $"{r.Speed.AllocatedBytesPerToken:F0}", $"{r.Speed.DecodeCpuUtilization:F2}",
+                };
+                if (vs)
+                {
+                    cells.AddRange(r.Llama is LlamaRow l
+                        ? [l.Type, $"{l.Decode:F2}", $"{l.Prefill:F1}", $"{l.DecodeGBps / r.Bandwidth.ReadGBps:P0}", $"{r.Speed.DecodeTokensPerSecond / l.Decode:F2}", $"{r.Speed.PrefillTokensPerSecond / l.Prefill:F2}"]
+                        : ["-", "-", "-", "-", "-", "-"]);
+                }
+
+                table.AddRow(cells.ToArray());
             }
 
             if (Console.IsOutputRedirected)
             {
-                AnsiConsole.Profile.Width = 160;
+                AnsiConsole.Profile.Width = vs ? 240 : 160;
             }
 
             AnsiConsole.Write(table);

@@ -16,6 +16,10 @@ public sealed class SpeedOptions
 
     /// <summary>Timed repeats after one untimed warm-up run.</summary>
     public int Repeats { get; init; } = 3;
+
+    /// <summary>Whether one untimed run precedes the timed ones (off when the caller alternates single runs with another
+    /// engine and has warmed up already).</summary>
+    public bool WarmUp { get; init; } = true;
 }
 
 /// <summary>Timings of one model on one thread count.</summary>
@@ -74,7 +78,7 @@ public static class SpeedBenchmark
         long allocated = 0;
         double cpu = 0, wall = 0;
         using Process process = Process.GetCurrentProcess();
-        for (int r = -1; r < options.Repeats; r++)
+        for (int r = options.WarmUp ? -1 : 0; r < options.Repeats; r++)
         {
             session.Reset();
             var clock = Stopwatch.StartNew();

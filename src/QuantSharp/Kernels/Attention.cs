@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace QuantSharp.Kernels;
 
@@ -105,17 +106,89 @@ public static unsafe class Attention
             }
 
             var s = new Span<float>(scores, n);
+            keys += (long)first * hd;
+            values += (long)first * hd;
+            if (Vector256.IsHardwareAccelerated && hd % 8 == 0)
+            {
+                for (int p = 0; p < n; p++)
+                {
+                    s[p] = Dot8(q, keys + (long)p * hd, hd) * job.Scale;
+                }
+
+                TensorPrimitives.SoftMax(s, s);
+                WeightedSum8(scores, values, n, hd, o);
+                continue;
+            }
+
             for (int p = 0; p < n; p++)
             {
-                s[p] = TensorPrimitives.Dot(qs, new ReadOnlySpan<float>(keys + (long)(first + p) * hd, hd)) * job.Scale;
+                s[p] = TensorPrimitives.Dot(qs, new ReadOnlySpan<float>(keys + (long)p * hd, hd)) * job.Scale;
             }
 
             TensorPrimitives.SoftMax(s, s);
             os.Clear();
             for (int p = 0; p < n; p++)
             {
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(values + (long)(first + p) * hd, hd), s[p], os, os);
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(values + (long)p * hd, hd), s[p], os, os);
             }
+        }
+    }
+
+    /// <summary>q·k for a head dimension that is a multiple of 8, inlined (one call per cached position is too many
+    /// for a library call: decode of a small model spends most of its attention time in call overhead otherwise).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Dot8(float* a, float* b, int n)
+    {
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
+        int i = 0;
+        for (; i + 16 <= n; i += 16)
+        {
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.Load(a + i), Vector256.Load(b + i), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Vector256.Load(a + i + 8), Vector256.Load(b + i + 8), acc1);
+        }
+
+        if (i < n)
+        {
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.Load(a + i), Vector256.Load(b + i), acc0);
+        }
+
+        return Vector256.Sum(acc0 + acc1);
+    }
+
+    /// <summary>out = Σ_p w[p] · v[p] for a head dimension that is a multiple of 8, 32 outputs held in registers
+    /// across all positions.</summary>
+    private static void WeightedSum8(float* w, float* v, int n, int hd, float* output)
+    {
+        int c = 0;
+        for (; c + 32 <= hd; c += 32)
+        {
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+            float* row = v + c;
+            for (int p = 0; p < n; p++, row += hd)
+            {
+                Vector256<float> wp = Vector256.Create(w[p]);
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(row), wp, a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(row + 8), wp, a1);
+                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(row + 16), wp, a2);
+                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(row + 24), wp, a3);
+            }
+
+            a0.Store(output + c);
+            a1.Store(output + c + 8);
+            a2.Store(output + c + 16);
+            a3.Store(output + c + 24);
+        }
+
+        for (; c < hd; c += 8)
+        {
+            Vector256<float> a0 = Vector256<float>.Zero;
+            float* row = v + c;
+            for (int p = 0; p < n; p++, row += hd)
+            {
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(row), Vector256.Create(w[p]), a0);
+            }
+
+            a0.Store(output + c);
         }
     }
 }

@@ -173,6 +173,23 @@ internal static unsafe class GgufKernels
 
     // ---------------------------------------------------------------- AVX2
 
+    /// <summary>A block scale as a float, exact for every finite half (normals and subnormals: the magnitude bits moved
+    /// to F32 positions times 2¹¹²), with the library conversion only for infinities and NaNs. Inline and branch-light:
+    /// <c>(float)Half</c> is a call with several branches, paid once per 32 weights, which made the Q4_0/Q8_0 decode
+    /// kernels compute-bound (profile in docs/RESULTS.md).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float HalfToSingle(Half h)
+    {
+        uint bits = BitConverter.HalfToUInt16Bits(h);
+        if ((bits & 0x7C00) == 0x7C00)
+        {
+            return (float)h;
+        }
+
+        float magnitude = BitConverter.UInt32BitsToSingle((bits & 0x7FFF) << 13) * 5.192296858534828e33f; // 2^112
+        return (bits & 0x8000) != 0 ? -magnitude : magnitude;
+    }
+
     /// <summary>Eight int32 partial sums of w·x over 32 signed bytes (sign trick: |w| · sign(x, w) fits maddubs).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> DotI8x32(Vector256<sbyte> w, Vector256<sbyte> x)
@@ -211,7 +228,7 @@ internal static unsafe class GgufKernels
         for (int i = 0; i < blocks; i++)
         {
             Vector256<int> dot = DotI8x32(Avx.LoadVector256(b[i].Qs), Avx.LoadVector256(x.Q + 32 * i));
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot), Vector256.Create((float)b[i].D * x.Scale[i]), acc);
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot), Vector256.Create(HalfToSingle(b[i].D) * x.Scale[i]), acc);
         }
 
         return HorizontalSum(acc);
@@ -226,7 +243,7 @@ internal static unsafe class GgufKernels
         {
             Vector256<sbyte> q = Avx2.Subtract(Nibbles16(b[i].Qs).AsSByte(), eight);
             Vector256<int> dot = DotI8x32(q, Avx.LoadVector256(x.Q + 32 * i));
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot), Vector256.Create((float)b[i].D * x.Scale[i]), acc);
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot), Vector256.Create(HalfToSingle(b[i].D) * x.Scale[i]), acc);
         }
 
         return HorizontalSum(acc);
@@ -240,7 +257,7 @@ internal static unsafe class GgufKernels
         float minAcc = 0;
         for (int i = 0; i < superBlocks; i++)
         {
-            float d = (float)b[i].D, dmin = (float)b[i].DMin;
+            float d = HalfToSingle(b[i].D), dmin = HalfToSingle(b[i].DMin);
             byte* scales = b[i].Scales;
             for (int c = 0; c < 4; c++)
             {
@@ -270,7 +287,7 @@ internal static unsafe class GgufKernels
         Vector256<sbyte> bias = Vector256.Create((sbyte)32);
         for (int i = 0; i < superBlocks; i++)
         {
-            float d = (float)b[i].D;
+            float d = HalfToSingle(b[i].D);
             for (int h = 0; h < 2; h++)
             {
                 Vector256<byte> l0 = Avx.LoadVector256(b[i].Ql + 64 * h);
@@ -304,7 +321,7 @@ internal static unsafe class GgufKernels
         Vector256<sbyte> one = Vector256.Create((sbyte)1);
         for (int i = 0; i < superBlocks; i++)
         {
-            float d = (float)b[i].D;
+            float d = HalfToSingle(b[i].D);
             for (int c = 0; c < 2; c++)
             {
                 Vector256<byte> packed = Avx.LoadVector256(b[i].Qs + 32 * c);

@@ -17,6 +17,7 @@ public sealed unsafe class GgufLinear : ILinearWeight
     private readonly long _rowBytes;
     private readonly GgmlType _type;
     private readonly string _name;
+    private readonly byte[]? _owned;
 
     /// <summary>Wraps <paramref name="tensor"/>, a 2-D GGUF tensor (ne[0] = input features, ne[1] = output features).</summary>
     /// <exception cref="GgufException">The type has no direct kernel, or the tensor is not 2-D.</exception>
@@ -27,8 +28,9 @@ public sealed unsafe class GgufLinear : ILinearWeight
 
     /// <summary>Wraps raw blocks of <paramref name="type"/> with dimensions <paramref name="ne"/> at <paramref name="data"/>,
     /// which the caller keeps alive.</summary>
-    internal GgufLinear(string name, string location, GgmlType type, long[] ne, byte* data)
+    internal GgufLinear(string name, string location, GgmlType type, long[] ne, byte* data, byte[]? owned = null)
     {
+        _owned = owned;
         if (!GgufKernels.HasDirectKernel(type))
         {
             throw new GgufException(GgufError.UnsupportedTensorType, location, name, $"{type} has no direct kernel (use GgufLinear.Create)");
@@ -45,6 +47,38 @@ public sealed unsafe class GgufLinear : ILinearWeight
         Cols = checked((int)ne[0]);
         Rows = checked((int)ne[1]);
         _rowBytes = GgmlTypeInfo.RowBytes(type, Cols);
+    }
+
+    /// <summary>Quantizes a dense <c>[rows, cols]</c> weight to <paramref name="type"/> in memory with llama.cpp's
+    /// reference quantizer (<see cref="GgufQuantize"/>): a load-time conversion, e.g. for <c>bench --schemes q4_k</c>.</summary>
+    /// <exception cref="GgufException">The type has no direct kernel, or its block does not divide the row length.</exception>
+    public static GgufLinear Quantize(TensorView view, GgmlType type)
+    {
+        if (view.Shape.Length != 2)
+        {
+            throw new GgufException(GgufError.BadShape, "(in memory)", view.Name, $"shape {view.ShapeText} is not a 2-D weight");
+        }
+
+        int rows = checked((int)view.Shape[0]), cols = checked((int)view.Shape[1]);
+        if (!GgufKernels.HasDirectKernel(type) || cols % GgmlTypeInfo.BlockSize(type) != 0)
+        {
+            throw new GgufException(GgufError.UnsupportedTensorType, "(in memory)", view.Name, $"{type} needs a direct kernel and rows that are a multiple of {GgmlTypeInfo.BlockSize(type)}; this row has {cols}");
+        }
+
+        int rowBytes = checked((int)GgmlTypeInfo.RowBytes(type, cols));
+        byte[] blocks = GC.AllocateUninitializedArray<byte>(checked(rowBytes * rows), pinned: true);
+        float[] row = new float[cols];
+        for (int r = 0; r < rows; r++)
+        {
+            view.ReadFloats((long)r * cols, row);
+            GgufQuantize.Row(type, row, blocks.AsSpan(r * rowBytes, rowBytes));
+        }
+
+        fixed (byte* p = blocks)
+        {
+            // The array is pinned (pinned object heap), so the pointer stays valid while this weight holds it.
+            return new GgufLinear(view.Name, "(in memory)", type, [cols, rows], p, blocks);
+        }
     }
 
     /// <summary>The best <see cref="ILinearWeight"/> for a 2-D GGUF tensor: a direct integer kernel for Q8_0, Q4_0,

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using QuantSharp.Formats;
+using QuantSharp.Formats.Gguf;
 using QuantSharp.Kernels;
 using QuantSharp.Quantization;
 using QuantSharp.Tensors;
@@ -11,7 +12,8 @@ namespace QuantSharp.Models;
 /// Hands out every linear weight of a dense checkpoint in one storage scheme chosen at load time: a float dtype
 /// (<c>f32</c>, <c>f16</c>, <c>bf16</c>; a view over the memory map when the checkpoint already has it, else a
 /// converted copy) or a quantization scheme (<c>int8</c>, <c>int4</c>, <c>nf4</c>, <c>ternary</c> or any
-/// <see cref="QuantSpec.Name"/>, quantized with round-to-nearest). All weights are prepared up front in parallel, so a
+/// <see cref="QuantSpec.Name"/>, quantized with round-to-nearest) or a GGUF block type with a direct kernel (<c>q8_0</c>,
+/// <c>q4_0</c>, <c>q4_k</c>, <c>q6_k</c>, <c>tq2_0</c>, quantized with llama.cpp's reference quantizers). All weights are prepared up front in parallel, so a
 /// 1B-parameter model quantizes in seconds. The LM head is converted too (decode streams it every token); the embedding
 /// stays as stored unless the head is tied to it.
 /// </summary>
@@ -74,6 +76,11 @@ public sealed class SchemeLinearProvider : ILinearProvider
                 return v => Dense(v, DType.F16);
             case "bf16":
                 return v => Dense(v, DType.BF16);
+        }
+
+        if (GgmlTypeInfo.TryParse(scheme, out GgmlType ggml) && GgufKernels.HasDirectKernel(ggml))
+        {
+            return v => GgufLinear.Quantize(v, ggml);
         }
 
         QuantSpec spec = QuantSpec.ParseName(scheme);
