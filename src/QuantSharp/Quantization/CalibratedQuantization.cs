@@ -36,6 +36,12 @@ public sealed class CalibrationOptions
     /// <summary>Test hook: fold the AWQ scales but keep the weights dense (the model's output must not change).</summary>
     internal bool AwqScaleOnly { get; init; }
 
+    /// <summary>
+    /// Leaves position 0 of every calibration sequence (the BOS token, an activation outlier and attention sink) out of
+    /// the GPTQ Hessians and the AWQ statistics; the position still runs, so later positions attend to it as usual.
+    /// </summary>
+    public bool ExcludeFirstPosition { get; init; }
+
     /// <summary>Progress: (block done, blocks, message).</summary>
     public Action<int, int, string>? Progress { get; init; }
 }
@@ -177,7 +183,8 @@ public static class CalibratedQuantization
                 {
                     if (name == g.Consumers[0])
                     {
-                        acc.Add(input, n);
+                        int skip = options.ExcludeFirstPosition && n > 1 ? 1 : 0;
+                        acc.Add(input[(skip * first.Cols)..], n - skip);
                     }
                 }, g.Consumers[^1]);
             }
@@ -233,7 +240,8 @@ public static class CalibratedQuantization
                 {
                     if (name == groups[gi].Consumers[0])
                     {
-                        stats[gi].Add(input, n, seqStart, stride);
+                        int skip = options.ExcludeFirstPosition && n > 1 ? 1 : 0;
+                        stats[gi].Add(input[(skip * stats[gi].Cols)..], n - skip, seqStart + skip, stride);
                     }
                 }
             });

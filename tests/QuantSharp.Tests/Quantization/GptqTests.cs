@@ -131,11 +131,11 @@ public sealed class GptqTests
     }
 
     [Theory]
-    [InlineData("int4-g64-asym", 0.75)]
-    [InlineData("int4-g64-sym", 0.75)]
-    [InlineData("int3-g64-asym", 0.7)]
-    [InlineData("int2-g32-asym", 0.7)]
-    [InlineData("ternary-row", 0.8)]
+    [InlineData("int4-g64-asym", 0.35)] // measured 0.27
+    [InlineData("int4-g64-sym", 0.3)] // 0.21
+    [InlineData("int3-g64-asym", 0.32)] // 0.24
+    [InlineData("int2-g32-asym", 0.45)] // 0.38
+    [InlineData("ternary-row", 0.65)] // 0.59
     public void Gptq_BeatsRoundToNearest_OnCorrelatedInputs(string specName, double maxRatio)
     {
         QuantSpec spec = QuantSpec.ParseName(specName);
@@ -157,6 +157,164 @@ public sealed class GptqTests
         double eRtn = OutputError(w, rtn, x, rows, cols, tokens);
         Assert.True(eGptq < maxRatio * eRtn, $"{specName}: GPTQ {eGptq:G4} vs RTN {eRtn:G4}");
         Assert.Equal(eGptq, gptq.Loss, eGptq * 1e-3);
+    }
+
+    /// <summary>
+    /// The reference <c>fasterquant</c> column loop written the plain way (no lazy batches: every column's error
+    /// updates all later columns at once), with the reference quantizer (<c>find_params</c> on the updated weights at
+    /// each group start, <c>scale = (max − min) / maxq</c>, <c>zero = round(−min / scale)</c>, clamp). Inverse Hessian
+    /// from an independent Gauss–Jordan inversion, its upper Cholesky factor from the plain formula.
+    /// </summary>
+    internal static float[] ReferenceGptq(float[] w, int rows, int cols, double[] cov, int bits, int groupSize, double damp)
+    {
+        int maxq = (1 << bits) - 1;
+        double[,] h = new double[cols, cols];
+        double mean = 0;
+        for (int i = 0; i < cols; i++)
+        {
+            for (int j = 0; j < cols; j++)
+            {
+                h[i, j] = 2 * cov[(i * cols) + j];
+            }
+
+            mean += h[i, i] / cols;
+        }
+
+        for (int i = 0; i < cols; i++)
+        {
+            h[i, i] += damp * mean;
+        }
+
+        // Gauss–Jordan inverse.
+        double[,] a = (double[,])h.Clone(), inv = new double[cols, cols];
+        for (int i = 0; i < cols; i++)
+        {
+            inv[i, i] = 1;
+        }
+
+        for (int p = 0; p < cols; p++)
+        {
+            double pivot = a[p, p];
+            for (int j = 0; j < cols; j++)
+            {
+                a[p, j] /= pivot;
+                inv[p, j] /= pivot;
+            }
+
+            for (int i = 0; i < cols; i++)
+            {
+                if (i == p)
+                {
+                    continue;
+                }
+
+                double f = a[i, p];
+                for (int j = 0; j < cols; j++)
+                {
+                    a[i, j] -= f * a[p, j];
+                    inv[i, j] -= f * inv[p, j];
+                }
+            }
+        }
+
+        // Upper U with Uᵀ·U = H⁻¹: U[i, i] = sqrt(H⁻¹[i, i] − Σ_{k<i} U[k, i]²), U[i, j] = (H⁻¹[i, j] − Σ_{k<i} U[k, i]·U[k, j]) / U[i, i].
+        double[,] u = new double[cols, cols];
+        for (int i = 0; i < cols; i++)
+        {
+            double s = inv[i, i];
+            for (int k = 0; k < i; k++)
+            {
+                s -= u[k, i] * u[k, i];
+            }
+
+            u[i, i] = Math.Sqrt(s);
+            for (int j = i + 1; j < cols; j++)
+            {
+                double t = inv[i, j];
+                for (int k = 0; k < i; k++)
+                {
+                    t -= u[k, i] * u[k, j];
+                }
+
+                u[i, j] = t / u[i, i];
+            }
+        }
+
+        float[] q = new float[rows * cols];
+        for (int r = 0; r < rows; r++)
+        {
+            double[] row = new double[cols];
+            for (int c = 0; c < cols; c++)
+            {
+                row[c] = w[(r * cols) + c];
+            }
+
+            double scale = 0, zero = 0;
+            for (int i = 0; i < cols; i++)
+            {
+                if (i % groupSize == 0)
+                {
+                    double lo = 0, hi = 0;
+                    for (int k = i; k < Math.Min(i + groupSize, cols); k++)
+                    {
+                        lo = Math.Min(lo, row[k]);
+                        hi = Math.Max(hi, row[k]);
+                    }
+
+                    scale = (double)(Half)(float)((hi - lo) / maxq);
+                    if (scale < (hi - lo) / maxq)
+                    {
+                        scale = (double)BitConverter.UInt16BitsToHalf((ushort)(BitConverter.HalfToUInt16Bits((Half)scale) + 1));
+                    }
+
+                    zero = Math.Round(-lo / scale);
+                }
+
+                double code = Math.Clamp(Math.Round(row[i] / scale) + zero, 0, maxq);
+                double value = (float)scale * (code - zero);
+                q[(r * cols) + i] = (float)value;
+                double err = (row[i] - value) / u[i, i];
+                for (int j = i + 1; j < cols; j++)
+                {
+                    row[j] -= err * u[i, j];
+                }
+            }
+        }
+
+        return q;
+    }
+
+    [Theory]
+    [InlineData(4, 32, 64)]
+    [InlineData(3, 32, 32)]
+    [InlineData(2, 32, 128)]
+    public void Gptq_MatchesPlainReferenceColumnLoop(int bits, int groupSize, int blockSize)
+    {
+        int rows = 12, cols = 160, tokens = 400;
+        float[] w = QuantTestData.Random(rows, cols, 41);
+        float[] x = CorrelatedInputs(tokens, cols, 42);
+        var acc = new HessianAccumulator(cols);
+        acc.Add(x, tokens);
+        double[] cov = acc.Covariance();
+        QuantSpec spec = QuantSpec.ParseName($"int{bits}-g{groupSize}-asym");
+        LayerQuantResult r = Gptq.Quantize("w", w, rows, cols, cov, spec, new GptqOptions { BlockSize = blockSize, Damp = 0.01 });
+        float[] reference = ReferenceGptq(w, rows, cols, cov, bits, groupSize, 0.01);
+
+        // Same arithmetic in a different order: a code could differ only where a value sits on a rounding boundary
+        // (a differing code then changes the rest of its row), so allow one row to diverge, nothing else.
+        int divergedRows = 0;
+        for (int row = 0; row < rows; row++)
+        {
+            bool same = true;
+            for (int c = 0; c < cols; c++)
+            {
+                same &= Math.Abs(reference[(row * cols) + c] - r.Dequantized[(row * cols) + c]) <= 1e-6f;
+            }
+
+            divergedRows += same ? 0 : 1;
+        }
+
+        Assert.True(divergedRows <= 1, $"{divergedRows} of {rows} rows differ from the reference");
     }
 
     [Fact]
