@@ -28,9 +28,11 @@ internal sealed class CalibrationCliOptions
 
     public Option<bool> ActOrder { get; } = new("--act-order") { Description = "GPTQ: quantize columns by descending Hessian diagonal (stores g_idx)." };
 
+    public Option<bool> ExcludeBos { get; } = new("--calib-exclude-bos") { Description = "Leave position 0 (BOS) of every calibration sequence out of the GPTQ Hessians and AWQ statistics." };
+
     public Option<string?> Plan { get; } = new("--plan") { Description = "plan.json from 'quantsharp plan': one scheme per layer (overrides --scheme)." };
 
-    public IEnumerable<Option> All => [Method, Calib, Samples, Length, Seed, Temperature, Damp, ActOrder, Plan];
+    public IEnumerable<Option> All => [Method, Calib, Samples, Length, Seed, Temperature, Damp, ActOrder, ExcludeBos, Plan];
 
     public void AddTo(Command command)
     {
@@ -113,6 +115,7 @@ internal sealed class CalibrationCliOptions
         return new CalibrationOptions
         {
             Gptq = new GptqOptions { Damp = damp, ActOrder = parse.GetValue(ActOrder) },
+            ExcludeFirstPosition = parse.GetValue(ExcludeBos),
             Progress = progress,
         };
     }

@@ -1,3 +1,4 @@
+using QuantSharp.Kernels;
 using QuantSharp.Models;
 using QuantSharp.Quantization;
 
@@ -47,6 +48,49 @@ public sealed class CalibrationTests
         Assert.All(a.Sequences, s => Assert.Equal(1, s[0]));
         Assert.Equal(a.Sequences, b.Sequences);
         Assert.Throws<QuantSharpException>(() => CalibrationData.FromText(loaded.RequireTokenizer(), "short", 5, 32, 3, "short.txt"));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void LayerLoss_IsOverCalibrationPositions_ExcludingBosWhenAsked(bool excludeBos)
+    {
+        using LoadedModel loaded = ModelLoader.Load(TestPaths.Stories260K);
+        TransformerModel model = loaded.Model;
+        CalibrationData data = AwqTests.SelfData(model, 3, 24);
+        QuantSpec spec = QuantSpec.Int2(32);
+        CalibratedResult r = CalibratedQuantization.Run(model, data, spec, QuantMethod.Rtn, new CalibrationOptions { ExcludeFirstPosition = excludeBos });
+
+        // Independently: block 0's q_proj input at every position, error of the round-to-nearest weight on it.
+        string name = model.Spec.LayerPrefix(0) + model.Spec.Q;
+        ILinearWeight w = model.Blocks[0].Q!;
+        float[] dense = CalibratedQuantization.DenseOf(w);
+        float[] rtn = GptqTests.Dequantize(QuantizedLinear.Quantize(name, dense, w.Rows, w.Cols, spec));
+        using var runner = new BlockRunner(model, data.Length);
+        double sum = 0;
+        int count = 0, d = model.Config.HiddenSize;
+        foreach (int[] seq in data.Sequences)
+        {
+            float[] x = new float[seq.Length * d];
+            BlockRunner.Embed(model, seq, x);
+            runner.Run(model.Blocks[0], 0, x, seq.Length, (n, input, tokens) =>
+            {
+                if (n != name)
+                {
+                    return;
+                }
+
+                for (int t = excludeBos ? 1 : 0; t < tokens; t++)
+                {
+                    float[] xt = input.Slice(t * w.Cols, w.Cols).ToArray();
+                    sum += GptqTests.OutputError(dense, rtn, xt, w.Rows, w.Cols, 1);
+                    count++;
+                }
+            }, name);
+        }
+
+        Assert.Equal(name, r.Layers[0].Name);
+        Assert.Equal(sum / count, r.Layers[0].Loss, sum / count * 1e-4);
     }
 
     [Theory]
