@@ -181,7 +181,28 @@ public sealed unsafe class GgufLinear : ILinearWeight
     {
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int blocks32 = job.Cols / 32;
-        for (int r = start; r < end; r++)
+        int r = start;
+        if (!job.Scalar && GgufTileKernels.HasTile(job.Type))
+        {
+            // 4-row tiles: each activation load and scale broadcast serves four rows (GgufTileKernels).
+            float* result = stackalloc float[4];
+            for (; r + 4 <= end; r += 4)
+            {
+                byte* w = job.W + r * job.RowBytes;
+                for (int t = 0; t < job.Tokens; t++)
+                {
+                    GgufActivations a = GgufActivations.At(job.X, job.Tokens, job.Cols, t);
+                    GgufTileKernels.Dot4(job.Type, w, job.RowBytes, a, blocks32, result);
+                    float* y = job.Y + (long)t * job.Rows + r;
+                    y[0] = result[0];
+                    y[1] = result[1];
+                    y[2] = result[2];
+                    y[3] = result[3];
+                }
+            }
+        }
+
+        for (; r < end; r++)
         {
             byte* w = job.W + r * job.RowBytes;
             for (int t = 0; t < job.Tokens; t++)
