@@ -177,12 +177,15 @@ public sealed unsafe class GgufLinear : ILinearWeight
         }
     }
 
+    /// <summary>Off = one row per call (A/B timing in tests).</summary>
+    internal static bool UseTiles = true;
+
     private static void Slice(void* context, int start, int end)
     {
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int blocks32 = job.Cols / 32;
         int r = start;
-        if (!job.Scalar && GgufTileKernels.HasTile(job.Type))
+        if (!job.Scalar && UseTiles && GgufTileKernels.HasTile(job.Type))
         {
             // 4-row tiles: each activation load and scale broadcast serves four rows (GgufTileKernels).
             float* result = stackalloc float[4];
