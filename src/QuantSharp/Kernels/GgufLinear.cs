@@ -185,6 +185,28 @@ public sealed unsafe class GgufLinear : ILinearWeight
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int blocks32 = job.Cols / 32;
         int r = start;
+        if (!job.Scalar && UseTiles && job.Tokens >= 2 && GgufPrefillKernels.Supported(job.Type))
+        {
+            // Prefill: each 4-row tile unpacked once to codes and factors, reused by every token (GgufPrefillKernels).
+            byte* tile = ThreadScratch.Tile(GgufPrefillKernels.TileBytes(blocks32));
+            float* result = stackalloc float[4];
+            bool withMins = job.Type == GgmlType.Q4_K;
+            for (; r + 4 <= end; r += 4)
+            {
+                int offset = GgufPrefillKernels.Unpack4(job.Type, job.W + r * job.RowBytes, job.RowBytes, blocks32, tile);
+                for (int t = 0; t < job.Tokens; t++)
+                {
+                    GgufActivations a = GgufActivations.At(job.X, job.Tokens, job.Cols, t);
+                    GgufPrefillKernels.Dot4(tile, blocks32, offset, withMins, a, result);
+                    float* y = job.Y + (long)t * job.Rows + r;
+                    y[0] = result[0];
+                    y[1] = result[1];
+                    y[2] = result[2];
+                    y[3] = result[3];
+                }
+            }
+        }
+
         if (!job.Scalar && UseTiles && GgufTileKernels.HasTile(job.Type))
         {
             // 4-row tiles: each activation load and scale broadcast serves four rows (GgufTileKernels).
