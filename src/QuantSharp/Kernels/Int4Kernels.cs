@@ -160,7 +160,23 @@ internal static unsafe class Int4Kernels
         long stride = (long)chunks * 32;
         byte* p0 = codes, p1 = codes + stride, p2 = p1 + stride, p3 = p2 + stride;
         bool vnni = AvxVnni.IsSupported;
-        for (int g = 0, c = 0; c < chunks; g++)
+        if (groupChunks == 1)
+        {
+            // One chunk per group: the group sum is FMA(dot, d, 0) = dot · d (a zero addend cannot change a rounded
+            // product except −0 → +0, which adds nothing to an accumulator that starts at +0), so this is the same order.
+            for (int c = 0; c < chunks; c++)
+            {
+                Vector256<sbyte> qv = Avx.LoadVector256(q + (c * 32));
+                Vector256<float> dv = Vector256.Create(d[c]);
+                int o = c * 32;
+                acc0 = Fma.MultiplyAdd(CodesDot(Avx.LoadVector256(p0 + o), qv, ones, vnni) * dv, Vector256.Create(scales[c]), acc0);
+                acc1 = Fma.MultiplyAdd(CodesDot(Avx.LoadVector256(p1 + o), qv, ones, vnni) * dv, Vector256.Create(scales[groups + c]), acc1);
+                acc2 = Fma.MultiplyAdd(CodesDot(Avx.LoadVector256(p2 + o), qv, ones, vnni) * dv, Vector256.Create(scales[(2 * groups) + c]), acc2);
+                acc3 = Fma.MultiplyAdd(CodesDot(Avx.LoadVector256(p3 + o), qv, ones, vnni) * dv, Vector256.Create(scales[(3 * groups) + c]), acc3);
+            }
+        }
+
+        for (int g = 0, c = groupChunks == 1 ? chunks : 0; c < chunks; g++)
         {
             Vector256<float> g0 = default, g1 = default, g2 = default, g3 = default;
             int end = Math.Min(chunks, c + groupChunks);
