@@ -177,7 +177,7 @@ public sealed unsafe class GgufLinear : ILinearWeight
         }
     }
 
-    /// <summary>Off = one row per call (A/B timing in tests).</summary>
+    /// <summary>Off = one row per call for every token count (A/B timing).</summary>
     internal static bool UseTiles = true;
 
     private static void Slice(void* context, int start, int end)
@@ -207,9 +207,11 @@ public sealed unsafe class GgufLinear : ILinearWeight
             }
         }
 
-        if (!job.Scalar && UseTiles && GgufTileKernels.HasTile(job.Type))
+        if (!job.Scalar && UseTiles && job.Tokens >= 2 && GgufTileKernels.HasTile(job.Type))
         {
-            // 4-row tiles: each activation load and scale broadcast serves four rows (GgufTileKernels).
+            // Several tokens without AVX-VNNI: 4-row tiles (GgufTileKernels). Not for decode: on the TinyLlama-shape model
+            // (weights streamed from DRAM) the tiles decoded about 2× slower than one row per call, although they are
+            // 2–3× faster on cache-resident matrices (docs/RESULTS.md, third pass).
             float* result = stackalloc float[4];
             for (; r + 4 <= end; r += 4)
             {
