@@ -186,8 +186,9 @@ internal static unsafe class GgufKernels
             return (float)h;
         }
 
-        float magnitude = BitConverter.UInt32BitsToSingle((bits & 0x7FFF) << 13) * 5.192296858534828e33f; // 2^112
-        return (bits & 0x8000) != 0 ? -magnitude : magnitude;
+        // Sign bit moved to F32's position rather than a conditional negation: Q4_0 scales have random signs, and a
+        // data-dependent branch here mispredicted half the time (Q4_0 ran at ~4 GB/s).
+        return BitConverter.UInt32BitsToSingle(((bits & 0x7FFF) << 13) | ((bits & 0x8000) << 16)) * 5.192296858534828e33f; // 2^112
     }
 
     /// <summary>Eight int32 partial sums of w·x over 32 signed bytes (sign trick: |w| · sign(x, w) fits maddubs).</summary>

@@ -177,11 +177,59 @@ public sealed unsafe class GgufLinear : ILinearWeight
         }
     }
 
+    /// <summary>Off = one row per call for every token count (A/B timing).</summary>
+    internal static bool UseTiles = true;
+
     private static void Slice(void* context, int start, int end)
     {
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int blocks32 = job.Cols / 32;
-        for (int r = start; r < end; r++)
+        int r = start;
+        if (!job.Scalar && UseTiles && job.Tokens >= 2 && GgufPrefillKernels.Supported(job.Type))
+        {
+            // Prefill: each 4-row tile unpacked once to codes and factors, reused by every token (GgufPrefillKernels).
+            byte* tile = ThreadScratch.Tile(GgufPrefillKernels.TileBytes(blocks32));
+            float* result = stackalloc float[4];
+            bool withMins = job.Type == GgmlType.Q4_K;
+            for (; r + 4 <= end; r += 4)
+            {
+                int offset = GgufPrefillKernels.Unpack4(job.Type, job.W + r * job.RowBytes, job.RowBytes, blocks32, tile);
+                for (int t = 0; t < job.Tokens; t++)
+                {
+                    GgufActivations a = GgufActivations.At(job.X, job.Tokens, job.Cols, t);
+                    GgufPrefillKernels.Dot4(tile, blocks32, offset, withMins, a, result);
+                    float* y = job.Y + (long)t * job.Rows + r;
+                    y[0] = result[0];
+                    y[1] = result[1];
+                    y[2] = result[2];
+                    y[3] = result[3];
+                }
+            }
+        }
+
+        if (!job.Scalar && UseTiles && job.Tokens >= 2 && GgufTileKernels.HasTile(job.Type))
+        {
+            // Several tokens without AVX-VNNI: 4-row tiles (GgufTileKernels). Not for decode: on the TinyLlama-shape model
+            // (weights streamed from DRAM) the tiles decoded about 2× slower than one row per call, although they are
+            // 2–3× faster on cache-resident matrices (docs/RESULTS.md, third pass).
+            float* result = stackalloc float[4];
+            for (; r + 4 <= end; r += 4)
+            {
+                byte* w = job.W + r * job.RowBytes;
+                for (int t = 0; t < job.Tokens; t++)
+                {
+                    GgufActivations a = GgufActivations.At(job.X, job.Tokens, job.Cols, t);
+                    GgufTileKernels.Dot4(job.Type, w, job.RowBytes, a, blocks32, result);
+                    float* y = job.Y + (long)t * job.Rows + r;
+                    y[0] = result[0];
+                    y[1] = result[1];
+                    y[2] = result[2];
+                    y[3] = result[3];
+                }
+            }
+        }
+
+        for (; r < end; r++)
         {
             byte* w = job.W + r * job.RowBytes;
             for (int t = 0; t < job.Tokens; t++)

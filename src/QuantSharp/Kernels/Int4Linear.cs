@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 using QuantSharp.Quantization;
 using QuantSharp.Tensors;
 
@@ -27,6 +28,9 @@ public sealed unsafe class Int4Linear : PackedLinear
         _scales = (Half*)packed.Require("scales", DType.F16, Rows, _groups).Pointer;
         _zeros = Spec.Symmetric ? null : packed.Require("zeros", DType.U8, Rows, _groups).Pointer;
     }
+
+    /// <summary>From this many tokens on, each 4-row tile is unpacked once and reused by every token.</summary>
+    internal const int PrefillUnpackTokens = 2;
 
     private struct Job
     {
@@ -62,8 +66,13 @@ public sealed unsafe class Int4Linear : PackedLinear
         int chunks = job.X.Chunks;
         int groups = job.Groups;
         // Per thread: 4 rows of F32 scales, then each token's per-group Σ d·sum (the zero-point term's activation part).
-        float* scales = ThreadScratch.Floats((4L * groups) + ((long)job.Tokens * groups));
+        // With several tokens (prefill), each 4-row tile is unpacked once to one code byte per weight (after the floats).
+        bool unpack = job.Tokens >= PrefillUnpackTokens && Avx2.IsSupported && Fma.IsSupported;
+        long floats = ((4L * groups) + ((long)job.Tokens * groups) + 15) & ~15L;
+        byte* scratch = ThreadScratch.Get((nuint)((floats * sizeof(float)) + (unpack ? 4L * chunks * 32 : 0)));
+        float* scales = (float*)scratch;
         float* dsums = scales + (4 * groups);
+        byte* codes = scratch + (floats * sizeof(float));
         for (int t = 0; t < job.Tokens; t++)
         {
             long tc = (long)t * chunks;
@@ -77,10 +86,23 @@ public sealed unsafe class Int4Linear : PackedLinear
             TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(job.Scales + ((long)r * groups), 4 * groups), new Span<float>(scales, 4 * groups));
             byte* q = job.Q + ((long)r * job.RowBytes);
             byte* z = job.Zeros == null ? null : job.Zeros + ((long)r * groups);
+            if (unpack)
+            {
+                Int4Kernels.Unpack4(q, job.RowBytes, chunks, codes);
+            }
+
             for (int t = 0; t < job.Tokens; t++)
             {
                 long tc = (long)t * chunks;
-                Int4Kernels.Dot4(q, job.RowBytes, scales, z, groups, job.GroupChunks, chunks, job.X.Q + (tc * 32), job.X.D + tc, dsums + ((long)t * groups), result);
+                if (unpack)
+                {
+                    Int4Kernels.Dot4Codes(codes, scales, z, groups, job.GroupChunks, chunks, job.X.Q + (tc * 32), job.X.D + tc, dsums + ((long)t * groups), result);
+                }
+                else
+                {
+                    Int4Kernels.Dot4(q, job.RowBytes, scales, z, groups, job.GroupChunks, chunks, job.X.Q + (tc * 32), job.X.D + tc, dsums + ((long)t * groups), result);
+                }
+
                 float* y = job.Y + ((long)t * job.Rows) + r;
                 y[0] = result[0];
                 y[1] = result[1];

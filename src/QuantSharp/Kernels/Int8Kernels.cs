@@ -61,6 +61,70 @@ internal static unsafe class Int8Kernels
         return result;
     }
 
+    /// <summary>Copies four rows (<paramref name="cols"/> apart) of int8 weights to <paramref name="codes"/> as unsigned
+    /// bytes w + 128 (row i at <c>i · cols</c>), for <see cref="Dot4Codes"/>: one copy per 4-row tile serves every token.</summary>
+    internal static void Unpack4(sbyte* w, int cols, byte* codes)
+    {
+        Vector256<byte> bias = Vector256.Create((byte)0x80);
+        for (long i = 0; i < 4L * cols; i += 32)
+        {
+            Avx.Store(codes + i, Avx.LoadVector256((byte*)w + i) ^ bias);
+        }
+    }
+
+    /// <summary>
+    /// Four rows of <see cref="Dot"/> on codes from <see cref="Unpack4"/> (cols a multiple of 32; needs AVX-VNNI):
+    /// <c>vpdpbusd</c> of u = w + 128 with q, started from −128 · (each lane's Σq), gives every int32 lane exactly the
+    /// value of <see cref="Dot"/>'s sign-trick lane, and the float operations follow <see cref="Dot"/>'s order, so the
+    /// results are bit-identical to it. Three vector operations per row and 32 weights instead of six.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Dot4Codes(byte* codes, int cols, sbyte* q, float* d, float* result)
+    {
+        int full = cols / 32;
+        Vector256<byte> bias = Vector256.Create((byte)0x80);
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+        byte* p0 = codes, p1 = codes + cols, p2 = p1 + cols, p3 = p2 + cols;
+        int b = 0;
+        for (; b + 2 <= full; b += 2)
+        {
+            int o = b * 32;
+            Vector256<sbyte> qv = Avx.LoadVector256(q + o);
+            Vector256<int> neg = Avx2.Subtract(Vector256<int>.Zero, AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, bias, qv));
+            Vector256<float> dv = Vector256.Create(d[b]);
+            a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p0 + o), qv)), dv, a0);
+            a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p1 + o), qv)), dv, a1);
+            a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p2 + o), qv)), dv, a2);
+            a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p3 + o), qv)), dv, a3);
+            o += 32;
+            qv = Avx.LoadVector256(q + o);
+            neg = Avx2.Subtract(Vector256<int>.Zero, AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, bias, qv));
+            dv = Vector256.Create(d[b + 1]);
+            b0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p0 + o), qv)), dv, b0);
+            b1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p1 + o), qv)), dv, b1);
+            b2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p2 + o), qv)), dv, b2);
+            b3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p3 + o), qv)), dv, b3);
+        }
+
+        if (b < full)
+        {
+            int o = b * 32;
+            Vector256<sbyte> qv = Avx.LoadVector256(q + o);
+            Vector256<int> neg = Avx2.Subtract(Vector256<int>.Zero, AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, bias, qv));
+            Vector256<float> dv = Vector256.Create(d[b]);
+            a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p0 + o), qv)), dv, a0);
+            a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p1 + o), qv)), dv, a1);
+            a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p2 + o), qv)), dv, a2);
+            a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p3 + o), qv)), dv, a3);
+        }
+
+        result[0] = Vector256.Sum(a0 + b0);
+        result[1] = Vector256.Sum(a1 + b1);
+        result[2] = Vector256.Sum(a2 + b2);
+        result[3] = Vector256.Sum(a3 + b3);
+    }
+
     /// <summary>Eight int32 partial sums of 32 products w·q, as floats. |w| ≤ 127 and |q| ≤ 127, so maddubs's i16 pairs cannot saturate.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Block(sbyte* w, sbyte* q, Vector256<short> ones)

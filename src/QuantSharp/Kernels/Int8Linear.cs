@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 using QuantSharp.Quantization;
 using QuantSharp.Tensors;
 
@@ -45,7 +46,28 @@ public sealed unsafe class Int8Linear : PackedLinear
     {
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int chunks = job.X.Chunks;
-        for (int r = start; r < end; r++)
+        int r = start;
+        if (job.Tokens >= 2 && job.Cols % 32 == 0 && AvxVnni.IsSupported && Fma.IsSupported)
+        {
+            // Prefill: each 4-row tile copied once as unsigned codes, then three vector ops per row and 32 weights per token.
+            byte* codes = ThreadScratch.Get((nuint)(4L * job.Cols));
+            float* result = stackalloc float[4];
+            for (; r + 4 <= end; r += 4)
+            {
+                Int8Kernels.Unpack4(job.W + ((long)r * job.Cols), job.Cols, codes);
+                for (int t = 0; t < job.Tokens; t++)
+                {
+                    Int8Kernels.Dot4Codes(codes, job.Cols, job.X.Q + ((long)t * chunks * 32), job.X.D + ((long)t * chunks), result);
+                    float* y = job.Y + ((long)t * job.Rows) + r;
+                    y[0] = job.Scales[r] * result[0];
+                    y[1] = job.Scales[r + 1] * result[1];
+                    y[2] = job.Scales[r + 2] * result[2];
+                    y[3] = job.Scales[r + 3] * result[3];
+                }
+            }
+        }
+
+        for (; r < end; r++)
         {
             sbyte* w = job.W + ((long)r * job.Cols);
             float scale = job.Scales[r];

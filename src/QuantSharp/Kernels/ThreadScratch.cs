@@ -31,4 +31,29 @@ internal static unsafe class ThreadScratch
 
     /// <summary>Same as <see cref="Get"/> typed as floats.</summary>
     internal static float* Floats(long count) => (float*)Get((nuint)(count * sizeof(float)));
+
+    [ThreadStatic]
+    private static byte* t_tile;
+
+    [ThreadStatic]
+    private static nuint t_tileSize;
+
+    /// <summary>A second per-thread buffer, independent of <see cref="Get"/>'s (which may hold a call's quantized
+    /// activations while workers unpack weight tiles on the same thread).</summary>
+    internal static byte* Tile(nuint bytes)
+    {
+        if (t_tileSize < bytes)
+        {
+            if (t_tile != null)
+            {
+                NativeMemory.AlignedFree(t_tile);
+            }
+
+            nuint size = Math.Max(bytes, 64 * 1024);
+            t_tile = (byte*)NativeMemory.AlignedAlloc(size, 64);
+            t_tileSize = size;
+        }
+
+        return t_tile;
+    }
 }
