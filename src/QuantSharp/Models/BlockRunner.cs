@@ -106,49 +106,13 @@ public sealed class BlockRunner : IDisposable
         Span<float> xn = _xn.AsSpan(0, n * d);
         RmsNorm.ApplyRows(x, b.AttnNorm, _c.RmsNormEps, xn, n);
         Span<float> q = _q.AsSpan(0, n * _qDim), k = _k.AsSpan(0, n * _kvDim), v = _v.AsSpan(0, n * _kvDim);
-        if (b.Qkv is not null)
+        bool stopped = b.Qkv is not null ? See(_spec.Qkv, xn) : See(_spec.Q, xn) | See(_spec.K, xn) | See(_spec.V, xn);
+        if (stopped)
         {
-            if (See(_spec.Qkv, xn))
-            {
-                return false;
-            }
-
-            int width = _qDim + (2 * _kvDim);
-            Span<float> fused = _fused.AsSpan(0, n * width);
-            b.Qkv.MatMul(xn, n, fused);
-            for (int t = 0; t < n; t++)
-            {
-                Span<float> row = fused.Slice(t * width, width);
-                if (b.QkvBias is not null)
-                {
-                    TensorPrimitives.Add(row, b.QkvBias, row);
-                }
-
-                row[.._qDim].CopyTo(q.Slice(t * _qDim, _qDim));
-                row.Slice(_qDim, _kvDim).CopyTo(k.Slice(t * _kvDim, _kvDim));
-                row.Slice(_qDim + _kvDim, _kvDim).CopyTo(v.Slice(t * _kvDim, _kvDim));
-            }
+            return false;
         }
-        else
-        {
-            if (See(_spec.Q, xn) | See(_spec.K, xn) | See(_spec.V, xn))
-            {
-                return false;
-            }
 
-            b.Q!.MatMul(xn, n, q);
-            b.K!.MatMul(xn, n, k);
-            b.V!.MatMul(xn, n, v);
-            if (b.QkvBias is not null)
-            {
-                for (int t = 0; t < n; t++)
-                {
-                    TensorPrimitives.Add(q.Slice(t * _qDim, _qDim), b.QkvBias.AsSpan(0, _qDim), q.Slice(t * _qDim, _qDim));
-                    TensorPrimitives.Add(k.Slice(t * _kvDim, _kvDim), b.QkvBias.AsSpan(_qDim, _kvDim), k.Slice(t * _kvDim, _kvDim));
-                    TensorPrimitives.Add(v.Slice(t * _kvDim, _kvDim), b.QkvBias.AsSpan(_qDim + _kvDim, _kvDim), v.Slice(t * _kvDim, _kvDim));
-                }
-            }
-        }
+        BlockOps.ProjectQkv(b, xn, n, _qDim, _kvDim, _fused, q, k, v);
 
         for (int t = 0; t < n; t++)
         {
@@ -170,36 +134,13 @@ public sealed class BlockRunner : IDisposable
 
         RmsNorm.ApplyRows(x, b.MlpNorm, _c.RmsNormEps, xn, n);
         Span<float> gate = _gate.AsSpan(0, n * f), up = _up.AsSpan(0, n * f);
-        if (b.GateUp is not null)
+        stopped = b.GateUp is not null ? See(_spec.GateUp, xn) : See(_spec.Gate, xn) | See(_spec.Up, xn);
+        if (stopped)
         {
-            if (See(_spec.GateUp, xn))
-            {
-                return false;
-            }
-
-            Span<float> fused = _fused.AsSpan(0, n * 2 * f);
-            b.GateUp.MatMul(xn, n, fused);
-            for (int t = 0; t < n; t++)
-            {
-                fused.Slice(t * 2 * f, f).CopyTo(gate.Slice(t * f, f));
-                fused.Slice((t * 2 * f) + f, f).CopyTo(up.Slice(t * f, f));
-            }
-        }
-        else
-        {
-            if (See(_spec.Gate, xn) | See(_spec.Up, xn))
-            {
-                return false;
-            }
-
-            b.Gate!.MatMul(xn, n, gate);
-            b.Up!.MatMul(xn, n, up);
+            return false;
         }
 
-        // SwiGLU: silu(g) · u = g · sigmoid(g) · u
-        TensorPrimitives.Multiply(gate, up, up);
-        TensorPrimitives.Sigmoid(gate, gate);
-        TensorPrimitives.Multiply(gate, up, gate);
+        BlockOps.GateUpSwiGlu(b, xn, n, f, _fused, gate, up);
         if (See(_spec.Down, gate))
         {
             return false;

@@ -140,39 +140,7 @@ public sealed class InferenceSession : IDisposable
             Span<float> q = _q.AsSpan(0, n * _qDim);
             Span<float> k = _k.AsSpan(0, n * _kvDim);
             Span<float> v = _v.AsSpan(0, n * _kvDim);
-            if (b.Qkv is not null)
-            {
-                int width = _qDim + 2 * _kvDim;
-                Span<float> fused = _fused.AsSpan(0, n * width);
-                b.Qkv.MatMul(xn, n, fused);
-                for (int t = 0; t < n; t++)
-                {
-                    Span<float> row = fused.Slice(t * width, width);
-                    if (b.QkvBias is not null)
-                    {
-                        TensorPrimitives.Add(row, b.QkvBias, row);
-                    }
-
-                    row[.._qDim].CopyTo(q.Slice(t * _qDim, _qDim));
-                    row.Slice(_qDim, _kvDim).CopyTo(k.Slice(t * _kvDim, _kvDim));
-                    row.Slice(_qDim + _kvDim, _kvDim).CopyTo(v.Slice(t * _kvDim, _kvDim));
-                }
-            }
-            else
-            {
-                b.Q!.MatMul(xn, n, q);
-                b.K!.MatMul(xn, n, k);
-                b.V!.MatMul(xn, n, v);
-                if (b.QkvBias is not null)
-                {
-                    for (int t = 0; t < n; t++)
-                    {
-                        TensorPrimitives.Add(q.Slice(t * _qDim, _qDim), b.QkvBias.AsSpan(0, _qDim), q.Slice(t * _qDim, _qDim));
-                        TensorPrimitives.Add(k.Slice(t * _kvDim, _kvDim), b.QkvBias.AsSpan(_qDim, _kvDim), k.Slice(t * _kvDim, _kvDim));
-                        TensorPrimitives.Add(v.Slice(t * _kvDim, _kvDim), b.QkvBias.AsSpan(_qDim + _kvDim, _kvDim), v.Slice(t * _kvDim, _kvDim));
-                    }
-                }
-            }
+            BlockOps.ProjectQkv(b, xn, n, _qDim, _kvDim, _fused, q, k, v);
 
             for (int t = 0; t < n; t++)
             {
@@ -191,26 +159,7 @@ public sealed class InferenceSession : IDisposable
             RmsNorm.ApplyRows(x, b.MlpNorm, c.RmsNormEps, xn, n);
             Span<float> gate = _gate.AsSpan(0, n * f);
             Span<float> up = _up.AsSpan(0, n * f);
-            if (b.GateUp is not null)
-            {
-                Span<float> fused = _fused.AsSpan(0, n * 2 * f);
-                b.GateUp.MatMul(xn, n, fused);
-                for (int t = 0; t < n; t++)
-                {
-                    fused.Slice(t * 2 * f, f).CopyTo(gate.Slice(t * f, f));
-                    fused.Slice(t * 2 * f + f, f).CopyTo(up.Slice(t * f, f));
-                }
-            }
-            else
-            {
-                b.Gate!.MatMul(xn, n, gate);
-                b.Up!.MatMul(xn, n, up);
-            }
-
-            // SwiGLU: silu(g) · u = g · sigmoid(g) · u
-            TensorPrimitives.Multiply(gate, up, up);
-            TensorPrimitives.Sigmoid(gate, gate);
-            TensorPrimitives.Multiply(gate, up, gate);
+            BlockOps.GateUpSwiGlu(b, xn, n, f, _fused, gate, up);
             b.Down.MatMul(gate, n, o);
             TensorPrimitives.Add(x, o, x);
         }
