@@ -163,23 +163,24 @@ public static unsafe class GgufQuantize
         }
     }
 
+    /// <summary>Smallest and largest of <paramref name="count"/> floats (the min/max scan of the reference quantizers).</summary>
+    private static (float Min, float Max) MinMax(float* x, int count)
+    {
+        float min = float.MaxValue, max = -float.MaxValue;
+        for (int j = 0; j < count; j++)
+        {
+            min = x[j] < min ? x[j] : min;
+            max = x[j] > max ? x[j] : max;
+        }
+
+        return (min, max);
+    }
+
     internal static void Q4_1(float* x, BlockQ4_1* y, int blocks)
     {
         for (int i = 0; i < blocks; i++, x += 32)
         {
-            float min = float.MaxValue, max = -float.MaxValue;
-            for (int j = 0; j < 32; j++)
-            {
-                if (x[j] < min)
-                {
-                    min = x[j];
-                }
-
-                if (x[j] > max)
-                {
-                    max = x[j];
-                }
-            }
+            (float min, float max) = MinMax(x, 32);
 
             float d = (max - min) / 15;
             float id = d != 0 ? 1.0f / d : 0.0f;
@@ -229,19 +230,7 @@ public static unsafe class GgufQuantize
     {
         for (int i = 0; i < blocks; i++, x += 32)
         {
-            float min = float.MaxValue, max = -float.MaxValue;
-            for (int j = 0; j < 32; j++)
-            {
-                if (x[j] < min)
-                {
-                    min = x[j];
-                }
-
-                if (x[j] > max)
-                {
-                    max = x[j];
-                }
-            }
+            (float min, float max) = MinMax(x, 32);
 
             float d = (max - min) / 31;
             float id = d != 0 ? 1.0f / d : 0.0f;
