@@ -12,22 +12,7 @@ internal static unsafe class ThreadScratch
     private static nuint t_size;
 
     /// <summary>A 64-byte aligned buffer of at least <paramref name="bytes"/> bytes, owned by the calling thread.</summary>
-    internal static byte* Get(nuint bytes)
-    {
-        if (t_size < bytes)
-        {
-            if (t_buffer != null)
-            {
-                NativeMemory.AlignedFree(t_buffer);
-            }
-
-            nuint size = Math.Max(bytes, 64 * 1024);
-            t_buffer = (byte*)NativeMemory.AlignedAlloc(size, 64);
-            t_size = size;
-        }
-
-        return t_buffer;
-    }
+    internal static byte* Get(nuint bytes) => Grow(ref t_buffer, ref t_size, bytes);
 
     /// <summary>Same as <see cref="Get"/> typed as floats.</summary>
     internal static float* Floats(long count) => (float*)Get((nuint)(count * sizeof(float)));
@@ -40,20 +25,21 @@ internal static unsafe class ThreadScratch
 
     /// <summary>A second per-thread buffer, independent of <see cref="Get"/>'s (which may hold a call's quantized
     /// activations while workers unpack weight tiles on the same thread).</summary>
-    internal static byte* Tile(nuint bytes)
+    internal static byte* Tile(nuint bytes) => Grow(ref t_tile, ref t_tileSize, bytes);
+
+    private static byte* Grow(ref byte* buffer, ref nuint size, nuint bytes)
     {
-        if (t_tileSize < bytes)
+        if (size < bytes)
         {
-            if (t_tile != null)
+            if (buffer != null)
             {
-                NativeMemory.AlignedFree(t_tile);
+                NativeMemory.AlignedFree(buffer);
             }
 
-            nuint size = Math.Max(bytes, 64 * 1024);
-            t_tile = (byte*)NativeMemory.AlignedAlloc(size, 64);
-            t_tileSize = size;
+            size = Math.Max(bytes, 64 * 1024);
+            buffer = (byte*)NativeMemory.AlignedAlloc(size, 64);
         }
 
-        return t_tile;
+        return buffer;
     }
 }

@@ -141,15 +141,7 @@ public static unsafe class GgufQuantize
     {
         for (int i = 0; i < blocks; i++, x += 32)
         {
-            float amax = 0, max = 0;
-            for (int j = 0; j < 32; j++)
-            {
-                if (amax < MathF.Abs(x[j]))
-                {
-                    amax = MathF.Abs(x[j]);
-                    max = x[j];
-                }
-            }
+            float max = SignedAbsMax(x, 32);
 
             float d = max / -8;
             float id = d != 0 ? 1.0f / d : 0.0f;
@@ -161,6 +153,22 @@ public static unsafe class GgufQuantize
                 y[i].Qs[j] = (byte)(TruncMin(x0 + 8.5f, 15) | (TruncMin(x1 + 8.5f, 15) << 4));
             }
         }
+    }
+
+    /// <summary>The value of largest magnitude, sign kept (first one on ties), as the reference Q4_0/Q5_0 quantizers pick it.</summary>
+    private static float SignedAbsMax(float* x, int count)
+    {
+        float amax = 0, max = 0;
+        for (int j = 0; j < count; j++)
+        {
+            if (amax < MathF.Abs(x[j]))
+            {
+                amax = MathF.Abs(x[j]);
+                max = x[j];
+            }
+        }
+
+        return max;
     }
 
     /// <summary>Smallest and largest of <paramref name="count"/> floats (the min/max scan of the reference quantizers).</summary>
@@ -199,15 +207,7 @@ public static unsafe class GgufQuantize
     {
         for (int i = 0; i < blocks; i++, x += 32)
         {
-            float amax = 0, max = 0;
-            for (int j = 0; j < 32; j++)
-            {
-                if (amax < MathF.Abs(x[j]))
-                {
-                    amax = MathF.Abs(x[j]);
-                    max = x[j];
-                }
-            }
+            float max = SignedAbsMax(x, 32);
 
             float d = max / -16;
             float id = d != 0 ? 1.0f / d : 0.0f;
@@ -357,18 +357,8 @@ public static unsafe class GgufQuantize
     /// used by the Q6_K reference quantizer: levels −nmax..nmax−1 stored as 0..2·nmax−1.</summary>
     private static float MakeQxQuants(int n, int nmax, float* x, sbyte* l)
     {
-        float max = 0, amax = 0;
-        for (int i = 0; i < n; i++)
-        {
-            float ax = MathF.Abs(x[i]);
-            if (ax > amax)
-            {
-                amax = ax;
-                max = x[i];
-            }
-        }
-
-        if (amax < GroupMaxEps)
+        float max = SignedAbsMax(x, n);
+        if (MathF.Abs(max) < GroupMaxEps)
         {
             for (int i = 0; i < n; i++)
             {
