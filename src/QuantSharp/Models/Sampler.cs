@@ -9,6 +9,8 @@ public sealed class Sampler
     private readonly Random _random;
     private readonly float[] _probs;
     private readonly int[] _order;
+    private readonly bool[] _penalised;
+    private readonly Comparison<int> _byProbabilityDescending;
 
     /// <summary>Creates a sampler for a vocabulary of <paramref name="vocab"/> tokens.</summary>
     public Sampler(SamplingOptions options, int vocab)
@@ -17,6 +19,8 @@ public sealed class Sampler
         _random = new Random(options.Seed);
         _probs = new float[vocab];
         _order = new int[vocab];
+        _penalised = new bool[vocab];
+        _byProbabilityDescending = (a, b) => _probs[b].CompareTo(_probs[a]);
     }
 
     /// <summary>Picks a token. <paramref name="logits"/> is modified (penalty, temperature).</summary>
@@ -24,9 +28,19 @@ public sealed class Sampler
     {
         if (_options.RepetitionPenalty != 1f)
         {
-            foreach (int id in seen.Distinct())
+            // Each distinct token once; the mask is cleared again so the next call starts clean (no per-token allocation).
+            foreach (int id in seen)
             {
-                logits[id] = logits[id] > 0 ? logits[id] / _options.RepetitionPenalty : logits[id] * _options.RepetitionPenalty;
+                if (!_penalised[id])
+                {
+                    _penalised[id] = true;
+                    logits[id] = logits[id] > 0 ? logits[id] / _options.RepetitionPenalty : logits[id] * _options.RepetitionPenalty;
+                }
+            }
+
+            foreach (int id in seen)
+            {
+                _penalised[id] = false;
             }
         }
 
@@ -45,8 +59,7 @@ public sealed class Sampler
             order[i] = i;
         }
 
-        float[] p = _probs;
-        order.Sort((a, b) => p[b].CompareTo(p[a]));
+        order.Sort(_byProbabilityDescending);
         int keep = _options.TopK > 0 ? Math.Min(_options.TopK, n) : n;
         if (_options.TopP < 1f)
         {
