@@ -1,2 +1,7 @@
+if (args.Length > 0 && args[0] == "quick")
+{
+    return QuantSharp.Benchmarks.QuickKernelTimer.Run(args);
+}
+
 BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;
