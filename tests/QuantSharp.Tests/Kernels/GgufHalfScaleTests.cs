@@ -1,9 +1,11 @@
+using System.Runtime.Intrinsics;
+using QuantSharp.Formats.Gguf;
 using QuantSharp.Kernels;
 
 namespace QuantSharp.Tests.Kernels;
 
 /// <summary>The inline block-scale conversion of the GGUF kernels against the library's <c>(float)Half</c>.</summary>
-public class GgufHalfScaleTests
+public unsafe class GgufHalfScaleTests
 {
     [Fact]
     public void HalfToSingleMatchesLibraryForEveryHalf()
@@ -20,6 +22,68 @@ public class GgufHalfScaleTests
             else
             {
                 Assert.Equal(BitConverter.SingleToUInt32Bits(expected), BitConverter.SingleToUInt32Bits(actual));
+            }
+        }
+    }
+
+    [SkippableFact]
+    public void BlockScales8MatchesLibraryForEveryHalfAtEveryBlockStride()
+    {
+        Skip.IfNot(KernelIsa.UseAvx2, "AVX2 gather path");
+        foreach (int stride in new[] { 18, 34 })
+        {
+            byte[] blocks = new byte[8 * stride + 4];
+            var random = new Random(stride);
+            random.NextBytes(blocks);
+            Vector256<int> offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * stride;
+            for (int start = 0; start < 65536; start += 8)
+            {
+                fixed (byte* p = blocks)
+                {
+                    for (int k = 0; k < 8; k++)
+                    {
+                        *(ushort*)(p + k * stride) = (ushort)(start + ((k * 4099) % 8)); // scramble the order within the 8
+                    }
+
+                    Vector256<float> actual = GgufKernels.BlockScales8(p, offsets);
+                    for (int k = 0; k < 8; k++)
+                    {
+                        Half h = *(Half*)(p + k * stride);
+                        float expected = (float)h;
+                        if (float.IsNaN(expected))
+                        {
+                            Assert.True(float.IsNaN(actual[k]), $"0x{BitConverter.HalfToUInt16Bits(h):X4}");
+                        }
+                        else
+                        {
+                            Assert.Equal(BitConverter.SingleToUInt32Bits(expected), BitConverter.SingleToUInt32Bits(actual[k]));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void UnpackScaleMinK4MatchesTheOneAtATimeDecoding()
+    {
+        var random = new Random(5);
+        byte* scales = stackalloc byte[12];
+        uint* packed = stackalloc uint[4];
+        for (int trial = 0; trial < 2000; trial++)
+        {
+            for (int i = 0; i < 12; i++)
+            {
+                scales[i] = (byte)random.Next(256);
+            }
+
+            GgufKernels.UnpackScaleMinK4(scales, packed);
+            byte* unpacked = (byte*)packed;
+            for (int j = 0; j < 8; j++)
+            {
+                GgufDequantize.ScaleMinK4(j, scales, out int scale, out int min);
+                Assert.Equal(scale, unpacked[j]);
+                Assert.Equal(min, unpacked[8 + j]);
             }
         }
     }
