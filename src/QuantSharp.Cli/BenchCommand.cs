@@ -20,7 +20,7 @@ internal static class BenchCommand
     }
 
     /// <summary>llama.cpp's figures for the GGUF type paired with a scheme, from runs alternated with ours.</summary>
-    private sealed record LlamaRow(string Type, long StreamedBytesPerToken, double Decode, double MedianDecode, double Prefill, double MedianPrefill, double CpuCores)
+    private sealed record LlamaRow(string Type, long StreamedBytesPerToken, double Decode, double MedianDecode, double Prefill, double MedianPrefill, double? CpuCores)
     {
         public double DecodeGBps => StreamedBytesPerToken * Decode / 1e9;
     }
@@ -35,16 +35,17 @@ internal static class BenchCommand
         var repeat = new Option<int>("--repeat") { Description = "Timed repeats (after one warm-up); the best is reported, the median too in --json.", DefaultValueFactory = _ => 3 };
         var vsLlama = new Option<bool>("--vs-llama-cpp") { Description = "Also time llama.cpp (npm node-llama-cpp, prebuilt CPU build; install with .ci/install-llama-cpp) on the same weights exported to GGUF, alternating runs (ours, llama.cpp, ours, …): int8 ↔ q8_0, int4-g32-sym ↔ q4_0, int4 (g128) / nf4 ↔ q4_k, ternary ↔ tq2_0, f16/bf16/f32 and the GGUF types ↔ themselves (QuantSharp then loads the exported file)." };
         var llamaDir = new Option<string?>("--llama-cpp-dir") { Description = "node-llama-cpp install folder (default: $QUANTSHARP_LLAMACPP_DIR or the nearest .tools/llama)." };
+        var llamaBench = new Option<string?>("--llama-bench") { HelpName = "PATH", Description = "Time llama.cpp with this llama-bench binary instead of node-llama-cpp (implies --vs-llama-cpp): one `llama-bench -m FILE -p PROMPT -n GEN -t THREADS -r 1 -o json -ngl 0` per alternated run; its pp row gives prefill, its tg row decode tokens/s." };
         var probeMiB = new Option<int>("--probe-mib") { Description = "Size of the bandwidth probe's buffer in MiB (≫ L3).", DefaultValueFactory = _ => 512 };
         var json = CliOptions.Json();
         var command = new Command("bench", "Decode and prefill speed per scheme × thread count: tokens/s, GB/s of weights streamed per decoded token, the read\n"
             + "bandwidth measured by a built-in probe in the same run, the fraction of that roofline, and bytes allocated per decoded\n"
             + "token (0 expected). Quantized schemes are made from the dense checkpoint at load time (round-to-nearest; GGUF types\n"
             + "q8_0, q4_0, q4_k, q6_k, tq2_0 with llama.cpp's reference quantizers). --vs-llama-cpp adds llama.cpp's speed on the same\n"
-            + "weights exported to GGUF, runs alternated with ours, and the ratios.\n"
+            + "weights exported to GGUF, runs alternated with ours, and the ratios (through node-llama-cpp, or --llama-bench PATH).\n"
             + "Example: quantsharp synth --like tinyllama-1.1b --out /tmp/tl && quantsharp bench /tmp/tl --schemes f16,int8,int4 --threads 1,2")
         {
-            model, schemes, threads, prompt, gen, repeat, probeMiB, vsLlama, llamaDir, json,
+            model, schemes, threads, prompt, gen, repeat, probeMiB, vsLlama, llamaDir, llamaBench, json,
         };
         command.SetAction(parse =>
         {
@@ -63,11 +64,23 @@ internal static class BenchCommand
             }
 
             string? schemeList = parse.GetValue(schemes);
-            string? llamaInstall = parse.GetValue(vsLlama) ? LlamaCppSpeed.FindInstallDir(parse.GetValue(llamaDir)) : null;
-            return Run(CliOptions.ResolveModel(parse.GetValue(model)), schemeList is null ? null : ParseList(schemeList, "--schemes"), threadCounts, options, mib, llamaInstall, parse.GetValue(json));
+            string? benchBinary = parse.GetValue(llamaBench);
+            if (benchBinary is not null && parse.GetValue(llamaDir) is not null)
+            {
+                throw new UsageException("--llama-bench and --llama-cpp-dir are alternatives: give one");
+            }
+
+            LlamaCppChoice? llama = benchBinary is not null ? new LlamaCppChoice(null, LlamaBench.Resolve(benchBinary))
+                : parse.GetValue(vsLlama) ? new LlamaCppChoice(LlamaCppSpeed.FindInstallDir(parse.GetValue(llamaDir)), null)
+                : null;
+            return Run(CliOptions.ResolveModel(parse.GetValue(model)), schemeList is null ? null : ParseList(schemeList, "--schemes"), threadCounts, options, mib, llama, parse.GetValue(json));
         });
         return command;
     }
+
+    /// <summary>How llama.cpp is timed: node-llama-cpp from <paramref name="NodeInstall"/>, or the llama-bench binary
+    /// <paramref name="LlamaBenchPath"/>.</summary>
+    private sealed record LlamaCppChoice(string? NodeInstall, string? LlamaBenchPath);
 
     private static bool IsDenseName(string scheme) => scheme.ToLowerInvariant() is "f32" or "f16" or "bf16";
 
@@ -84,9 +97,9 @@ internal static class BenchCommand
     }
 
     /// <summary>Ours and llama.cpp's runs alternated: a warm-up of each, then Repeats × (one of ours, one of llama.cpp's).</summary>
-    private static (SpeedResult Ours, LlamaRow Llama) Alternate(TransformerModel model, SpeedOptions options, string script, string install, (string Path, long StreamedBytes) gguf, GgmlType type, int threads, int vocab)
+    private static (SpeedResult Ours, LlamaRow Llama) Alternate(TransformerModel model, SpeedOptions options, Func<string, int, ILlamaCppTimer> startLlama, (string Path, long StreamedBytes) gguf, GgmlType type, int threads)
     {
-        using LlamaCppSpeed llama = LlamaCppSpeed.Start(script, install, gguf.Path, threads, options.PromptTokens, options.GenerateTokens, vocab);
+        using ILlamaCppTimer llama = startLlama(gguf.Path, threads);
         var ours = new List<SpeedResult>();
         var theirs = new List<LlamaCppRun>();
         for (int r = 0; r < options.Repeats; r++)
@@ -100,7 +113,7 @@ internal static class BenchCommand
             ours.Max(x => x.PrefillTokensPerSecond), ours.Max(x => x.DecodeTokensPerSecond), Median(ours.Select(x => x.PrefillTokensPerSecond)), Median(ours.Select(x => x.DecodeTokensPerSecond)),
             ours[0].StreamedBytesPerToken, ours.Average(x => x.AllocatedBytesPerToken), ours.Average(x => x.DecodeCpuUtilization));
         var row = new LlamaRow(GgmlTypeInfo.Name(type), gguf.StreamedBytes, theirs.Max(x => x.DecodeTokensPerSecond), Median(theirs.Select(x => x.DecodeTokensPerSecond)),
-            theirs.Max(x => x.PrefillTokensPerSecond), Median(theirs.Select(x => x.PrefillTokensPerSecond)), theirs.Average(x => x.DecodeCpuCores));
+            theirs.Max(x => x.PrefillTokensPerSecond), Median(theirs.Select(x => x.PrefillTokensPerSecond)), theirs.Any(x => x.DecodeCpuCores is null) ? null : theirs.Average(x => x.DecodeCpuCores!.Value));
         return (best, row);
     }
 
@@ -138,7 +151,7 @@ internal static class BenchCommand
         };
     }
 
-    private static int Run(string path, string[]? schemes, int[] threadCounts, SpeedOptions options, int probeMiB, string? llamaInstall, bool json)
+    private static int Run(string path, string[]? schemes, int[] threadCounts, SpeedOptions options, int probeMiB, LlamaCppChoice? llama, bool json)
     {
         ModelConfig config = ModelConfig.Load(path);
         if (schemes is null)
@@ -166,14 +179,24 @@ internal static class BenchCommand
 
         GC.Collect();
         var rows = new List<Row>();
-        string? work = llamaInstall is null ? null : Directory.CreateTempSubdirectory("quantsharp-bench-").FullName;
+        string? work = llama is null ? null : Directory.CreateTempSubdirectory("quantsharp-bench-").FullName;
         try
         {
-            string? script = work is null ? null : LlamaCppSpeed.WriteScript(work);
+            Func<string, int, ILlamaCppTimer>? startLlama = null;
+            if (llama?.LlamaBenchPath is string binary)
+            {
+                startLlama = (gguf, t) => new LlamaBench(binary, gguf, t, options.PromptTokens, options.GenerateTokens);
+            }
+            else if (llama?.NodeInstall is string install)
+            {
+                string script = LlamaCppSpeed.WriteScript(work!);
+                startLlama = (gguf, t) => LlamaCppSpeed.Start(script, install, gguf, t, options.PromptTokens, options.GenerateTokens, config.VocabSize);
+            }
+
             var exports = new Dictionary<GgmlType, (string Path, long StreamedBytes)>();
             foreach (string scheme in schemes)
             {
-                GgmlType? llamaType = llamaInstall is null ? null : LlamaCppType(scheme);
+                GgmlType? llamaType = startLlama is null ? null : LlamaCppType(scheme);
                 (string Path, long StreamedBytes) gguf = default;
                 if (llamaType is GgmlType lt && !exports.TryGetValue(lt, out gguf))
                 {
@@ -192,21 +215,21 @@ internal static class BenchCommand
                 {
                     WorkerPool.SetSharedThreads(t);
                     SpeedResult speed;
-                    LlamaRow? llama = null;
+                    LlamaRow? theirs = null;
                     if (llamaType is GgmlType type)
                     {
-                        (speed, llama) = Alternate(loaded.Model, options, script!, llamaInstall!, gguf, type, t, config.VocabSize);
+                        (speed, theirs) = Alternate(loaded.Model, options, startLlama!, gguf, type, t);
                     }
                     else
                     {
                         speed = SpeedBenchmark.Run(loaded.Model, options);
                     }
 
-                    var row = new Row(scheme, t, speed, bandwidth[t], llama);
+                    var row = new Row(scheme, t, speed, bandwidth[t], theirs);
                     rows.Add(row);
                     Console.Error.WriteLine($"bench {scheme} ×{t}: decode {speed.DecodeTokensPerSecond:F2} tok/s ({speed.DecodeGBps:F1} GB/s, {row.RooflineFraction:P0} of {bandwidth[t].ReadGBps:F1}), "
                         + $"prefill {speed.PrefillTokensPerSecond:F1} tok/s, {speed.AllocatedBytesPerToken:F0} B allocated/token, {speed.DecodeCpuUtilization:F2} cores busy"
-                        + (llama is null ? "" : $"; llama.cpp {llama.Type}: decode {llama.Decode:F2} tok/s, prefill {llama.Prefill:F1} tok/s, {llama.CpuCores:F2} cores"));
+                        + (theirs is null ? "" : $"; llama.cpp {theirs.Type}: decode {theirs.Decode:F2} tok/s, prefill {theirs.Prefill:F1} tok/s" + (theirs.CpuCores is double c ? $", {c:F2} cores" : "")));
                 }
             }
         }
@@ -227,6 +250,11 @@ internal static class BenchCommand
                 w.WriteNumber("prompt_tokens", options.PromptTokens);
                 w.WriteNumber("generated_tokens", options.GenerateTokens);
                 w.WriteNumber("repeats", options.Repeats);
+                if (llama is not null)
+                {
+                    w.WriteString("llama_cpp_via", llama.LlamaBenchPath ?? "node-llama-cpp");
+                }
+
                 w.WriteStartArray("bandwidth");
                 foreach (BandwidthResult b in bandwidth.Values)
                 {
@@ -266,7 +294,11 @@ internal static class BenchCommand
                         w.WriteNumber("weight_bytes_per_token", l.StreamedBytesPerToken);
                         w.WriteNumber("decode_gb_per_second", Math.Round(l.DecodeGBps, 2));
                         w.WriteNumber("roofline_fraction", Math.Round(l.DecodeGBps / r.Bandwidth.ReadGBps, 3));
-                        w.WriteNumber("decode_cpu_cores", Math.Round(l.CpuCores, 2));
+                        if (l.CpuCores is double cores)
+                        {
+                            w.WriteNumber("decode_cpu_cores", Math.Round(cores, 2));
+                        }
+
                         w.WriteNumber("decode_ratio", Math.Round(r.Speed.DecodeTokensPerSecond / l.Decode, 3));
                         w.WriteNumber("prefill_ratio", Math.Round(r.Speed.PrefillTokensPerSecond / l.Prefill, 3));
                         w.WriteEndObject();
@@ -311,6 +343,10 @@ internal static class BenchCommand
 
             AnsiConsole.Write(table);
             Console.Out.WriteLine($"best of {options.Repeats} runs after a warm-up; prompt {options.PromptTokens} tokens, decode {options.GenerateTokens} tokens; roofline = probe bandwidth / weight bytes per token.");
+            if (vs)
+            {
+                Console.Out.WriteLine($"llama.cpp timed through {llama!.LlamaBenchPath ?? "node-llama-cpp"}.");
+            }
         }
 
         return ExitCodes.Ok;

@@ -4,18 +4,18 @@ using System.Text.Json;
 
 namespace QuantSharp.Cli;
 
-/// <summary>One llama.cpp timing run (<c>bench/llama-cpp/speed.mjs</c>).</summary>
-/// <param name="PrefillTokensPerSecond">Prompt tokens over the time to the first generated token.</param>
-/// <param name="DecodeTokensPerSecond">Tokens decoded one at a time after that, per second.</param>
-/// <param name="DecodeCpuCores">Node process CPU time over wall time while decoding.</param>
-internal sealed record LlamaCppRun(double PrefillTokensPerSecond, double DecodeTokensPerSecond, double DecodeCpuCores);
+/// <summary>One llama.cpp timing run (<c>bench/llama-cpp/speed.mjs</c> or <see cref="LlamaBench"/>).</summary>
+/// <param name="PrefillTokensPerSecond">Prompt tokens over the time to process them (node: to the first generated token).</param>
+/// <param name="DecodeTokensPerSecond">Tokens decoded one at a time, per second.</param>
+/// <param name="DecodeCpuCores">Process CPU time over wall time while decoding (node only; null from llama-bench).</param>
+internal sealed record LlamaCppRun(double PrefillTokensPerSecond, double DecodeTokensPerSecond, double? DecodeCpuCores);
 
 /// <summary>
 /// A node process running llama.cpp (npm <c>node-llama-cpp</c>, its prebuilt CPU library) on one GGUF file with a fixed
 /// thread count; the model is loaded and warmed up once, then every <see cref="Run"/> is one timed prefill + decode, so
 /// the caller can alternate runs with QuantSharp's (A B A B).
 /// </summary>
-internal sealed class LlamaCppSpeed : IDisposable
+internal sealed class LlamaCppSpeed : ILlamaCppTimer
 {
     private readonly Process _process;
 
