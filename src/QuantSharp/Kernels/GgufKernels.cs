@@ -214,20 +214,16 @@ internal static unsafe class GgufKernels
         Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
         sbyte* xq = x.Q;
         float* xs = x.Scale;
-        float* factors = stackalloc float[8];
         Vector256<int> offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * sizeof(BlockQ8_0);
         int i = 0;
         for (; i + 8 <= blocks; i += 8)
         {
-            Avx.Store(factors, BlockScales8((byte*)(b + i), offsets) * Avx.LoadVector256(xs + i));
-            for (int k = 0; k < 8; k += 2)
-            {
-                BlockQ8_0* b0 = b + i + k;
-                Vector256<int> dot0 = DotI8x32(Avx.LoadVector256(b0->Qs), Avx.LoadVector256(xq + 32 * (i + k)));
-                Vector256<int> dot1 = DotI8x32(Avx.LoadVector256(b0[1].Qs), Avx.LoadVector256(xq + 32 * (i + k) + 32));
-                acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot0), Vector256.Create(factors[k]), acc0);
-                acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot1), Vector256.Create(factors[k + 1]), acc1);
-            }
+            Vector256<float> factors = BlockScales8((byte*)(b + i), offsets) * Avx.LoadVector256(xs + i);
+            sbyte* xb = xq + 32 * i;
+            Q8_0Pair(b + i, xb, factors, Vector256.Create(0), Vector256.Create(1), ref acc0, ref acc1);
+            Q8_0Pair(b + i + 2, xb + 64, factors, Vector256.Create(2), Vector256.Create(3), ref acc0, ref acc1);
+            Q8_0Pair(b + i + 4, xb + 128, factors, Vector256.Create(4), Vector256.Create(5), ref acc0, ref acc1);
+            Q8_0Pair(b + i + 6, xb + 192, factors, Vector256.Create(6), Vector256.Create(7), ref acc0, ref acc1);
         }
 
         for (; i < blocks; i++)
@@ -237,6 +233,15 @@ internal static unsafe class GgufKernels
         }
 
         return HorizontalSum(acc0 + acc1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q8_0Pair(BlockQ8_0* b, sbyte* xq, Vector256<float> factors, Vector256<int> index0, Vector256<int> index1, ref Vector256<float> acc0, ref Vector256<float> acc1)
+    {
+        Vector256<int> dot0 = DotI8x32(Avx.LoadVector256(b->Qs), Avx.LoadVector256(xq));
+        Vector256<int> dot1 = DotI8x32(Avx.LoadVector256(b[1].Qs), Avx.LoadVector256(xq + 32));
+        acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot0), Avx2.PermuteVar8x32(factors, index0), acc0);
+        acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot1), Avx2.PermuteVar8x32(factors, index1), acc1);
     }
 
     /// <summary>Eight int32 partial sums of u·x for unsigned u ≤ 127, plus <paramref name="bias"/> added to the first
@@ -280,22 +285,19 @@ internal static unsafe class GgufKernels
         sbyte* xq = x.Q;
         float* xs = x.Scale;
         int* xsum = x.Sum;
-        float* factors = stackalloc float[8];
         Vector256<int> offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * sizeof(BlockQ4_0);
         int i = 0;
         for (; i + 8 <= blocks; i += 8)
         {
-            Avx.Store(factors, BlockScales8((byte*)(b + i), offsets) * Avx.LoadVector256(xs + i));
-            for (int k = 0; k < 8; k += 2)
-            {
-                BlockQ4_0* b0 = b + i + k;
-                Vector256<byte> codes0 = Avx2.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(b0->Qs).AsUInt32(), shifts).AsByte() & low;
-                Vector256<byte> codes1 = Avx2.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(b0[1].Qs).AsUInt32(), shifts).AsByte() & low;
-                Vector256<int> dot0 = DotCodes(codes0, Avx.LoadVector256(xq + 32 * (i + k)), -8 * xsum[i + k]);
-                Vector256<int> dot1 = DotCodes(codes1, Avx.LoadVector256(xq + 32 * (i + k) + 32), -8 * xsum[i + k + 1]);
-                acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot0), Vector256.Create(factors[k]), acc0);
-                acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot1), Vector256.Create(factors[k + 1]), acc1);
-            }
+            // Factors stay in a register; each block takes its own with a constant-index permute (a store and 32-bit
+            // reloads would wait on store forwarding).
+            Vector256<float> factors = BlockScales8((byte*)(b + i), offsets) * Avx.LoadVector256(xs + i);
+            sbyte* xb = xq + 32 * i;
+            int* sb = xsum + i;
+            Q4_0Pair(b + i, xb, sb, shifts, low, factors, Vector256.Create(0), Vector256.Create(1), ref acc0, ref acc1);
+            Q4_0Pair(b + i + 2, xb + 64, sb + 2, shifts, low, factors, Vector256.Create(2), Vector256.Create(3), ref acc0, ref acc1);
+            Q4_0Pair(b + i + 4, xb + 128, sb + 4, shifts, low, factors, Vector256.Create(4), Vector256.Create(5), ref acc0, ref acc1);
+            Q4_0Pair(b + i + 6, xb + 192, sb + 6, shifts, low, factors, Vector256.Create(6), Vector256.Create(7), ref acc0, ref acc1);
         }
 
         for (; i < blocks; i++)
@@ -308,6 +310,17 @@ internal static unsafe class GgufKernels
         return HorizontalSum(acc0 + acc1);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q4_0Pair(BlockQ4_0* b, sbyte* xq, int* xsum, Vector256<uint> shifts, Vector256<byte> low, Vector256<float> factors, Vector256<int> index0, Vector256<int> index1, ref Vector256<float> acc0, ref Vector256<float> acc1)
+    {
+        Vector256<byte> codes0 = Avx2.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(b->Qs).AsUInt32(), shifts).AsByte() & low;
+        Vector256<byte> codes1 = Avx2.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(b[1].Qs).AsUInt32(), shifts).AsByte() & low;
+        Vector256<int> dot0 = DotCodes(codes0, Avx.LoadVector256(xq), -8 * xsum[0]);
+        Vector256<int> dot1 = DotCodes(codes1, Avx.LoadVector256(xq + 32), -8 * xsum[1]);
+        acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot0), Avx2.PermuteVar8x32(factors, index0), acc0);
+        acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot1), Avx2.PermuteVar8x32(factors, index1), acc1);
+    }
+
     /// <summary>Q4_K: the eight 6-bit scales and mins of a super-block are unpacked at once with 32-bit word operations
     /// (no per-sub-block bit fiddling), turned into eight float factors <c>d·sc·x.Scale</c> with vector operations, and
     /// the min term <c>dmin·m·x.Scale·Σx</c> is accumulated as a vector; the inner loop is then one <see cref="DotCodes"/>,
@@ -315,46 +328,58 @@ internal static unsafe class GgufKernels
     private static float Q4_KAvx2(byte* w, in GgufActivations x, int superBlocks)
     {
         var b = (BlockQ4_K*)w;
-        Vector256<float> acc = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
         Vector256<float> minAcc = Vector256<float>.Zero;
         Vector256<byte> mask = Vector256.Create((byte)0x0F);
-        uint* packed = stackalloc uint[4];
-        float* factors = stackalloc float[8];
+        ulong* packed = stackalloc ulong[2];
+        sbyte* xq0 = x.Q;
+        float* xs0 = x.Scale;
+        int* xsum0 = x.Sum;
         for (int i = 0; i < superBlocks; i++)
         {
             UnpackScaleMinK4(b[i].Scales, packed);
-            Vector256<float> xs = Avx.LoadVector256(x.Scale + 8 * i);
+            Vector256<float> xs = Avx.LoadVector256(xs0 + 8 * i);
             Vector256<float> sc = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((byte*)packed));
-            Vector256<float> m = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((byte*)(packed + 2)));
-            Avx.Store(factors, sc * xs * Vector256.Create(HalfToSingle(b[i].D)));
-            Vector256<float> xsum = Avx.ConvertToVector256Single(Avx.LoadVector256(x.Sum + 8 * i));
+            Vector256<float> m = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((byte*)(packed + 1)));
+            Vector256<float> factors = sc * xs * Vector256.Create(HalfToSingle(b[i].D));
+            Vector256<float> xsum = Avx.ConvertToVector256Single(Avx.LoadVector256(xsum0 + 8 * i));
             minAcc = Fma.MultiplyAdd(m * xs, xsum * Vector256.Create(HalfToSingle(b[i].DMin)), minAcc);
-            sbyte* xq = x.Q + 256 * i;
+            sbyte* xq = xq0 + 256 * i;
             byte* qs = b[i].Qs;
-            for (int c = 0; c < 4; c++)
-            {
-                Vector256<byte> q = Avx.LoadVector256(qs + 32 * c);
-                Vector256<int> dot0 = DotCodes(q & mask, Avx.LoadVector256(xq + 64 * c), 0);
-                Vector256<int> dot1 = DotCodes(Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & mask, Avx.LoadVector256(xq + 64 * c + 32), 0);
-                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot0), Vector256.Create(factors[2 * c]), acc);
-                acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot1), Vector256.Create(factors[2 * c + 1]), acc1);
-            }
+            // Unrolled by hand so each factor comes from a register permute with a constant index.
+            Q4_KPair(qs, xq, mask, factors, Vector256.Create(0), Vector256.Create(1), ref acc0, ref acc1);
+            Q4_KPair(qs + 32, xq + 64, mask, factors, Vector256.Create(2), Vector256.Create(3), ref acc0, ref acc1);
+            Q4_KPair(qs + 64, xq + 128, mask, factors, Vector256.Create(4), Vector256.Create(5), ref acc0, ref acc1);
+            Q4_KPair(qs + 96, xq + 192, mask, factors, Vector256.Create(6), Vector256.Create(7), ref acc0, ref acc1);
         }
 
-        return HorizontalSum(acc + acc1) - HorizontalSum(minAcc);
+        return HorizontalSum(acc0 + acc1) - HorizontalSum(minAcc);
     }
 
-    /// <summary>The 12 scale bytes of a Q4_K super-block as 16 bytes: scales 0–7 then mins 0–7, each 0–63 (the same
-    /// values as <see cref="GgufDequantize.ScaleMinK4"/> gives one at a time), with 32-bit word masks and shifts.</summary>
+    /// <summary>64 weights of a Q4_K super-block: 32 bytes whose low nibbles are sub-block 2c and high nibbles 2c+1.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void UnpackScaleMinK4(byte* scales, uint* destination)
+    private static void Q4_KPair(byte* qs, sbyte* xq, Vector256<byte> mask, Vector256<float> factors, Vector256<int> lowIndex, Vector256<int> highIndex, ref Vector256<float> acc0, ref Vector256<float> acc1)
+    {
+        Vector256<byte> q = Avx.LoadVector256(qs);
+        Vector256<int> dot0 = DotCodes(q & mask, Avx.LoadVector256(xq), 0);
+        Vector256<int> dot1 = DotCodes(Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & mask, Avx.LoadVector256(xq + 32), 0);
+        acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot0), Avx2.PermuteVar8x32(factors, lowIndex), acc0);
+        acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot1), Avx2.PermuteVar8x32(factors, highIndex), acc1);
+    }
+
+    /// <summary>The 12 scale bytes of a Q4_K super-block as 16 bytes: scales 0–7 (<paramref name="destination"/>[0])
+    /// then mins 0–7 ([1]), each 0–63 (the same values as <see cref="GgufDequantize.ScaleMinK4"/> gives one at a time),
+    /// with 32-bit word masks and shifts. Written as two 64-bit stores so that each 8-byte load that widens them reads
+    /// one store (a load spanning two smaller stores cannot be forwarded and waits for both to retire).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void UnpackScaleMinK4(byte* scales, ulong* destination)
     {
         const uint Low6 = 0x3F3F3F3F, Low4 = 0x0F0F0F0F, Low2 = 0x03030303;
         uint w0 = Unsafe.ReadUnaligned<uint>(scales), w1 = Unsafe.ReadUnaligned<uint>(scales + 4), w2 = Unsafe.ReadUnaligned<uint>(scales + 8);
-        destination[0] = w0 & Low6;                                        // scales 0–3
-        destination[1] = (w2 & Low4) | (((w0 >> 6) & Low2) << 4);          // scales 4–7
-        destination[2] = w1 & Low6;                                        // mins 0–3
-        destination[3] = ((w2 >> 4) & Low4) | (((w1 >> 6) & Low2) << 4);   // mins 4–7
+        uint scales03 = w0 & Low6, scales47 = (w2 & Low4) | (((w0 >> 6) & Low2) << 4);
+        uint mins03 = w1 & Low6, mins47 = ((w2 >> 4) & Low4) | (((w1 >> 6) & Low2) << 4);
+        destination[0] = scales03 | ((ulong)scales47 << 32);
+        destination[1] = mins03 | ((ulong)mins47 << 32);
     }
 
     private static float Q6_KAvx2(byte* w, in GgufActivations x, int superBlocks)
@@ -399,27 +424,34 @@ internal static unsafe class GgufKernels
         var b = (BlockTQ2_0*)w;
         Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero, acc2 = Vector256<float>.Zero, acc3 = Vector256<float>.Zero;
         Vector256<byte> mask2 = Vector256.Create((byte)0x03);
+        sbyte* xq0 = x.Q;
+        float* xs0 = x.Scale;
+        int* xsum0 = x.Sum;
         for (int i = 0; i < superBlocks; i++)
         {
-            float d = HalfToSingle(b[i].D);
-            for (int c = 0; c < 2; c++)
-            {
-                Vector256<ushort> packed = Avx.LoadVector256(b[i].Qs + 32 * c).AsUInt16();
-                int xb = 8 * i + 4 * c;
-                sbyte* xq = x.Q + 32 * xb;
-                float* xs = x.Scale + xb;
-                int* sums = x.Sum + xb;
-                Vector256<int> dot0 = DotCodes(packed.AsByte() & mask2, Avx.LoadVector256(xq), -sums[0]);
-                Vector256<int> dot1 = DotCodes(Avx2.ShiftRightLogical(packed, 2).AsByte() & mask2, Avx.LoadVector256(xq + 32), -sums[1]);
-                Vector256<int> dot2 = DotCodes(Avx2.ShiftRightLogical(packed, 4).AsByte() & mask2, Avx.LoadVector256(xq + 64), -sums[2]);
-                Vector256<int> dot3 = DotCodes(Avx2.ShiftRightLogical(packed, 6).AsByte() & mask2, Avx.LoadVector256(xq + 96), -sums[3]);
-                acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot0), Vector256.Create(d * xs[0]), acc0);
-                acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot1), Vector256.Create(d * xs[1]), acc1);
-                acc2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot2), Vector256.Create(d * xs[2]), acc2);
-                acc3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot3), Vector256.Create(d * xs[3]), acc3);
-            }
+            // The eight blocks' factors d·x.Scale in one register, each taken by a constant-index permute.
+            Vector256<float> factors = Avx.LoadVector256(xs0 + 8 * i) * Vector256.Create(HalfToSingle(b[i].D));
+            sbyte* xq = xq0 + 256 * i;
+            int* sums = xsum0 + 8 * i;
+            TQ2_0Quad(b[i].Qs, xq, sums, mask2, factors, 0, ref acc0, ref acc1, ref acc2, ref acc3);
+            TQ2_0Quad(b[i].Qs + 32, xq + 128, sums + 4, mask2, factors, 4, ref acc0, ref acc1, ref acc2, ref acc3);
         }
 
         return HorizontalSum((acc0 + acc1) + (acc2 + acc3));
+    }
+
+    /// <summary>128 weights of a TQ2_0 super-block: 32 bytes holding four 32-weight blocks in bit pairs 0–1, 2–3, 4–5, 6–7.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void TQ2_0Quad(byte* qs, sbyte* xq, int* sums, Vector256<byte> mask2, Vector256<float> factors, int first, ref Vector256<float> acc0, ref Vector256<float> acc1, ref Vector256<float> acc2, ref Vector256<float> acc3)
+    {
+        Vector256<ushort> packed = Avx.LoadVector256(qs).AsUInt16();
+        Vector256<int> dot0 = DotCodes(packed.AsByte() & mask2, Avx.LoadVector256(xq), -sums[0]);
+        Vector256<int> dot1 = DotCodes(Avx2.ShiftRightLogical(packed, 2).AsByte() & mask2, Avx.LoadVector256(xq + 32), -sums[1]);
+        Vector256<int> dot2 = DotCodes(Avx2.ShiftRightLogical(packed, 4).AsByte() & mask2, Avx.LoadVector256(xq + 64), -sums[2]);
+        Vector256<int> dot3 = DotCodes(Avx2.ShiftRightLogical(packed, 6).AsByte() & mask2, Avx.LoadVector256(xq + 96), -sums[3]);
+        acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot0), Avx2.PermuteVar8x32(factors, Vector256.Create(first)), acc0);
+        acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot1), Avx2.PermuteVar8x32(factors, Vector256.Create(first + 1)), acc1);
+        acc2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot2), Avx2.PermuteVar8x32(factors, Vector256.Create(first + 2)), acc2);
+        acc3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot3), Avx2.PermuteVar8x32(factors, Vector256.Create(first + 3)), acc3);
     }
 }

@@ -69,7 +69,7 @@ public unsafe class GgufHalfScaleTests
     {
         var random = new Random(5);
         byte* scales = stackalloc byte[12];
-        uint* packed = stackalloc uint[4];
+        ulong* packed = stackalloc ulong[2];
         for (int trial = 0; trial < 2000; trial++)
         {
             for (int i = 0; i < 12; i++)
