@@ -248,7 +248,7 @@ internal static unsafe class GgufKernels
     /// lane (the <c>−offset·Σx</c> term of offset codes, exact in integers): one <c>vpdpbusd</c> with AVX-VNNI, else
     /// <c>maddubs</c> + <c>madd</c> + add.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> DotCodes(Vector256<byte> u, Vector256<sbyte> x, int bias) => AvxVnni.IsSupported
+    internal static Vector256<int> DotCodes(Vector256<byte> u, Vector256<sbyte> x, int bias) => AvxVnni.IsSupported
         ? AvxVnni.MultiplyWideningAndAdd(Vector256.CreateScalar(bias), u, x)
         : Avx2.Add(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, x), Vector256.Create((short)1)), Vector256.CreateScalar(bias));
 

@@ -81,6 +81,17 @@ public sealed unsafe class Int4Linear : PackedLinear
 
         float* result = stackalloc float[4];
         int r = start;
+        if (job.Tokens == 1 && job.GroupChunks <= 8 && Avx2.IsSupported && Fma.IsSupported)
+        {
+            // Decode: the single-row kernel with register-held factors (1.2-1.9x the 4-row tile on one core, issue 7).
+            for (; r < end; r++)
+            {
+                job.Y[r] = Int4Kernels.DotRow(job.Q + ((long)r * job.RowBytes), job.Scales + ((long)r * groups), job.Zeros == null ? null : job.Zeros + ((long)r * groups), job.GroupChunks, chunks, job.X.Q, job.X.D, job.X.Sums);
+            }
+
+            return;
+        }
+
         for (; r + 4 <= end; r += 4)
         {
             TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(job.Scales + ((long)r * groups), 4 * groups), new Span<float>(scales, 4 * groups));

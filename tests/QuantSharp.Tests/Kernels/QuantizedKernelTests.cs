@@ -97,7 +97,20 @@ public unsafe class QuantizedKernelTests
             for (int t = 0; t < tokens; t++)
             {
                 w.MatVec(x.AsSpan(t * cols, cols), one);
-                Assert.Equal(one, y.AsSpan(t * rows, rows).ToArray());
+                if (spec.Kind == QuantSchemeKind.Int4)
+                {
+                    // int4 decode has its own single-row kernel (register-held factors) whose float sums run in another
+                    // order than the prefill tile's: equal up to rounding, not bit for bit.
+                    float scale = 1e-5f * (1 + x.AsSpan(t * cols, cols).ToArray().Sum(Math.Abs));
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Assert.True(Math.Abs(one[r] - y[(t * rows) + r]) <= scale, $"{spec} token {t} row {r}: MatVec {one[r]} vs MatMul {y[(t * rows) + r]}");
+                    }
+                }
+                else
+                {
+                    Assert.Equal(one, y.AsSpan(t * rows, rows).ToArray());
+                }
             }
         }
     }
