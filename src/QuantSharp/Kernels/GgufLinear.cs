@@ -149,6 +149,7 @@ public sealed unsafe class GgufLinear : ILinearWeight
         public float* Y;
         public int Tokens;
         public bool Scalar;
+        public float* ScaledSums;
     }
 
     /// <inheritdoc />
@@ -167,13 +168,20 @@ public sealed unsafe class GgufLinear : ILinearWeight
             throw new ArgumentException($"{_name}: expected x of {tokens}×{Cols} and y of {tokens}×{Rows}, got {x.Length} and {y.Length}");
         }
 
-        byte* scratch = ThreadScratch.Get(GgufActivations.ScratchBytes(tokens, Cols));
+        // The activations, then (for prefill) each token's per-block d·Σx, in the caller's scratch (worker slices use
+        // only ThreadScratch.Tile, so the caller's own slice cannot overwrite them).
+        nuint activationBytes = (GgufActivations.ScratchBytes(tokens, Cols) + 63) & ~(nuint)63;
+        long blocks = (long)tokens * (Cols / 32);
+        byte* scratch = ThreadScratch.Get(activationBytes + (nuint)(blocks * sizeof(float)));
         fixed (float* px = x, py = y)
         {
             GgufActivations.Quantize(px, tokens, Cols, scratch);
-            var job = new Job { W = _data, RowBytes = _rowBytes, Type = _type, Rows = Rows, Cols = Cols, X = scratch, Y = py, Tokens = tokens, Scalar = scalar };
-            int minRows = Math.Max(4, (int)Math.Min(int.MaxValue, 65536 / Math.Max(1, _rowBytes * tokens)));
-            WorkerPool.Shared.For(Rows, &Slice, &job, grain: 4, minPerThread: minRows);
+            float* scaledSums = (float*)(scratch + activationBytes);
+            GgufActivations first = GgufActivations.At(scratch, tokens, Cols, 0);
+            InterleavedPrefill.ScaledSums(first.Scale, first.Sum, blocks, scaledSums);
+            var job = new Job { W = _data, RowBytes = _rowBytes, Type = _type, Rows = Rows, Cols = Cols, X = scratch, Y = py, Tokens = tokens, Scalar = scalar, ScaledSums = scaledSums };
+            int minRows = Math.Max(8, (int)Math.Min(int.MaxValue, 65536 / Math.Max(1, _rowBytes * tokens)));
+            WorkerPool.Shared.For(Rows, &Slice, &job, grain: tokens >= 2 ? InterleavedPrefill.Rows : 4, minPerThread: minRows);
         }
     }
 
@@ -185,6 +193,27 @@ public sealed unsafe class GgufLinear : ILinearWeight
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int blocks32 = job.Cols / 32;
         int r = start;
+        if (!job.Scalar && UseTiles && job.Tokens >= 2 && KernelIsa.UseAvx2 && job.Type is GgmlType.Q4_0 or GgmlType.Q4_K)
+        {
+            // Prefill: 8-row interleaved tiles, a register-blocked GEMM over 4 tokens at a time (InterleavedPrefill).
+            GgufActivations a = GgufActivations.At(job.X, job.Tokens, job.Cols, 0);
+            byte* tile = ThreadScratch.Tile(InterleavedPrefill.TileBytes(blocks32));
+            for (; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
+            {
+                byte* w = job.W + r * job.RowBytes;
+                if (job.Type == GgmlType.Q4_0)
+                {
+                    InterleavedPrefill.UnpackQ4_0(w, job.RowBytes, blocks32, tile);
+                }
+                else
+                {
+                    InterleavedPrefill.UnpackQ4_K(w, job.RowBytes, blocks32 / 8, tile);
+                }
+
+                InterleavedPrefill.Multiply(tile, blocks32, job.Tokens, a.Q, a.Scale, job.ScaledSums, job.Y + r, job.Rows);
+            }
+        }
+
         if (!job.Scalar && UseTiles && job.Tokens >= 2 && GgufPrefillKernels.Supported(job.Type))
         {
             // Prefill: each 4-row tile unpacked once to codes and factors, reused by every token (GgufPrefillKernels).

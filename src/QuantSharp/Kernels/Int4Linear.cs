@@ -55,7 +55,7 @@ public sealed unsafe class Int4Linear : PackedLinear
                 Q = _q, Scales = _scales, Zeros = _zeros, Groups = _groups, GroupChunks = Spec.GroupSize / 32, RowBytes = _rowBytes,
                 X = ActivationQuantizer.Quantize(px, tokens, Cols), Y = py, Rows = Rows, Tokens = tokens,
             };
-            WorkerPool.Shared.For(Rows, &Slice, &job, grain: 4, minPerThread: MinRowsPerThread);
+            WorkerPool.Shared.For(Rows, &Slice, &job, grain: tokens >= 2 ? InterleavedPrefill.Rows : 4, minPerThread: MinRowsPerThread);
         }
     }
 
@@ -65,6 +65,22 @@ public sealed unsafe class Int4Linear : PackedLinear
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int chunks = job.X.Chunks;
         int groups = job.Groups;
+        int r = start;
+        if (job.Tokens >= 2 && KernelIsa.UseAvx2)
+        {
+            // Prefill: 8-row interleaved tiles, a register-blocked GEMM over 4 tokens at a time (InterleavedPrefill).
+            long n = (long)job.Tokens * chunks;
+            byte* work = ThreadScratch.Get((nuint)((n + InterleavedPrefill.UnpackWorkFloats(groups)) * sizeof(float)));
+            float* scaledSums = (float*)work;
+            InterleavedPrefill.ScaledSums(job.X.D, job.X.Sums, n, scaledSums);
+            byte* tile = ThreadScratch.Tile(InterleavedPrefill.TileBytes(chunks));
+            for (; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
+            {
+                InterleavedPrefill.UnpackInt4(job.Q + ((long)r * job.RowBytes), job.RowBytes, job.Scales + ((long)r * groups), job.Zeros == null ? null : job.Zeros + ((long)r * groups), groups, job.GroupChunks, chunks, tile, scaledSums + n);
+                InterleavedPrefill.Multiply(tile, chunks, job.Tokens, job.X.Q, job.X.D, scaledSums, job.Y + r, job.Rows);
+            }
+        }
+
         // Per thread: 4 rows of F32 scales, then each token's per-group Σ d·sum (the zero-point term's activation part).
         // With several tokens (prefill), each 4-row tile is unpacked once to one code byte per weight (after the floats).
         bool unpack = job.Tokens >= PrefillUnpackTokens && Avx2.IsSupported && Fma.IsSupported;
@@ -80,7 +96,7 @@ public sealed unsafe class Int4Linear : PackedLinear
         }
 
         float* result = stackalloc float[4];
-        int r = start;
+
         if (job.Tokens == 1 && job.GroupChunks <= 8 && Avx2.IsSupported && Fma.IsSupported)
         {
             // Decode: the single-row kernel with register-held factors (1.2-1.9x the 4-row tile on one core, issue 7).
