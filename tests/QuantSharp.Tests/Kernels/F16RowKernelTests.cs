@@ -8,23 +8,25 @@ namespace QuantSharp.Tests.Kernels;
 
 /// <summary>
 /// The inf/NaN-free F16 decode kernels (raw-bit conversion, activations pre-scaled by 2^(112−s)): every path the
-/// machine has (scalar, AVX2, AVX-512, each called directly) against the double-precision scalar reference, and
+/// machine has (scalar, AVX2 and AVX-512 each called directly, each with its single-row and its four-row loop) against the double-precision scalar reference, and
 /// DenseLinear's choice between them and the exact-conversion kernels.
 /// </summary>
 public unsafe class F16RowKernelTests
 {
-    /// <summary>The kernel paths this machine can run.</summary>
+    /// <summary>The kernel paths this machine can run (AVX2 ones also on an AVX-512 machine).</summary>
     private static List<string> PathNames()
     {
         var paths = new List<string> { "scalar" };
         if (Avx2.IsSupported && Fma.IsSupported)
         {
-            paths.Add("avx2");
+            paths.Add("avx2-rows");
+            paths.Add("avx2-tiles");
         }
 
         if (Avx512F.IsSupported && Avx512BW.IsSupported)
         {
-            paths.Add("avx512");
+            paths.Add("avx512-rows");
+            paths.Add("avx512-tiles");
         }
 
         return paths;
@@ -37,8 +39,11 @@ public unsafe class F16RowKernelTests
         switch (path)
         {
             case "scalar": F16RowKernels.MatVecRowsScalar(w, k, scaled, shift, y, start, end); break;
-            case "avx2": F16RowKernels.MatVecRowsAvx2(w, k, scaled, shift, y, start, end); break;
-            default: F16RowKernels.MatVecRowsAvx512(w, k, scaled, shift, y, start, end); break;
+            // "rows": one row at a time whatever k; "tiles": four-row tiles (and single leftover rows) whatever k.
+            case "avx2-rows": F16RowKernels.MatVecRowsAvx2(w, k, scaled, shift, y, start, end, int.MaxValue); break;
+            case "avx2-tiles": F16RowKernels.MatVecRowsAvx2(w, k, scaled, shift, y, start, end, 0); break;
+            case "avx512-rows": F16RowKernels.MatVecRowsAvx512(w, k, scaled, shift, y, start, end, int.MaxValue); break;
+            default: F16RowKernels.MatVecRowsAvx512(w, k, scaled, shift, y, start, end, 0); break;
         }
     }
 
