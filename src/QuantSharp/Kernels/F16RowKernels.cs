@@ -16,10 +16,11 @@ namespace QuantSharp.Kernels;
 /// is the same scaling). Instead of multiplying each weight by 2¹¹², the activations are scaled once per call
 /// (<see cref="ScaleActivations"/>): <c>x' = x · 2^(112−s)</c>, so <c>raw(h) · x' = h · x · 2^(−s)</c> exactly, and each
 /// row's sum is multiplied by <c>2^s</c> at the end. For <c>max|x| &lt; 2¹⁵</c>, s = 0 and every product, sum and rounding
-/// equals that of the unscaled multiply-add; for larger activations s only lowers all intermediates by the same power
-/// of two (so nothing overflows that the unscaled sum would not).</para>
+/// equals that of the unscaled multiply-add; for larger activations s lowers all intermediates by the same power of
+/// two, so nothing overflows that the unscaled sum would not; only values below 2^(s−126) then fall into F32
+/// subnormal rounding (an absolute error of at most 2^(s−150) per operation).</para>
 /// <para>Decode is limited by how many cache-line misses one core keeps in flight, not by arithmetic (in cache the
-/// AVX-512 loop runs at ~45 G weights/s). Up to <see cref="SingleRowMaxCols"/> columns, rows are taken one at a time:
+/// AVX-512 loop runs at ~44 G weights/s). Up to <see cref="SingleRowMaxCols"/> columns, rows are taken one at a time:
 /// the matrix is then read as one sequential stream, which the hardware prefetcher follows best (~34 GB/s on one Zen 5
 /// core, against ~27 GB/s for four interleaved rows). For longer rows, x no longer stays in L1 beside the streamed
 /// weights, and four rows share each load of x instead, each row stream prefetched <see cref="PrefetchBytes"/> ahead
