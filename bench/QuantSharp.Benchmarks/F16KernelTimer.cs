@@ -11,8 +11,9 @@ namespace QuantSharp.Benchmarks;
 /// one for tensors holding inf/NaN) against <see cref="F16RowKernels"/>' AVX2 and AVX-512 paths, alternated pass by
 /// pass in one process so a busy machine affects all alike. Rows are split over the shared pool as DenseLinear does.
 /// </summary>
-/// <remarks>Usage: <c>quick-f16 [--rows N] [--cols N] [--threads N] [--passes N] [--subnormal]</c>; <c>--subnormal</c>
-/// fills the matrix with subnormal halves only (to check that F32-subnormal raw bits cost no slow path).</remarks>
+/// <remarks>Usage: <c>quick-f16 [--rows N] [--cols N] [--threads N] [--passes N] [--subnormal] [--offset B]</c>;
+/// <c>--subnormal</c> fills the matrix with subnormal halves only (to check that F32-subnormal raw bits cost no slow
+/// path); <c>--offset</c> starts the matrix B bytes (even) past a 64-byte boundary, as a memory-mapped tensor may.</remarks>
 internal static unsafe class F16KernelTimer
 {
     private struct Job
@@ -28,7 +29,7 @@ internal static unsafe class F16KernelTimer
 
     public static int Run(string[] args)
     {
-        int rows = 16384, cols = 4096, threads = 1, passes = 7;
+        int rows = 16384, cols = 4096, threads = 1, passes = 7, offset = 0;
         bool subnormal = false;
         for (int i = 1; i < args.Length; i++)
         {
@@ -39,13 +40,14 @@ internal static unsafe class F16KernelTimer
                 case "--threads": threads = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--passes": passes = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--subnormal": subnormal = true; break;
+                case "--offset": offset = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture) & ~1; break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }
 
         WorkerPool.SetSharedThreads(threads);
         long n = (long)rows * cols;
-        ushort* w = (ushort*)NativeMemory.AlignedAlloc((nuint)(n * 2), 64);
+        ushort* w = (ushort*)((byte*)NativeMemory.AlignedAlloc((nuint)((n * 2) + offset), 64) + offset);
         var rng = new Random(1);
         for (long i = 0; i < n; i++)
         {
@@ -85,7 +87,7 @@ internal static unsafe class F16KernelTimer
             }
         }
 
-        Console.WriteLine($"F16 decode {rows}×{cols}{(subnormal ? " (all subnormal)" : "")}, threads {threads}, best of {passes}:");
+        Console.WriteLine($"F16 decode {rows}×{cols}{(subnormal ? " (all subnormal)" : "")}{(offset != 0 ? $" at 64-byte boundary + {offset}" : "")}, threads {threads}, best of {passes}:");
         for (int kernel = 0; kernel < kernels; kernel++)
         {
             Console.WriteLine($"{names[kernel],-16} {best[kernel] * 1e3,8:F3} ms  {n / best[kernel] / 1e9,6:F2} G weights/s  {2 * n / best[kernel] / 1e9,6:F2} GB/s  ×{best[0] / best[kernel]:F2}  (y[0] {first[kernel]:G6})");
