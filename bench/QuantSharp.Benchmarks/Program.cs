@@ -1,3 +1,8 @@
+if (args.Length > 0 && args[0] == "quick-f16")
+{
+    return QuantSharp.Benchmarks.F16KernelTimer.Run(args);
+}
+
 if (args.Length > 0 && args[0] == "quick")
 {
     return QuantSharp.Benchmarks.QuickKernelTimer.Run(args);

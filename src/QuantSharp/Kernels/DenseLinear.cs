@@ -17,6 +17,10 @@ public sealed unsafe class DenseLinear : ILinearWeight
     private readonly DType _dtype;
     private readonly int _elementSize;
 
+    // F16 only: 0 until the first MatVec scans the tensor, then 1 when it holds no inf/NaN (the fast kernels apply),
+    // 2 when it does (the exact-conversion kernels run instead).
+    private int _f16State;
+
     /// <summary>Wraps a 2-D float tensor <c>[rows, cols]</c>.</summary>
     public DenseLinear(TensorView view)
     {
@@ -70,17 +74,59 @@ public sealed unsafe class DenseLinear : ILinearWeight
         public float* X;
         public float* Y;
         public int Tokens;
+        public int Shift;
+        public int FoundInfOrNaN;
     }
 
     /// <inheritdoc />
     public void MatVec(ReadOnlySpan<float> x, Span<float> y)
     {
         CheckSizes(x.Length, y.Length, 1);
+        int minPerThread = Math.Max(16, 32768 / Math.Max(1, Cols));
         fixed (float* px = x, py = y)
         {
             var job = new Job { W = _data, DType = _dtype, ElementSize = _elementSize, Rows = Rows, Cols = Cols, X = px, Y = py, Tokens = 1 };
-            WorkerPool.Shared.For(Rows, &MatVecSlice, &job, grain: 16, minPerThread: Math.Max(16, 32768 / Math.Max(1, Cols)));
+            if (_dtype == DType.F16 && HalvesAreFinite())
+            {
+                // The caller's scratch: the F16 slices use none, so workers running on this thread cannot overwrite it.
+                job.X = ThreadScratch.Floats(Cols);
+                job.Shift = F16RowKernels.ScaleActivations(x[..Cols], new Span<float>(job.X, Cols));
+                WorkerPool.Shared.For(Rows, &MatVecF16Slice, &job, grain: 16, minPerThread);
+                return;
+            }
+
+            WorkerPool.Shared.For(Rows, &MatVecSlice, &job, grain: 16, minPerThread);
         }
+    }
+
+    /// <summary>Whether this F16 tensor holds no infinity or NaN; scanned once (one pass over the weight) on first use.</summary>
+    private bool HalvesAreFinite()
+    {
+        int state = Volatile.Read(ref _f16State);
+        if (state == 0)
+        {
+            var scan = new Job { W = _data, Cols = Cols };
+            WorkerPool.Shared.For(Rows, &ScanSlice, &scan, grain: 16, minPerThread: Math.Max(16, 32768 / Math.Max(1, Cols)));
+            state = scan.FoundInfOrNaN != 0 ? 2 : 1;
+            Volatile.Write(ref _f16State, state);
+        }
+
+        return state == 1;
+    }
+
+    private static void ScanSlice(void* context, int start, int end)
+    {
+        ref Job job = ref Unsafe.AsRef<Job>(context);
+        if (F16RowKernels.HasInfOrNaN((ushort*)job.W + ((long)start * job.Cols), (long)(end - start) * job.Cols))
+        {
+            Volatile.Write(ref job.FoundInfOrNaN, 1);
+        }
+    }
+
+    private static void MatVecF16Slice(void* context, int start, int end)
+    {
+        ref Job job = ref Unsafe.AsRef<Job>(context);
+        F16RowKernels.MatVecRows(job.W, job.Cols, job.X, job.Shift, job.Y, start, end);
     }
 
     /// <inheritdoc />

@@ -65,6 +65,8 @@ internal readonly unsafe struct BF16Loader : IWeightLoader
 /// F16 weights converted exactly in registers (.NET exposes no F16C instruction): the exponent and mantissa bits are
 /// moved to F32 positions and the result multiplied by 2¹¹², which rebiases the exponent and turns F16 subnormals into
 /// the right F32 normals in one multiply; infinities and NaNs get an all-ones exponent first; the sign is OR-ed in.
+/// DenseLinear decodes through these kernels only F16 tensors that hold an infinity or NaN; all others take the
+/// faster <see cref="F16RowKernels"/>.
 /// </summary>
 internal readonly unsafe struct F16Loader : IWeightLoader
 {
