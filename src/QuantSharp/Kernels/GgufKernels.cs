@@ -263,9 +263,20 @@ internal static unsafe class GgufKernels
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<float> BlockScales8(byte* w, Vector256<int> offsets)
+        => HighHalvesToSingles(Avx2.ShiftLeftLogical(Avx2.GatherVector256((int*)w, offsets, 1), 16));
+
+    /// <summary>As <see cref="BlockScales8"/> for halves stored in the 2 bytes before <paramref name="w"/> + offset
+    /// (a scale at the end of a block: the gathered word is the 2 bytes before it and the half, so nothing past the
+    /// block is read).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> BlockScales8Before(byte* w, Vector256<int> offsets)
+        => HighHalvesToSingles(Avx2.GatherVector256((int*)(w - 4), offsets, 1));
+
+    /// <summary>Eight halves held in the upper 16 bits of 32-bit lanes as exact floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> HighHalvesToSingles(Vector256<int> words)
     {
-        Vector256<int> words = Avx2.GatherVector256((int*)w, offsets, 1);
-        Vector256<int> bits = Avx2.ShiftRightArithmetic(Avx2.ShiftLeftLogical(words, 16), 3) & Vector256.Create(unchecked((int)0x8FFFE000));
+        Vector256<int> bits = Avx2.ShiftRightArithmetic(words, 3) & Vector256.Create(unchecked((int)0x8FFFE000));
         Vector256<int> special = Avx2.CompareGreaterThan(bits & Vector256.Create(0x0FFFE000), Vector256.Create(0x0F7FFFFF)) & Vector256.Create(0x70000000);
         return Avx.Multiply((bits | special).AsSingle(), Vector256.Create(0x77800000).AsSingle());
     }

@@ -193,7 +193,7 @@ public sealed unsafe class GgufLinear : ILinearWeight
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int blocks32 = job.Cols / 32;
         int r = start;
-        if (!job.Scalar && UseTiles && job.Tokens >= 2 && KernelIsa.UseAvx2 && job.Type is GgmlType.Q4_0 or GgmlType.Q4_K)
+        if (!job.Scalar && UseTiles && job.Tokens >= 2 && KernelIsa.UseAvx2 && job.Type is GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.TQ2_0)
         {
             // Prefill: 8-row interleaved tiles, a register-blocked GEMM over 4 tokens at a time (InterleavedPrefill).
             GgufActivations a = GgufActivations.At(job.X, job.Tokens, job.Cols, 0);
@@ -201,13 +201,17 @@ public sealed unsafe class GgufLinear : ILinearWeight
             for (; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
             {
                 byte* w = job.W + r * job.RowBytes;
-                if (job.Type == GgmlType.Q4_0)
+                switch (job.Type)
                 {
-                    InterleavedPrefill.UnpackQ4_0(w, job.RowBytes, blocks32, tile);
-                }
-                else
-                {
-                    InterleavedPrefill.UnpackQ4_K(w, job.RowBytes, blocks32 / 8, tile);
+                    case GgmlType.Q4_0:
+                        InterleavedPrefill.UnpackQ4_0(w, job.RowBytes, blocks32, tile);
+                        break;
+                    case GgmlType.Q4_K:
+                        InterleavedPrefill.UnpackQ4_K(w, job.RowBytes, blocks32 / 8, tile);
+                        break;
+                    default:
+                        InterleavedPrefill.UnpackTQ2_0(w, job.RowBytes, blocks32 / 8, tile);
+                        break;
                 }
 
                 InterleavedPrefill.Multiply(tile, blocks32, job.Tokens, a.Q, a.Scale, job.ScaledSums, job.Y + r, job.Rows);

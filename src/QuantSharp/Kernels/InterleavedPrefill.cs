@@ -158,6 +158,75 @@ internal static unsafe class InterleavedPrefill
         }
     }
 
+    /// <summary>
+    /// Unpacks 8 rows of QuantSharp ternary (<see cref="TernaryLinear"/> layout: per chunk 8 bytes, weight
+    /// <c>j + 8k</c> in bits 2k…2k+1 of byte j as code 0–2 for −1/0/+1; F32 scales, chunk c of row r using
+    /// <c>scales[r · scaleRowStride + c / groupChunks]</c>) into a tile: A = B = the scale (value = s · (code − 1)).
+    /// Requires AVX2.
+    /// </summary>
+    internal static void UnpackTernary(byte* packed, long rowBytes, float* scales, long scaleRowStride, int groupChunks, int chunks, byte* tile)
+    {
+        Vector256<ulong> shifts = Vector256.Create(0ul, 2, 4, 6);
+        Vector256<byte> mask = Vector256.Create((byte)3);
+        Vector256<int> rowOffsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * (int)scaleRowStride;
+        for (int c = 0; c < chunks; c++)
+        {
+            long o = (long)c * 8;
+            Transpose8(
+                Ternary(packed + o, shifts, mask), Ternary(packed + rowBytes + o, shifts, mask), Ternary(packed + (2 * rowBytes) + o, shifts, mask), Ternary(packed + (3 * rowBytes) + o, shifts, mask),
+                Ternary(packed + (4 * rowBytes) + o, shifts, mask), Ternary(packed + (5 * rowBytes) + o, shifts, mask), Ternary(packed + (6 * rowBytes) + o, shifts, mask), Ternary(packed + (7 * rowBytes) + o, shifts, mask),
+                Codes(tile, c));
+            Vector256<float> a = Avx2.GatherVector256(scales + (c / groupChunks), rowOffsets, 4);
+            Avx.Store(FactorA(tile, chunks, c), a);
+            Avx.Store(FactorB(tile, chunks, c), a);
+        }
+    }
+
+    /// <summary>One ternary chunk (8 bytes) as 32 codes in weight order: the 8 bytes in every 64-bit lane, lane k
+    /// shifted right by 2k.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Ternary(byte* p, Vector256<ulong> shifts, Vector256<byte> mask)
+        => (Avx2.ShiftRightLogicalVariable(Vector256.Create(Unsafe.ReadUnaligned<ulong>(p)), shifts).AsByte() & mask).AsInt32();
+
+    /// <summary>
+    /// Unpacks 8 rows of GGUF TQ2_0 (<paramref name="rowBytes"/> apart; per 256-weight super-block 64 bytes of 2-bit
+    /// codes then an F16 d: the 32-weight chunk 4h + n is bits 2n…2n+1 of bytes 32h…32h+31, value <c>d · (code − 1)</c>)
+    /// into a tile: A = B = d. Requires AVX2.
+    /// </summary>
+    internal static void UnpackTQ2_0(byte* rows, long rowBytes, int superBlocks, byte* tile)
+    {
+        int chunks = superBlocks * 8;
+        Vector256<byte> mask = Vector256.Create((byte)3);
+        Vector256<int> rowOffsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * (int)rowBytes;
+        for (int i = 0; i < superBlocks; i++)
+        {
+            long sb = (long)i * 66;
+            Vector256<float> d = GgufKernels.BlockScales8Before(rows + sb + 66, rowOffsets);
+            for (int h = 0; h < 2; h++)
+            {
+                long o = sb + (32 * h);
+                Vector256<ushort> q0 = Avx.LoadVector256(rows + o).AsUInt16(), q1 = Avx.LoadVector256(rows + rowBytes + o).AsUInt16();
+                Vector256<ushort> q2 = Avx.LoadVector256(rows + (2 * rowBytes) + o).AsUInt16(), q3 = Avx.LoadVector256(rows + (3 * rowBytes) + o).AsUInt16();
+                Vector256<ushort> q4 = Avx.LoadVector256(rows + (4 * rowBytes) + o).AsUInt16(), q5 = Avx.LoadVector256(rows + (5 * rowBytes) + o).AsUInt16();
+                Vector256<ushort> q6 = Avx.LoadVector256(rows + (6 * rowBytes) + o).AsUInt16(), q7 = Avx.LoadVector256(rows + (7 * rowBytes) + o).AsUInt16();
+                for (byte n = 0; n < 8; n += 2)
+                {
+                    int c = (8 * i) + (4 * h) + (n / 2);
+                    Transpose8(
+                        Bits2(q0, n, mask), Bits2(q1, n, mask), Bits2(q2, n, mask), Bits2(q3, n, mask),
+                        Bits2(q4, n, mask), Bits2(q5, n, mask), Bits2(q6, n, mask), Bits2(q7, n, mask),
+                        Codes(tile, c));
+                    Avx.Store(FactorA(tile, chunks, c), d);
+                    Avx.Store(FactorB(tile, chunks, c), d);
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Bits2(Vector256<ushort> q, byte shift, Vector256<byte> mask)
+        => (Avx2.ShiftRightLogical(q, Vector128.CreateScalar((ushort)shift)).AsByte() & mask).AsInt32();
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> High(Vector256<byte> q, Vector256<byte> low) => (Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & low).AsInt32();
 

@@ -64,7 +64,7 @@ public sealed unsafe class TernaryLinear : PackedLinear
                 Q = _q, Scales = _scales, ScaleRowStride = _scaleRowStride, GroupChunks = _groupChunks, RowBytes = _rowBytes,
                 X = ActivationQuantizer.Quantize(px, tokens, Cols), Y = py, Rows = Rows, Tokens = tokens,
             };
-            WorkerPool.Shared.For(Rows, &Slice, &job, grain: 4, minPerThread: MinRowsPerThread);
+            WorkerPool.Shared.For(Rows, &Slice, &job, grain: tokens >= 2 ? InterleavedPrefill.Rows : 4, minPerThread: MinRowsPerThread);
         }
     }
 
@@ -74,6 +74,21 @@ public sealed unsafe class TernaryLinear : PackedLinear
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int chunks = job.X.Chunks;
         int groups = (chunks + job.GroupChunks - 1) / job.GroupChunks;
+        int r = start;
+        if (job.Tokens >= 2 && KernelIsa.UseAvx2)
+        {
+            // Prefill: 8-row interleaved tiles, a register-blocked GEMM over 4 tokens at a time (InterleavedPrefill).
+            long n = (long)job.Tokens * chunks;
+            float* scaledSums = ThreadScratch.Floats(n);
+            InterleavedPrefill.ScaledSums(job.X.D, job.X.Sums, n, scaledSums);
+            byte* tile = ThreadScratch.Tile(InterleavedPrefill.TileBytes(chunks));
+            for (; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
+            {
+                InterleavedPrefill.UnpackTernary(job.Q + ((long)r * job.RowBytes), job.RowBytes, job.Scales + (r * job.ScaleRowStride), job.ScaleRowStride, job.GroupChunks, chunks, tile);
+                InterleavedPrefill.Multiply(tile, chunks, job.Tokens, job.X.Q, job.X.D, scaledSums, job.Y + r, job.Rows);
+            }
+        }
+
         // Per thread and token: Σ d·sum per scale group, the "− Σ x" term's activation part.
         float* dsums = ThreadScratch.Floats((long)job.Tokens * groups);
         for (int t = 0; t < job.Tokens; t++)
@@ -83,7 +98,6 @@ public sealed unsafe class TernaryLinear : PackedLinear
         }
 
         float* result = stackalloc float[4];
-        int r = start;
         for (; r + 4 <= end; r += 4)
         {
             byte* q = job.Q + ((long)r * job.RowBytes);
