@@ -72,6 +72,150 @@ internal static unsafe class FourBitFloatKernels
         return Vector256.Sum(acc);
     }
 
+    /// <summary>
+    /// Dot products of four consecutive rows (<paramref name="rowBytes"/> apart) with the same activations, as
+    /// <see cref="DotReference"/> computes them per row: the AVX-512 path where <see cref="KernelIsa.UseAvx512"/>, else
+    /// AVX2, else the scalar reference. <paramref name="absmax"/> holds the four rows' block scales,
+    /// <paramref name="blocks"/> apart.
+    /// </summary>
+    internal static void Dot4(byte* packed, int rowBytes, float* absmax, int blocks, int chunks, float* x, float* code, float* result)
+    {
+        if (KernelIsa.UseAvx512)
+        {
+            Dot4Avx512(packed, rowBytes, absmax, blocks, chunks, x, code, result);
+        }
+        else if (KernelIsa.UseAvx2)
+        {
+            Dot4Avx2(packed, rowBytes, absmax, blocks, chunks, x, code, result);
+        }
+        else
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                result[i] = DotReference(packed + ((long)i * rowBytes), absmax + ((long)i * blocks), chunks, x, code);
+            }
+        }
+    }
+
+    /// <summary><see cref="Dot4"/> with 512-bit vectors: each 16-byte chunk zero-extended to 16 dwords is its own
+    /// low-nibble index vector (<c>vpermps</c> reads only the low 4 bits of each dword, so the whole 16-entry code book
+    /// is one register and one lookup), and shifted right by 4 the high-nibble one; the 32 values line up with
+    /// <c>x[32c .. 32c+31]</c> with no reordering. One FMA by the row's absmax per 64-block. Requires AVX-512F.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Dot4Avx512(byte* packed, int rowBytes, float* absmax, int blocks, int chunks, float* x, float* code, float* result)
+    {
+        Vector512<float> lut = Vector512.Load(code);
+        Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        byte* p0 = packed, p1 = packed + rowBytes, p2 = p1 + rowBytes, p3 = p2 + rowBytes;
+        float* a0 = absmax, a1 = absmax + blocks, a2 = a1 + blocks, a3 = a2 + blocks;
+        int full = chunks / 2;
+        for (int b = 0; b < full; b++)
+        {
+            float* xb = x + (b * 64);
+            Vector512<float> x0 = Vector512.Load(xb), x1 = Vector512.Load(xb + 16), x2 = Vector512.Load(xb + 32), x3 = Vector512.Load(xb + 48);
+            int o = b * 32;
+            acc0 = Avx512F.FusedMultiplyAdd(Block512(p0 + o, lut, x0, x1, x2, x3), Vector512.Create(a0[b]), acc0);
+            acc1 = Avx512F.FusedMultiplyAdd(Block512(p1 + o, lut, x0, x1, x2, x3), Vector512.Create(a1[b]), acc1);
+            acc2 = Avx512F.FusedMultiplyAdd(Block512(p2 + o, lut, x0, x1, x2, x3), Vector512.Create(a2[b]), acc2);
+            acc3 = Avx512F.FusedMultiplyAdd(Block512(p3 + o, lut, x0, x1, x2, x3), Vector512.Create(a3[b]), acc3);
+        }
+
+        if ((chunks & 1) != 0)
+        {
+            // A last block of one chunk (cols ≤ 32 past the last whole 64-block).
+            float* xb = x + (full * 64);
+            Vector512<float> x0 = Vector512.Load(xb), x1 = Vector512.Load(xb + 16);
+            int o = full * 32;
+            acc0 = Avx512F.FusedMultiplyAdd(Chunk512(p0 + o, lut, x0, x1), Vector512.Create(a0[full]), acc0);
+            acc1 = Avx512F.FusedMultiplyAdd(Chunk512(p1 + o, lut, x0, x1), Vector512.Create(a1[full]), acc1);
+            acc2 = Avx512F.FusedMultiplyAdd(Chunk512(p2 + o, lut, x0, x1), Vector512.Create(a2[full]), acc2);
+            acc3 = Avx512F.FusedMultiplyAdd(Chunk512(p3 + o, lut, x0, x1), Vector512.Create(a3[full]), acc3);
+        }
+
+        result[0] = Vector512.Sum(acc0);
+        result[1] = Vector512.Sum(acc1);
+        result[2] = Vector512.Sum(acc2);
+        result[3] = Vector512.Sum(acc3);
+    }
+
+    /// <summary>Σ code[q]·x over one 64-block (two chunks) of one row, in 16 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Block512(byte* p, Vector512<float> lut, Vector512<float> x0, Vector512<float> x1, Vector512<float> x2, Vector512<float> x3)
+    {
+        Vector512<int> i0 = Avx512F.ConvertToVector512Int32(Sse2.LoadVector128(p));
+        Vector512<int> i1 = Avx512F.ConvertToVector512Int32(Sse2.LoadVector128(p + 16));
+        Vector512<float> s0 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(lut, Avx512F.ShiftRightLogical(i0, 4)), x1, Avx512F.PermuteVar16x32(lut, i0) * x0);
+        Vector512<float> s1 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(lut, Avx512F.ShiftRightLogical(i1, 4)), x3, Avx512F.PermuteVar16x32(lut, i1) * x2);
+        return s0 + s1;
+    }
+
+    /// <summary>Σ code[q]·x over one chunk of one row, in 16 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Chunk512(byte* p, Vector512<float> lut, Vector512<float> x0, Vector512<float> x1)
+    {
+        Vector512<int> i0 = Avx512F.ConvertToVector512Int32(Sse2.LoadVector128(p));
+        return Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(lut, Avx512F.ShiftRightLogical(i0, 4)), x1, Avx512F.PermuteVar16x32(lut, i0) * x0);
+    }
+
+    /// <summary><see cref="Dot4"/> with 256-bit vectors: eight codes at a time zero-extended to dwords, looked up with
+    /// two <c>vpermps</c> (8 entries each) and a blend on bit 3; activation loads shared by the four rows. Requires
+    /// AVX2 and FMA.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Dot4Avx2(byte* packed, int rowBytes, float* absmax, int blocks, int chunks, float* x, float* code, float* result)
+    {
+        Vector256<float> lut0 = Avx.LoadVector256(code);
+        Vector256<float> lut1 = Avx.LoadVector256(code + 8);
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        byte* p0 = packed, p1 = packed + rowBytes, p2 = p1 + rowBytes, p3 = p2 + rowBytes;
+        float* a0 = absmax, a1 = absmax + blocks, a2 = a1 + blocks, a3 = a2 + blocks;
+        for (int b = 0, c = 0; c < chunks; b++)
+        {
+            Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            int end = Math.Min(chunks, c + 2);
+            for (; c < end; c++)
+            {
+                float* xc = x + (c * 32);
+                Vector256<float> x0 = Avx.LoadVector256(xc), x1 = Avx.LoadVector256(xc + 8), x2 = Avx.LoadVector256(xc + 16), x3 = Avx.LoadVector256(xc + 24);
+                int o = c * 16;
+                s0 = Chunk256(p0 + o, lut0, lut1, x0, x1, x2, x3, s0);
+                s1 = Chunk256(p1 + o, lut0, lut1, x0, x1, x2, x3, s1);
+                s2 = Chunk256(p2 + o, lut0, lut1, x0, x1, x2, x3, s2);
+                s3 = Chunk256(p3 + o, lut0, lut1, x0, x1, x2, x3, s3);
+            }
+
+            acc0 = Fma.MultiplyAdd(s0, Vector256.Create(a0[b]), acc0);
+            acc1 = Fma.MultiplyAdd(s1, Vector256.Create(a1[b]), acc1);
+            acc2 = Fma.MultiplyAdd(s2, Vector256.Create(a2[b]), acc2);
+            acc3 = Fma.MultiplyAdd(s3, Vector256.Create(a3[b]), acc3);
+        }
+
+        result[0] = Vector256.Sum(acc0);
+        result[1] = Vector256.Sum(acc1);
+        result[2] = Vector256.Sum(acc2);
+        result[3] = Vector256.Sum(acc3);
+    }
+
+    /// <summary><paramref name="sum"/> + Σ code[q]·x over one chunk of one row, in 8 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Chunk256(byte* p, Vector256<float> lut0, Vector256<float> lut1, Vector256<float> x0, Vector256<float> x1, Vector256<float> x2, Vector256<float> x3, Vector256<float> sum)
+    {
+        Vector256<int> lo = Avx2.ConvertToVector256Int32(p);
+        Vector256<int> hi = Avx2.ConvertToVector256Int32(p + 8);
+        Vector256<float> t0 = Fma.MultiplyAdd(Lookup256(lo, lut0, lut1), x0, Lookup256(hi, lut0, lut1) * x1);
+        Vector256<float> t1 = Fma.MultiplyAdd(Lookup256(Avx2.ShiftRightLogical(lo, 4), lut0, lut1), x2, Lookup256(Avx2.ShiftRightLogical(hi, 4), lut0, lut1) * x3);
+        return sum + (t0 + t1);
+    }
+
+    /// <summary>Code-book values of eight 4-bit codes held in the low bits of each dword (bits above 3 ignored).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Lookup256(Vector256<int> index, Vector256<float> lut0, Vector256<float> lut1)
+    {
+        Vector256<float> a = Avx2.PermuteVar8x32(lut0, index);
+        Vector256<float> b = Avx2.PermuteVar8x32(lut1, index);
+        // Bit 3 of the code moved to the sign bit selects the upper half of the code book.
+        return Avx.BlendVariable(a, b, Avx2.ShiftLeftLogical(index, 28).AsSingle());
+    }
+
     /// <summary>Code-book values of the 8 codes in the low 8 bytes of <paramref name="codes"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Lookup(Vector128<byte> codes, Vector256<float> lut0, Vector256<float> lut1)
