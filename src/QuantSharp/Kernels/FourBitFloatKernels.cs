@@ -157,6 +157,101 @@ internal static unsafe class FourBitFloatKernels
         return Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(lut, Avx512F.ShiftRightLogical(i0, 4)), x1, Avx512F.PermuteVar16x32(lut, i0) * x0);
     }
 
+    /// <summary>
+    /// Four rows (<paramref name="rowBytes"/> apart) against four tokens (<paramref name="xStride"/> floats apart), for
+    /// prefill: each chunk's code-book values are looked up once for four tokens, and each activation load serves four
+    /// rows from L1. Per (row, token) it performs the float operations of <see cref="Dot4Avx512"/> in the same order, so
+    /// the results are bit-identical to decoding each token alone. Writes <c>y[t · yStride + i]</c> for row i, token t.
+    /// Requires AVX-512F.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Dot4Tokens4Avx512(byte* packed, int rowBytes, float* absmax, int blocks, int chunks, float* x, int xStride, float* code, float* y, int yStride)
+    {
+        Vector512<float> lut = Vector512.Load(code);
+        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
+        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
+        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
+        float* x0 = x, x1 = x + xStride, x2 = x1 + xStride, x3 = x2 + xStride;
+        for (int c = 0; c < chunks; c += 2)
+        {
+            bool pair = c + 1 < chunks;
+            int b = c / 2, o = c * 32;
+            for (int i = 0; i < 4; i++)
+            {
+                byte* p = packed + ((long)i * rowBytes) + (c * 16);
+                Vector512<float> s = Vector512.Create(absmax[((long)i * blocks) + b]);
+                Vector512<int> i0 = Avx512F.ConvertToVector512Int32(Sse2.LoadVector128(p));
+                Vector512<float> w0 = Avx512F.PermuteVar16x32(lut, i0), w1 = Avx512F.PermuteVar16x32(lut, Avx512F.ShiftRightLogical(i0, 4));
+                Vector512<float> v0, v1, v2, v3;
+                if (pair)
+                {
+                    Vector512<int> i1 = Avx512F.ConvertToVector512Int32(Sse2.LoadVector128(p + 16));
+                    Vector512<float> w2 = Avx512F.PermuteVar16x32(lut, i1), w3 = Avx512F.PermuteVar16x32(lut, Avx512F.ShiftRightLogical(i1, 4));
+                    v0 = BlockValues(w0, w1, w2, w3, x0 + o);
+                    v1 = BlockValues(w0, w1, w2, w3, x1 + o);
+                    v2 = BlockValues(w0, w1, w2, w3, x2 + o);
+                    v3 = BlockValues(w0, w1, w2, w3, x3 + o);
+                }
+                else
+                {
+                    v0 = ChunkValues(w0, w1, x0 + o);
+                    v1 = ChunkValues(w0, w1, x1 + o);
+                    v2 = ChunkValues(w0, w1, x2 + o);
+                    v3 = ChunkValues(w0, w1, x3 + o);
+                }
+
+                switch (i)
+                {
+                    case 0:
+                        a00 = Avx512F.FusedMultiplyAdd(v0, s, a00); a01 = Avx512F.FusedMultiplyAdd(v1, s, a01);
+                        a02 = Avx512F.FusedMultiplyAdd(v2, s, a02); a03 = Avx512F.FusedMultiplyAdd(v3, s, a03);
+                        break;
+                    case 1:
+                        a10 = Avx512F.FusedMultiplyAdd(v0, s, a10); a11 = Avx512F.FusedMultiplyAdd(v1, s, a11);
+                        a12 = Avx512F.FusedMultiplyAdd(v2, s, a12); a13 = Avx512F.FusedMultiplyAdd(v3, s, a13);
+                        break;
+                    case 2:
+                        a20 = Avx512F.FusedMultiplyAdd(v0, s, a20); a21 = Avx512F.FusedMultiplyAdd(v1, s, a21);
+                        a22 = Avx512F.FusedMultiplyAdd(v2, s, a22); a23 = Avx512F.FusedMultiplyAdd(v3, s, a23);
+                        break;
+                    default:
+                        a30 = Avx512F.FusedMultiplyAdd(v0, s, a30); a31 = Avx512F.FusedMultiplyAdd(v1, s, a31);
+                        a32 = Avx512F.FusedMultiplyAdd(v2, s, a32); a33 = Avx512F.FusedMultiplyAdd(v3, s, a33);
+                        break;
+                }
+            }
+        }
+
+        Store4(y, a00, a10, a20, a30);
+        Store4(y + yStride, a01, a11, a21, a31);
+        Store4(y + (2L * yStride), a02, a12, a22, a32);
+        Store4(y + (3L * yStride), a03, a13, a23, a33);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store4(float* y, Vector512<float> r0, Vector512<float> r1, Vector512<float> r2, Vector512<float> r3)
+    {
+        y[0] = Vector512.Sum(r0);
+        y[1] = Vector512.Sum(r1);
+        y[2] = Vector512.Sum(r2);
+        y[3] = Vector512.Sum(r3);
+    }
+
+    /// <summary><see cref="Block512"/> on code-book values already looked up.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> BlockValues(Vector512<float> w0, Vector512<float> w1, Vector512<float> w2, Vector512<float> w3, float* x)
+    {
+        Vector512<float> s0 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x + 16), w0 * Vector512.Load(x));
+        Vector512<float> s1 = Avx512F.FusedMultiplyAdd(w3, Vector512.Load(x + 48), w2 * Vector512.Load(x + 32));
+        return s0 + s1;
+    }
+
+    /// <summary><see cref="Chunk512"/> on code-book values already looked up.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ChunkValues(Vector512<float> w0, Vector512<float> w1, float* x)
+        => Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x + 16), w0 * Vector512.Load(x));
+
     /// <summary><see cref="Dot4"/> with 256-bit vectors: eight codes at a time zero-extended to dwords, looked up with
     /// two <c>vpermps</c> (8 entries each) and a blend on bit 3; activation loads shared by the four rows. Requires
     /// AVX2 and FMA.</summary>

@@ -104,7 +104,17 @@ public sealed unsafe class Nf4Linear : PackedLinear
             }
 
             byte* q = job.Q + ((long)r * job.RowBytes);
-            for (int t = 0; t < job.Tokens; t++)
+            int t = 0;
+            if (KernelIsa.UseAvx512)
+            {
+                // Prefill: 4 rows × 4 tokens per pass, each lookup serving four tokens (bit-identical to one token at a time).
+                for (; t + 4 <= job.Tokens; t += 4)
+                {
+                    FourBitFloatKernels.Dot4Tokens4Avx512(q, job.RowBytes, absmax, blocks, job.Chunks, job.X + ((long)t * padded), padded, job.Code, job.Y + ((long)t * job.Rows) + r, job.Rows);
+                }
+            }
+
+            for (; t < job.Tokens; t++)
             {
                 FourBitFloatKernels.Dot4(q, job.RowBytes, absmax, blocks, job.Chunks, job.X + ((long)t * padded), job.Code, result);
                 float* y = job.Y + ((long)t * job.Rows) + r;
