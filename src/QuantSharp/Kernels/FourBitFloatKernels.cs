@@ -5,11 +5,13 @@ using QuantSharp.Quantization;
 
 namespace QuantSharp.Kernels;
 
-/// <summary>Dot product of a packed NF4/FP4 row (<see cref="FourBitFloatScheme"/>) with float activations padded to
-/// whole 32-chunks, and the scalar reference the AVX2 path is tested against.</summary>
-/// <remarks>Activations stay float here (the code-book values are not on an integer grid): each code is looked up
-/// in the 16-entry code book with two <c>vpermps</c> and a blend on bit 3, then fused-multiply-added with x; one
-/// multiply by the block's absmax per 64 inputs.</remarks>
+/// <summary>Dot products of packed NF4/FP4 rows (<see cref="FourBitFloatScheme"/>) with float activations padded to
+/// whole 32-chunks: the scalar reference, a one-row AVX2 kernel (tail rows), 4-row decode tiles in AVX-512 and AVX2,
+/// and a 4-row × 4-token AVX-512 prefill tile.</summary>
+/// <remarks>Activations stay float here (the code-book values are not on an integer grid, and NF4 stays float-exact).
+/// AVX-512: the 16-entry code book is one register and one <c>vpermps</c> looks up 16 codes (it reads only the low 4
+/// bits of each dword index). AVX2: two 8-entry <c>vpermps</c> and a blend on bit 3 per 8 codes. Either way one
+/// multiply by the block's absmax per 64 inputs; the 4-row tiles share each activation load between the rows.</remarks>
 [SkipLocalsInit]
 internal static unsafe class FourBitFloatKernels
 {
@@ -296,9 +298,11 @@ internal static unsafe class FourBitFloatKernels
     {
         Vector256<int> lo = Avx2.ConvertToVector256Int32(p);
         Vector256<int> hi = Avx2.ConvertToVector256Int32(p + 8);
-        Vector256<float> t0 = Fma.MultiplyAdd(Lookup256(lo, lut0, lut1), x0, Lookup256(hi, lut0, lut1) * x1);
-        Vector256<float> t1 = Fma.MultiplyAdd(Lookup256(Avx2.ShiftRightLogical(lo, 4), lut0, lut1), x2, Lookup256(Avx2.ShiftRightLogical(hi, 4), lut0, lut1) * x3);
-        return sum + (t0 + t1);
+        // One FMA chain per row: the four rows of the tile are independent chains, enough to cover the FMA latency.
+        sum = Fma.MultiplyAdd(Lookup256(lo, lut0, lut1), x0, sum);
+        sum = Fma.MultiplyAdd(Lookup256(hi, lut0, lut1), x1, sum);
+        sum = Fma.MultiplyAdd(Lookup256(Avx2.ShiftRightLogical(lo, 4), lut0, lut1), x2, sum);
+        return Fma.MultiplyAdd(Lookup256(Avx2.ShiftRightLogical(hi, 4), lut0, lut1), x3, sum);
     }
 
     /// <summary>Code-book values of eight 4-bit codes held in the low bits of each dword (bits above 3 ignored).</summary>

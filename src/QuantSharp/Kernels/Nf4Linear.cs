@@ -7,7 +7,8 @@ using QuantSharp.Tensors;
 namespace QuantSharp.Kernels;
 
 /// <summary>An NF4 or FP4 weight (<see cref="FourBitFloatScheme"/>, bitsandbytes code books, absmax per 64 inputs,
-/// optionally double-quantized absmax). Activations stay float; codes are looked up in registers.</summary>
+/// optionally double-quantized absmax). Activations stay float; codes are looked up in registers, four rows at a time
+/// (<see cref="FourBitFloatKernels.Dot4"/>), and for prompts four tokens at a time per lookup.</summary>
 [SkipLocalsInit]
 public sealed unsafe class Nf4Linear : PackedLinear
 {
