@@ -145,6 +145,7 @@ public sealed unsafe class Nf4Linear : PackedLinear
 
     /// <summary>Decodes <paramref name="count"/> double-quantized absmax values from flat index <paramref name="first"/>
     /// (<see cref="FourBitFloatScheme.DoubleQuantAbsmax"/>), one run of <see cref="QuantSpec.DoubleQuantBlock"/> scale at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DecodeAbsmax(sbyte* q, float* scale, float offset, long first, int count, float* destination)
     {
         long i = first, last = first + count;
