@@ -292,6 +292,63 @@ internal static unsafe class FourBitFloatKernels
         result[3] = Vector256.Sum(acc3);
     }
 
+    /// <summary>
+    /// One row against four tokens (<paramref name="xStride"/> floats apart) with 256-bit vectors, for prefill without
+    /// AVX-512: each group of eight codes is looked up once (two <c>vpermps</c> and a blend) for four tokens. Per
+    /// (row, token) it performs the float operations of <see cref="Dot4Avx2"/> in the same order, so the results are
+    /// bit-identical to decoding each token alone. Writes <c>y[t · yStride]</c> for t = 0..3. Requires AVX2 and FMA.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void DotTokens4Avx2(byte* packed, float* absmax, int chunks, float* x, int xStride, float* code, float* y, int yStride)
+    {
+        Vector256<float> lut0 = Avx.LoadVector256(code);
+        Vector256<float> lut1 = Avx.LoadVector256(code + 8);
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        float* x0 = x, x1 = x + xStride, x2 = x1 + xStride, x3 = x2 + xStride;
+        for (int b = 0, c = 0; c < chunks; b++)
+        {
+            Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            int end = Math.Min(chunks, c + 2);
+            for (; c < end; c++)
+            {
+                Vector256<int> lo = Avx2.ConvertToVector256Int32(packed + (c * 16));
+                Vector256<int> hi = Avx2.ConvertToVector256Int32(packed + (c * 16) + 8);
+                int o = c * 32;
+                Vector256<float> w = Lookup256(lo, lut0, lut1);
+                s0 = Fma.MultiplyAdd(w, Avx.LoadVector256(x0 + o), s0);
+                s1 = Fma.MultiplyAdd(w, Avx.LoadVector256(x1 + o), s1);
+                s2 = Fma.MultiplyAdd(w, Avx.LoadVector256(x2 + o), s2);
+                s3 = Fma.MultiplyAdd(w, Avx.LoadVector256(x3 + o), s3);
+                w = Lookup256(hi, lut0, lut1);
+                s0 = Fma.MultiplyAdd(w, Avx.LoadVector256(x0 + o + 8), s0);
+                s1 = Fma.MultiplyAdd(w, Avx.LoadVector256(x1 + o + 8), s1);
+                s2 = Fma.MultiplyAdd(w, Avx.LoadVector256(x2 + o + 8), s2);
+                s3 = Fma.MultiplyAdd(w, Avx.LoadVector256(x3 + o + 8), s3);
+                w = Lookup256(Avx2.ShiftRightLogical(lo, 4), lut0, lut1);
+                s0 = Fma.MultiplyAdd(w, Avx.LoadVector256(x0 + o + 16), s0);
+                s1 = Fma.MultiplyAdd(w, Avx.LoadVector256(x1 + o + 16), s1);
+                s2 = Fma.MultiplyAdd(w, Avx.LoadVector256(x2 + o + 16), s2);
+                s3 = Fma.MultiplyAdd(w, Avx.LoadVector256(x3 + o + 16), s3);
+                w = Lookup256(Avx2.ShiftRightLogical(hi, 4), lut0, lut1);
+                s0 = Fma.MultiplyAdd(w, Avx.LoadVector256(x0 + o + 24), s0);
+                s1 = Fma.MultiplyAdd(w, Avx.LoadVector256(x1 + o + 24), s1);
+                s2 = Fma.MultiplyAdd(w, Avx.LoadVector256(x2 + o + 24), s2);
+                s3 = Fma.MultiplyAdd(w, Avx.LoadVector256(x3 + o + 24), s3);
+            }
+
+            Vector256<float> a = Vector256.Create(absmax[b]);
+            acc0 = Fma.MultiplyAdd(s0, a, acc0);
+            acc1 = Fma.MultiplyAdd(s1, a, acc1);
+            acc2 = Fma.MultiplyAdd(s2, a, acc2);
+            acc3 = Fma.MultiplyAdd(s3, a, acc3);
+        }
+
+        y[0] = Vector256.Sum(acc0);
+        y[yStride] = Vector256.Sum(acc1);
+        y[2 * yStride] = Vector256.Sum(acc2);
+        y[3 * yStride] = Vector256.Sum(acc3);
+    }
+
     /// <summary><paramref name="sum"/> + Σ code[q]·x over one chunk of one row, in 8 lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Chunk256(byte* p, Vector256<float> lut0, Vector256<float> lut1, Vector256<float> x0, Vector256<float> x1, Vector256<float> x2, Vector256<float> x3, Vector256<float> sum)

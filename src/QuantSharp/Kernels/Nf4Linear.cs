@@ -114,6 +114,17 @@ public sealed unsafe class Nf4Linear : PackedLinear
                     FourBitFloatKernels.Dot4Tokens4Avx512(q, job.RowBytes, absmax, blocks, job.Chunks, job.X + ((long)t * padded), padded, job.Code, job.Y + ((long)t * job.Rows) + r, job.Rows);
                 }
             }
+            else if (KernelIsa.UseAvx2)
+            {
+                // Without AVX-512 the lookups dominate: one row at a time, each lookup serving four tokens.
+                for (; t + 4 <= job.Tokens; t += 4)
+                {
+                    for (int i = 0; i < 4; i++)
+                    {
+                        FourBitFloatKernels.DotTokens4Avx2(q + ((long)i * job.RowBytes), absmax + (i * blocks), job.Chunks, job.X + ((long)t * padded), padded, job.Code, job.Y + ((long)t * job.Rows) + r + i, job.Rows);
+                    }
+                }
+            }
 
             for (; t < job.Tokens; t++)
             {

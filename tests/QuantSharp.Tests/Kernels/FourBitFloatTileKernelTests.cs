@@ -143,4 +143,53 @@ public unsafe class FourBitFloatTileKernelTests
             }
         }
     }
+
+    [Theory]
+    [InlineData("nf4-dq")]
+    [InlineData("fp4")]
+    public void DotTokens4Avx2_BitIdenticalToDecodePerToken(string specName)
+    {
+        if (!Avx2.IsSupported || !Fma.IsSupported)
+        {
+            return;
+        }
+
+        QuantSpec spec = QuantSpec.ParseName(specName);
+        var scheme = (FourBitFloatScheme)QuantScheme.For(spec);
+        float[] code = FourBitFloatScheme.CodeBook(spec.Kind).ToArray();
+        foreach (int cols in Widths)
+        {
+            const int rows = 4, tokens = 4;
+            QuantizedTensor t = QuantScheme.Quantize(spec, "w", QuantTestData.Random(rows, cols, cols + 3), rows, cols);
+            int blocks = FourBitFloatScheme.Blocks(cols), chunks = PackLayout.Chunks(cols), rowBytes = PackLayout.RowBytes4(cols), padded = chunks * 32;
+            float[] absmax = new float[rows * blocks];
+            for (int r = 0; r < rows; r++)
+            {
+                scheme.RowAbsmax(t, r, absmax.AsSpan(r * blocks, blocks));
+            }
+
+            float[] x = new float[tokens * padded];
+            for (int k = 0; k < tokens; k++)
+            {
+                Activations(cols, cols + k + 9).CopyTo(x, k * padded);
+            }
+
+            float[] y = new float[tokens * rows];
+            float[] one = new float[4];
+            fixed (byte* q = t["qweight"].Data)
+            fixed (float* pa = absmax, px = x, pc = code, py = y, po = one)
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    FourBitFloatKernels.DotTokens4Avx2(q + (r * rowBytes), pa + (r * blocks), chunks, px, padded, pc, py + r, rows);
+                }
+
+                for (int k = 0; k < tokens; k++)
+                {
+                    FourBitFloatKernels.Dot4Avx2(q, rowBytes, pa, blocks, chunks, px + (k * padded), pc, po);
+                    Assert.Equal(one, y.AsSpan(k * rows, rows).ToArray());
+                }
+            }
+        }
+    }
 }
