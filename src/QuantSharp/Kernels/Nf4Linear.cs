@@ -1,11 +1,14 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using QuantSharp.Quantization;
 using QuantSharp.Tensors;
 
 namespace QuantSharp.Kernels;
 
 /// <summary>An NF4 or FP4 weight (<see cref="FourBitFloatScheme"/>, bitsandbytes code books, absmax per 64 inputs,
-/// optionally double-quantized absmax). Activations stay float; codes are looked up in registers.</summary>
+/// optionally double-quantized absmax). Activations stay float; codes are looked up in registers, four rows at a time
+/// (<see cref="FourBitFloatKernels.Dot4"/>), and for prompts four tokens at a time per lookup.</summary>
 [SkipLocalsInit]
 public sealed unsafe class Nf4Linear : PackedLinear
 {
@@ -82,17 +85,64 @@ public sealed unsafe class Nf4Linear : PackedLinear
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Slice(void* context, int start, int end)
     {
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int padded = job.Chunks * 32;
-        float* decoded = job.AbsmaxQ == null ? null : ThreadScratch.Floats(job.Blocks);
-        for (int r = start; r < end; r++)
+        int blocks = job.Blocks;
+        // Double-quantized absmax is decoded once per 4-row tile (4 · blocks floats), not per weight.
+        float* decoded = job.AbsmaxQ == null ? null : ThreadScratch.Floats(4L * blocks);
+        float* result = stackalloc float[4];
+        int r = start;
+        for (; r + 4 <= end; r += 4)
         {
-            float* absmax = job.Absmax + ((long)r * job.Blocks);
+            float* absmax = job.Absmax + ((long)r * blocks);
             if (decoded != null)
             {
-                DecodeAbsmax(job.AbsmaxQ, job.AbsmaxScale, job.AbsmaxOffset, r, job.Blocks, decoded);
+                DecodeAbsmax(job.AbsmaxQ, job.AbsmaxScale, job.AbsmaxOffset, (long)r * blocks, 4 * blocks, decoded);
+                absmax = decoded;
+            }
+
+            byte* q = job.Q + ((long)r * job.RowBytes);
+            int t = 0;
+            if (KernelIsa.UseAvx512)
+            {
+                // Prefill: 4 rows × 4 tokens per pass, each lookup serving four tokens (bit-identical to one token at a time).
+                for (; t + 4 <= job.Tokens; t += 4)
+                {
+                    FourBitFloatKernels.Dot4Tokens4Avx512(q, job.RowBytes, absmax, blocks, job.Chunks, job.X + ((long)t * padded), padded, job.Code, job.Y + ((long)t * job.Rows) + r, job.Rows);
+                }
+            }
+            else if (KernelIsa.UseAvx2)
+            {
+                // Without AVX-512 the lookups dominate: one row at a time, each lookup serving four tokens.
+                for (; t + 4 <= job.Tokens; t += 4)
+                {
+                    for (int i = 0; i < 4; i++)
+                    {
+                        FourBitFloatKernels.DotTokens4Avx2(q + ((long)i * job.RowBytes), absmax + (i * blocks), job.Chunks, job.X + ((long)t * padded), padded, job.Code, job.Y + ((long)t * job.Rows) + r + i, job.Rows);
+                    }
+                }
+            }
+
+            for (; t < job.Tokens; t++)
+            {
+                FourBitFloatKernels.Dot4(q, job.RowBytes, absmax, blocks, job.Chunks, job.X + ((long)t * padded), job.Code, result);
+                float* y = job.Y + ((long)t * job.Rows) + r;
+                y[0] = result[0];
+                y[1] = result[1];
+                y[2] = result[2];
+                y[3] = result[3];
+            }
+        }
+
+        for (; r < end; r++)
+        {
+            float* absmax = job.Absmax + ((long)r * blocks);
+            if (decoded != null)
+            {
+                DecodeAbsmax(job.AbsmaxQ, job.AbsmaxScale, job.AbsmaxOffset, (long)r * blocks, blocks, decoded);
                 absmax = decoded;
             }
 
@@ -104,13 +154,31 @@ public sealed unsafe class Nf4Linear : PackedLinear
         }
     }
 
-    private static void DecodeAbsmax(sbyte* q, float* scale, float offset, int row, int blocks, float* destination)
+    /// <summary>Decodes <paramref name="count"/> double-quantized absmax values from flat index <paramref name="first"/>
+    /// (<see cref="FourBitFloatScheme.DoubleQuantAbsmax"/>), one run of <see cref="QuantSpec.DoubleQuantBlock"/> scale at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DecodeAbsmax(sbyte* q, float* scale, float offset, long first, int count, float* destination)
     {
-        long first = (long)row * blocks;
-        for (int b = 0; b < blocks; b++)
+        long i = first, last = first + count;
+        while (i < last)
         {
-            long i = first + b;
-            destination[b] = FourBitFloatScheme.DoubleQuantAbsmax(q[i], scale[i / QuantSpec.DoubleQuantBlock], offset);
+            long runEnd = Math.Min(last, ((i / QuantSpec.DoubleQuantBlock) + 1) * QuantSpec.DoubleQuantBlock);
+            float s = scale[i / QuantSpec.DoubleQuantBlock];
+            if (Avx2.IsSupported)
+            {
+                // offset + s·q as a separate multiply and add, so the values equal the scalar formula bit for bit.
+                Vector256<float> vs = Vector256.Create(s), vo = Vector256.Create(offset);
+                for (; i + 8 <= runEnd; i += 8)
+                {
+                    Vector256<float> v = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(q + i));
+                    Avx.Store(destination + (i - first), (v * vs) + vo);
+                }
+            }
+
+            for (; i < runEnd; i++)
+            {
+                destination[i - first] = FourBitFloatScheme.DoubleQuantAbsmax(q[i], s, offset);
+            }
         }
     }
 
@@ -125,7 +193,7 @@ public sealed unsafe class Nf4Linear : PackedLinear
                 decoded = ThreadScratch.Floats(_blocks);
             }
 
-            DecodeAbsmax(_absmaxQ, _absmaxScale, _absmaxOffset, row, _blocks, decoded);
+            DecodeAbsmax(_absmaxQ, _absmaxScale, _absmaxOffset, (long)row * _blocks, _blocks, decoded);
             absmax = decoded;
         }
 
