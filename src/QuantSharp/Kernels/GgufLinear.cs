@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 using QuantSharp.Formats.Gguf;
 using QuantSharp.Tensors;
 
@@ -193,7 +194,7 @@ public sealed unsafe class GgufLinear : ILinearWeight
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int blocks32 = job.Cols / 32;
         int r = start;
-        if (!job.Scalar && UseTiles && job.Tokens >= 2 && KernelIsa.UseAvx2 && job.Type is GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.TQ2_0)
+        if (!job.Scalar && UseTiles && job.Tokens >= 2 && KernelIsa.UseAvx2 && (job.Type is GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.TQ2_0 || (job.Type == GgmlType.Q8_0 && AvxVnni.IsSupported)))
         {
             // Prefill: 8-row interleaved tiles, a register-blocked GEMM over 4 tokens at a time (InterleavedPrefill).
             GgufActivations a = GgufActivations.At(job.X, job.Tokens, job.Cols, 0);
@@ -208,6 +209,9 @@ public sealed unsafe class GgufLinear : ILinearWeight
                         break;
                     case GgmlType.Q4_K:
                         InterleavedPrefill.UnpackQ4_K(w, job.RowBytes, blocks32 / 8, tile);
+                        break;
+                    case GgmlType.Q8_0:
+                        InterleavedPrefill.UnpackQ8_0(w, job.RowBytes, blocks32, tile);
                         break;
                     default:
                         InterleavedPrefill.UnpackTQ2_0(w, job.RowBytes, blocks32 / 8, tile);

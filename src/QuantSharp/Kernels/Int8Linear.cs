@@ -38,7 +38,7 @@ public sealed unsafe class Int8Linear : PackedLinear
         fixed (float* px = x, py = y)
         {
             var job = new Job { W = _w, Scales = _scales, X = ActivationQuantizer.Quantize(px, tokens, Cols), Y = py, Rows = Rows, Cols = Cols, Tokens = tokens };
-            WorkerPool.Shared.For(Rows, &Slice, &job, grain: 4, minPerThread: MinRowsPerThread);
+            WorkerPool.Shared.For(Rows, &Slice, &job, grain: tokens >= 2 ? InterleavedPrefill.Rows : 4, minPerThread: MinRowsPerThread);
         }
     }
 
@@ -47,6 +47,20 @@ public sealed unsafe class Int8Linear : PackedLinear
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int chunks = job.X.Chunks;
         int r = start;
+        if (job.Tokens >= 2 && job.Cols % 32 == 0 && AvxVnni.IsSupported && Fma.IsSupported)
+        {
+            // Prefill: 8-row interleaved tiles of unsigned codes w + 128, a register-blocked GEMM (InterleavedPrefill).
+            long n = (long)job.Tokens * chunks;
+            float* scaledSums = ThreadScratch.Floats(n);
+            InterleavedPrefill.ScaledSums(job.X.D, job.X.Sums, n, scaledSums);
+            byte* tile = ThreadScratch.Tile(InterleavedPrefill.TileBytes(chunks));
+            for (; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
+            {
+                InterleavedPrefill.UnpackInt8(job.W + ((long)r * job.Cols), job.Cols, job.Scales + r, chunks, tile);
+                InterleavedPrefill.Multiply(tile, chunks, job.Tokens, job.X.Q, job.X.D, scaledSums, job.Y + r, job.Rows);
+            }
+        }
+
         if (job.Tokens >= 2 && job.Cols % 32 == 0 && AvxVnni.IsSupported && Fma.IsSupported)
         {
             // Prefill: each 4-row tile copied once as unsigned codes, then three vector ops per row and 32 weights per token.

@@ -227,6 +227,52 @@ internal static unsafe class InterleavedPrefill
     private static Vector256<int> Bits2(Vector256<ushort> q, byte shift, Vector256<byte> mask)
         => (Avx2.ShiftRightLogical(q, Vector128.CreateScalar((ushort)shift)).AsByte() & mask).AsInt32();
 
+    /// <summary>
+    /// Unpacks 8 rows of signed 8-bit weights (QuantSharp int8: <paramref name="rowStride"/> bytes apart, one F32 scale
+    /// per row) into a tile as unsigned codes <c>w + 128</c>: A = s, B = 128·s. Only for AVX-VNNI, whose
+    /// <c>vpdpbusd</c> does not saturate (the <c>maddubs</c> fallback would, for codes above 127).
+    /// </summary>
+    internal static void UnpackInt8(sbyte* rows, long rowStride, float* scales, int chunks, byte* tile)
+    {
+        Vector256<byte> bias = Vector256.Create((byte)0x80);
+        Vector256<float> a = Avx.LoadVector256(scales);
+        Vector256<float> b = a * Vector256.Create(128f);
+        for (int c = 0; c < chunks; c++)
+        {
+            long o = (long)c * 32;
+            Transpose8(
+                Signed(rows + o, bias), Signed(rows + rowStride + o, bias), Signed(rows + (2 * rowStride) + o, bias), Signed(rows + (3 * rowStride) + o, bias),
+                Signed(rows + (4 * rowStride) + o, bias), Signed(rows + (5 * rowStride) + o, bias), Signed(rows + (6 * rowStride) + o, bias), Signed(rows + (7 * rowStride) + o, bias),
+                Codes(tile, c));
+            Avx.Store(FactorA(tile, chunks, c), a);
+            Avx.Store(FactorB(tile, chunks, c), b);
+        }
+    }
+
+    /// <summary>
+    /// Unpacks 8 rows of GGUF Q8_0 (<paramref name="rowBytes"/> apart; per block an F16 d and 32 signed bytes) into a
+    /// tile as unsigned codes <c>q + 128</c>: A = d, B = 128·d. Only for AVX-VNNI (see <see cref="UnpackInt8"/>).
+    /// </summary>
+    internal static void UnpackQ8_0(byte* rows, long rowBytes, int blocks, byte* tile)
+    {
+        Vector256<byte> bias = Vector256.Create((byte)0x80);
+        Vector256<int> rowOffsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * (int)rowBytes;
+        for (int c = 0; c < blocks; c++)
+        {
+            long o = ((long)c * 34) + 2;
+            Transpose8(
+                Signed((sbyte*)rows + o, bias), Signed((sbyte*)rows + rowBytes + o, bias), Signed((sbyte*)rows + (2 * rowBytes) + o, bias), Signed((sbyte*)rows + (3 * rowBytes) + o, bias),
+                Signed((sbyte*)rows + (4 * rowBytes) + o, bias), Signed((sbyte*)rows + (5 * rowBytes) + o, bias), Signed((sbyte*)rows + (6 * rowBytes) + o, bias), Signed((sbyte*)rows + (7 * rowBytes) + o, bias),
+                Codes(tile, c));
+            Vector256<float> d = GgufKernels.BlockScales8(rows + ((long)c * 34), rowOffsets);
+            Avx.Store(FactorA(tile, blocks, c), d);
+            Avx.Store(FactorB(tile, blocks, c), d * Vector256.Create(128f));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Signed(sbyte* p, Vector256<byte> bias) => (Avx.LoadVector256((byte*)p) ^ bias).AsInt32();
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> High(Vector256<byte> q, Vector256<byte> low) => (Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & low).AsInt32();
 
