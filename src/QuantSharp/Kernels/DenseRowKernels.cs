@@ -79,7 +79,7 @@ internal readonly unsafe struct F16Loader : IWeightLoader
         Vector256<int> magnitude = Avx2.ShiftLeftLogical(h, 13) & Vector256.Create(0x0FFFE000);
         // F16 exponent 31 (inf/NaN) lands at ≥ 0x0F800000; giving it F32 exponent bits 0x70 makes the multiply keep it inf/NaN.
         Vector256<int> special = Avx2.CompareGreaterThan(magnitude, Vector256.Create(0x0F7FFFFF)) & Vector256.Create(0x70000000);
-        Vector256<float> value = Avx.Multiply((magnitude | special).AsSingle(), Vector256.Create(0x77800000).AsSingle());
+        Vector256<float> value = Fma.MultiplyAdd((magnitude | special).AsSingle(), Vector256.Create(0x77800000).AsSingle(), Vector256.Create(-0f));
         return (value.AsInt32() | (Avx2.ShiftLeftLogical(h, 16) & Vector256.Create(unchecked((int)0x80000000)))).AsSingle();
     }
 
@@ -94,7 +94,7 @@ internal readonly unsafe struct F16Loader : IWeightLoader
     {
         Vector256<int> bits = Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((short*)p), 13) & Vector256.Create(unchecked((int)0x8FFFE000));
         flags = Avx2.Max(flags, Avx2.ShiftLeftLogical(bits, 1).AsUInt32());
-        return Avx.Multiply(bits.AsSingle(), Vector256.Create(0x77800000).AsSingle());
+        return Fma.MultiplyAdd(bits.AsSingle(), Vector256.Create(0x77800000).AsSingle(), Vector256.Create(-0f)); // FMA, not vmulps: no slow path for subnormal inputs (Int4Kernels.HalvesToSingles)
     }
 
     /// <summary>F16 exponent 31, shifted to bits 24–28 of the flags.</summary>

@@ -185,9 +185,12 @@ internal static unsafe class GgufKernels
         // unless dynamic PGO had marked that call cold (static code ran ~2.2x slower).
         uint bits = BitConverter.HalfToUInt16Bits(h);
         uint magnitude = bits & 0x7FFFu;
-        float finite = BitConverter.UInt32BitsToSingle(magnitude << 13) * 5.192296858534828e33f; // 2^112: exact for normals and subnormals
-        uint special = 0x7F800000u | ((magnitude & 0x3FFu) << 13); // infinity, or NaN with its payload
-        uint f32 = magnitude >= 0x7C00u ? special : BitConverter.SingleToUInt32Bits(finite);
+        // Normals by integer rebias; subnormals as an exact int-to-float conversion times 2^-24 (no float operation sees
+        // a subnormal input, which is slow on this CPU); infinities and NaNs with their payload.
+        uint normal = (magnitude << 13) + 0x38000000u;
+        uint subnormal = BitConverter.SingleToUInt32Bits((int)magnitude * 5.9604645e-8f);
+        uint special = 0x7F800000u | ((magnitude & 0x3FFu) << 13);
+        uint f32 = magnitude >= 0x7C00u ? special : magnitude < 0x400u ? subnormal : normal;
         return BitConverter.UInt32BitsToSingle(f32 | ((bits & 0x8000u) << 16));
     }
 
@@ -214,11 +217,10 @@ internal static unsafe class GgufKernels
         Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
         sbyte* xq = x.Q;
         float* xs = x.Scale;
-        Vector256<int> offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * sizeof(BlockQ8_0);
         int i = 0;
         for (; i + 8 <= blocks; i += 8)
         {
-            Vector256<float> factors = BlockScales8((byte*)(b + i), offsets) * Avx.LoadVector256(xs + i);
+            Vector256<float> factors = Int4Kernels.HalvesToSingles(Scales8(b + i)) * Avx.LoadVector256(xs + i);
             sbyte* xb = xq + 32 * i;
             Q8_0Pair(b + i, xb, factors, Vector256.Create(0), Vector256.Create(1), ref acc0, ref acc1);
             Q8_0Pair(b + i + 2, xb + 64, factors, Vector256.Create(2), Vector256.Create(3), ref acc0, ref acc1);
@@ -274,12 +276,7 @@ internal static unsafe class GgufKernels
 
     /// <summary>Eight halves held in the upper 16 bits of 32-bit lanes as exact floats.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> HighHalvesToSingles(Vector256<int> words)
-    {
-        Vector256<int> bits = Avx2.ShiftRightArithmetic(words, 3) & Vector256.Create(unchecked((int)0x8FFFE000));
-        Vector256<int> special = Avx2.CompareGreaterThan(bits & Vector256.Create(0x0FFFE000), Vector256.Create(0x0F7FFFFF)) & Vector256.Create(0x70000000);
-        return Avx.Multiply((bits | special).AsSingle(), Vector256.Create(0x77800000).AsSingle());
-    }
+    private static Vector256<float> HighHalvesToSingles(Vector256<int> words) => Int4Kernels.WideHalvesToSingles(Avx2.ShiftRightArithmetic(words, 16));
 
     /// <summary>Q4_0 on unsigned codes: <c>Σ (q − 8)·x = Σ q·x − 8·Σx</c>, so the nibbles go straight into
     /// <see cref="DotCodes"/> (no subtract, no sign trick) with <c>−8·Σx</c> (from the activation sums that quantization
@@ -290,25 +287,24 @@ internal static unsafe class GgufKernels
     private static float Q4_0Avx2(byte* w, in GgufActivations x, int blocks)
     {
         var b = (BlockQ4_0*)w;
-        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero, zeroTerm = Vector256<float>.Zero;
         Vector256<uint> shifts = Vector256.Create(0u, 0, 0, 0, 4, 4, 4, 4);
         Vector256<byte> low = Vector256.Create((byte)0x0F);
         sbyte* xq = x.Q;
         float* xs = x.Scale;
         int* xsum = x.Sum;
-        Vector256<int> offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * sizeof(BlockQ4_0);
         int i = 0;
         for (; i + 8 <= blocks; i += 8)
         {
             // Factors stay in a register; each block takes its own with a constant-index permute (a store and 32-bit
             // reloads would wait on store forwarding).
-            Vector256<float> factors = BlockScales8((byte*)(b + i), offsets) * Avx.LoadVector256(xs + i);
+            Vector256<float> factors = Int4Kernels.HalvesToSingles(Scales8(b + i)) * Avx.LoadVector256(xs + i);
+            zeroTerm = Fma.MultiplyAdd(factors, Avx.ConvertToVector256Single(Avx.LoadVector256(xsum + i)), zeroTerm);
             sbyte* xb = xq + 32 * i;
-            int* sb = xsum + i;
-            Q4_0Pair(b + i, xb, sb, shifts, low, factors, Vector256.Create(0), Vector256.Create(1), ref acc0, ref acc1);
-            Q4_0Pair(b + i + 2, xb + 64, sb + 2, shifts, low, factors, Vector256.Create(2), Vector256.Create(3), ref acc0, ref acc1);
-            Q4_0Pair(b + i + 4, xb + 128, sb + 4, shifts, low, factors, Vector256.Create(4), Vector256.Create(5), ref acc0, ref acc1);
-            Q4_0Pair(b + i + 6, xb + 192, sb + 6, shifts, low, factors, Vector256.Create(6), Vector256.Create(7), ref acc0, ref acc1);
+            Q4_0Pair(b + i, xb, shifts, low, factors, Vector256.Create(0), Vector256.Create(1), ref acc0, ref acc1);
+            Q4_0Pair(b + i + 2, xb + 64, shifts, low, factors, Vector256.Create(2), Vector256.Create(3), ref acc0, ref acc1);
+            Q4_0Pair(b + i + 4, xb + 128, shifts, low, factors, Vector256.Create(4), Vector256.Create(5), ref acc0, ref acc1);
+            Q4_0Pair(b + i + 6, xb + 192, shifts, low, factors, Vector256.Create(6), Vector256.Create(7), ref acc0, ref acc1);
         }
 
         for (; i < blocks; i++)
@@ -318,16 +314,23 @@ internal static unsafe class GgufKernels
             acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot), Vector256.Create(HalfToSingle(b[i].D) * xs[i]), acc0);
         }
 
-        return HorizontalSum(acc0 + acc1);
+        return HorizontalSum((acc0 + acc1) - (zeroTerm * Vector256.Create(8f)));
     }
 
+    /// <summary>The F16 scales (first field) of eight consecutive blocks in one vector, from eight scalar loads (on
+    /// this Zen 5 faster than one <c>vpgatherdd</c>: Q4_0 decode 29.8 → 33.3 G weights/s).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Q4_0Pair(BlockQ4_0* b, sbyte* xq, int* xsum, Vector256<uint> shifts, Vector256<byte> low, Vector256<float> factors, Vector256<int> index0, Vector256<int> index1, ref Vector256<float> acc0, ref Vector256<float> acc1)
+    private static Vector128<short> Scales8<T>(T* b)
+        where T : unmanaged
+        => Vector128.Create(*(short*)b, *(short*)(b + 1), *(short*)(b + 2), *(short*)(b + 3), *(short*)(b + 4), *(short*)(b + 5), *(short*)(b + 6), *(short*)(b + 7));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q4_0Pair(BlockQ4_0* b, sbyte* xq, Vector256<uint> shifts, Vector256<byte> low, Vector256<float> factors, Vector256<int> index0, Vector256<int> index1, ref Vector256<float> acc0, ref Vector256<float> acc1)
     {
         Vector256<byte> codes0 = Avx2.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(b->Qs).AsUInt32(), shifts).AsByte() & low;
         Vector256<byte> codes1 = Avx2.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(b[1].Qs).AsUInt32(), shifts).AsByte() & low;
-        Vector256<int> dot0 = DotCodes(codes0, Avx.LoadVector256(xq), -8 * xsum[0]);
-        Vector256<int> dot1 = DotCodes(codes1, Avx.LoadVector256(xq + 32), -8 * xsum[1]);
+        Vector256<int> dot0 = DotCodes(codes0, Avx.LoadVector256(xq), 0);
+        Vector256<int> dot1 = DotCodes(codes1, Avx.LoadVector256(xq + 32), 0);
         acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot0), Avx2.PermuteVar8x32(factors, index0), acc0);
         acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot1), Avx2.PermuteVar8x32(factors, index1), acc1);
     }
@@ -342,19 +345,21 @@ internal static unsafe class GgufKernels
         Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
         Vector256<float> minAcc = Vector256<float>.Zero;
         Vector256<byte> mask = Vector256.Create((byte)0x0F);
-        ulong* packed = stackalloc ulong[2];
         sbyte* xq0 = x.Q;
         float* xs0 = x.Scale;
         int* xsum0 = x.Sum;
         for (int i = 0; i < superBlocks; i++)
         {
-            UnpackScaleMinK4(b[i].Scales, packed);
+            // d, dmin and the 12 scale bytes are the block's first 16 bytes: all unpacked in registers.
+            Vector128<byte> head = Sse2.LoadVector128((byte*)(b + i));
+            // Only d and dmin are converted: the other lanes are zeroed, because the scale bytes read as halves can be
+            // subnormal, and a multiply with subnormal inputs takes a slow microcode path here (measured 3x slower).
+            Vector256<float> dd = Int4Kernels.HalvesToSingles(Vector128.CreateScalar(head.AsUInt32().ToScalar()).AsInt16());
+            ScaleMinK4(head, out Vector256<float> sc, out Vector256<float> m);
             Vector256<float> xs = Avx.LoadVector256(xs0 + 8 * i);
-            Vector256<float> sc = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((byte*)packed));
-            Vector256<float> m = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((byte*)(packed + 1)));
-            Vector256<float> factors = sc * xs * Vector256.Create(HalfToSingle(b[i].D));
+            Vector256<float> factors = sc * xs * Avx2.PermuteVar8x32(dd, Vector256<int>.Zero);
             Vector256<float> xsum = Avx.ConvertToVector256Single(Avx.LoadVector256(xsum0 + 8 * i));
-            minAcc = Fma.MultiplyAdd(m * xs, xsum * Vector256.Create(HalfToSingle(b[i].DMin)), minAcc);
+            minAcc = Fma.MultiplyAdd(m * xs, xsum * Avx2.PermuteVar8x32(dd, Vector256.Create(1)), minAcc);
             sbyte* xq = xq0 + 256 * i;
             byte* qs = b[i].Qs;
             // Unrolled by hand so each factor comes from a register permute with a constant index.
@@ -365,6 +370,23 @@ internal static unsafe class GgufKernels
         }
 
         return HorizontalSum(acc0 + acc1) - HorizontalSum(minAcc);
+    }
+
+    /// <summary>The eight 6-bit scales and mins of a Q4_K super-block as floats, from its first 16 bytes (d, dmin, the 12
+    /// scale bytes) with 128-bit word operations: dwords [w0, w2, w1, w2] masked to the low bits and dwords
+    /// [w0, w0, w1, w1] shifted for the high bits give [scales 0–3, scales 4–7, mins 0–3, mins 4–7] (the same values as
+    /// <see cref="GgufDequantize.ScaleMinK4"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void ScaleMinK4(Vector128<byte> head, out Vector256<float> scales, out Vector256<float> mins)
+    {
+        Vector128<uint> words = head.AsUInt32();
+        Vector128<uint> lowWords = Sse2.Shuffle(words, 0b11_10_11_01); // [w0, w2, w1, w2]
+        Vector128<uint> highWords = Sse2.Shuffle(words, 0b10_10_01_01); // [w0, w0, w1, w1]
+        Vector128<uint> low = Avx2.ShiftRightLogicalVariable(lowWords, Vector128.Create(0u, 0, 0, 4)) & Vector128.Create(0x3F3F3F3Fu, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F);
+        Vector128<uint> high = Sse2.ShiftLeftLogical(Sse2.ShiftRightLogical(highWords, 6) & Vector128.Create(0u, 0x03030303, 0, 0x03030303), 4);
+        Vector128<byte> bytes = (low | high).AsByte();
+        scales = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(bytes));
+        mins = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(bytes, 8)));
     }
 
     /// <summary>64 weights of a Q4_K super-block: 32 bytes whose low nibbles are sub-block 2c and high nibbles 2c+1.</summary>

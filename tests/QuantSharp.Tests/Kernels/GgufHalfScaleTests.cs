@@ -87,4 +87,27 @@ public unsafe class GgufHalfScaleTests
             }
         }
     }
+
+    [SkippableFact]
+    public void HalvesToSinglesMatchesLibraryForEveryHalf()
+    {
+        Skip.IfNot(KernelIsa.UseAvx2, "AVX2 conversion");
+        for (int start = 0; start < 65536; start += 8)
+        {
+            Vector128<short> h = Vector128.Create((short)start, (short)(start + 1), (short)(start + 2), (short)(start + 3), (short)(start + 4), (short)(start + 5), (short)(start + 6), (short)(start + 7));
+            Vector256<float> actual = Int4Kernels.HalvesToSingles(h);
+            for (int k = 0; k < 8; k++)
+            {
+                float expected = (float)BitConverter.UInt16BitsToHalf((ushort)(start + k));
+                if (float.IsNaN(expected))
+                {
+                    Assert.True(float.IsNaN(actual[k]), $"0x{start + k:X4}");
+                }
+                else
+                {
+                    Assert.Equal(BitConverter.SingleToUInt32Bits(expected), BitConverter.SingleToUInt32Bits(actual[k]));
+                }
+            }
+        }
+    }
 }
