@@ -81,7 +81,8 @@ public sealed unsafe class Nf4Linear : PackedLinear
                 AbsmaxOffset = _absmaxOffset, Code = code, X = ActivationQuantizer.PadFloats(px, tokens, Cols), Chunks = PackLayout.Chunks(Cols),
                 Y = py, Rows = Rows, Tokens = tokens,
             };
-            WorkerPool.Shared.For(Rows, &Slice, &job, grain: 4, minPerThread: MinRowsPerThread);
+            int grain = UsesGemm(tokens) ? GemmRows : 4;
+            WorkerPool.Shared.For(Rows, &Slice, &job, grain, minPerThread: Math.Max(grain, MinRowsPerThread));
         }
     }
 
@@ -91,10 +92,10 @@ public sealed unsafe class Nf4Linear : PackedLinear
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int padded = job.Chunks * 32;
         int blocks = job.Blocks;
+        int r = UsesGemm(job.Tokens) ? GemmTiles(ref job, start, end) : start;
         // Double-quantized absmax is decoded once per 4-row tile (4 · blocks floats), not per weight.
         float* decoded = job.AbsmaxQ == null ? null : ThreadScratch.Floats(4L * blocks);
         float* result = stackalloc float[4];
-        int r = start;
         for (; r + 4 <= end; r += 4)
         {
             float* absmax = job.Absmax + ((long)r * blocks);
@@ -152,6 +153,45 @@ public sealed unsafe class Nf4Linear : PackedLinear
                 job.Y[((long)t * job.Rows) + r] = FourBitFloatKernels.Dot(q, absmax, job.Chunks, job.X + ((long)t * padded), job.Code);
             }
         }
+    }
+
+    /// <summary>Rows per prefill GEMM tile on this CPU (<see cref="FourBitFloatGemm"/>).</summary>
+    private static int GemmRows => KernelIsa.UseAvx512 ? FourBitFloatGemm.RowsAvx512 : FourBitFloatGemm.RowsAvx2;
+
+    /// <summary>Whether a call with <paramref name="tokens"/> tokens runs the prefill GEMM: from
+    /// <see cref="GemmMinTokens"/> tokens on, where the one dequantization of the tile pays off.</summary>
+    private static bool UsesGemm(int tokens) => tokens >= GemmMinTokens && KernelIsa.UseAvx2;
+
+    /// <summary>Fewest tokens for the prefill GEMM (fewer run the 4-row lookup kernels, bit-identical to decode).</summary>
+    internal const int GemmMinTokens = 2;
+
+    /// <summary>Runs the whole GEMM tiles of rows [<paramref name="start"/>, <paramref name="end"/>) for all tokens
+    /// and returns the first row it left (the tail of fewer than a tile's rows).</summary>
+    private static int GemmTiles(ref Job job, int start, int end)
+    {
+        int tileRows = GemmRows, blocks = job.Blocks, padded = job.Chunks * 32;
+        if (end - start < tileRows)
+        {
+            return start;
+        }
+
+        long workFloats = FourBitFloatGemm.WorkFloats(tileRows, blocks);
+        float* work = ThreadScratch.Floats(workFloats + ((long)tileRows * blocks));
+        float* decoded = work + workFloats;
+        int r = start;
+        for (; r + tileRows <= end; r += tileRows)
+        {
+            float* absmax = job.Absmax + ((long)r * blocks);
+            if (job.AbsmaxQ != null)
+            {
+                DecodeAbsmax(job.AbsmaxQ, job.AbsmaxScale, job.AbsmaxOffset, (long)r * blocks, tileRows * blocks, decoded);
+                absmax = decoded;
+            }
+
+            FourBitFloatGemm.MultiplyTile(tileRows, job.Q + ((long)r * job.RowBytes), job.RowBytes, absmax, blocks, job.Chunks, job.Code, job.X, padded, job.Tokens, job.Y + r, job.Rows, work);
+        }
+
+        return r;
     }
 
     /// <summary>Decodes <paramref name="count"/> double-quantized absmax values from flat index <paramref name="first"/>
