@@ -34,6 +34,7 @@ internal static unsafe class FourBitFloatGemm
     /// <summary>Inputs dequantized per pass (a multiple of 32): 32 rows × 256 floats = 32 KB, within L1.</summary>
     internal const int KBlock = 256;
 
+
     /// <summary>Floats of work space <see cref="MultiplyTile"/> needs for a tile of <paramref name="tileRows"/> rows.</summary>
     internal static long WorkFloats(int tileRows, int blocks) => ((long)tileRows * KBlock) + (2L * tileRows * blocks);
 
@@ -44,6 +45,7 @@ internal static unsafe class FourBitFloatGemm
     /// <c>32 · chunks</c> with zeros. <paramref name="tileRows"/> is <see cref="RowsAvx512"/> (requires AVX-512F) or
     /// <see cref="RowsAvx2"/> (requires AVX2 and FMA). <paramref name="work"/>: <see cref="WorkFloats"/>, 64-byte aligned.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void MultiplyTile(int tileRows, byte* packed, int rowBytes, float* absmax, int blocks, int chunks, float* code, float* x, long xStride, int tokens, float* y, long yStride, float* work)
     {
         float* wt = work;
@@ -54,12 +56,22 @@ internal static unsafe class FourBitFloatGemm
         {
             int kb = Math.Min(KBlock, padded - k0);
             bool accumulate = k0 > 0;
+            PrefetchNext(packed, rowBytes, tileRows, k0 + kb < padded ? (k0 + kb) / 2 : -1);
             if (tileRows == RowsAvx512)
             {
                 DequantizeAvx512(packed, rowBytes, absT, k0 / 32, (k0 + kb) / 32, code, wt);
                 for (int t = 0; t < tokens; t += 8)
                 {
-                    Tokens8Avx512(wt, kb, x + ((long)t * xStride) + k0, xStride, Math.Min(8, tokens - t), y + ((long)t * yStride), yStride, accumulate);
+                    int n = Math.Min(8, tokens - t);
+                    float* xt = x + ((long)t * xStride) + k0, yt = y + ((long)t * yStride);
+                    if (n > 4)
+                    {
+                        Tokens8Avx512(wt, kb, xt, xStride, n, yt, yStride, accumulate);
+                    }
+                    else
+                    {
+                        Tokens4Avx512(wt, kb, xt, xStride, n, yt, yStride, accumulate);
+                    }
                 }
             }
             else
@@ -67,8 +79,34 @@ internal static unsafe class FourBitFloatGemm
                 DequantizeAvx2(packed, rowBytes, absT, k0 / 32, (k0 + kb) / 32, code, wt);
                 for (int t = 0; t < tokens; t += 6)
                 {
-                    Tokens6Avx2(wt, kb, x + ((long)t * xStride) + k0, xStride, Math.Min(6, tokens - t), y + ((long)t * yStride), yStride, accumulate);
+                    int n = Math.Min(6, tokens - t);
+                    float* xt = x + ((long)t * xStride) + k0, yt = y + ((long)t * yStride);
+                    if (n > 3)
+                    {
+                        Tokens6Avx2(wt, kb, xt, xStride, n, yt, yStride, accumulate);
+                    }
+                    else
+                    {
+                        Tokens3Avx2(wt, kb, xt, xStride, n, yt, yStride, accumulate);
+                    }
                 }
+            }
+        }
+    }
+
+    /// <summary>Asks for the codes the next k-block will dequantize (bytes <paramref name="offset"/> … +KBlock/2 of
+    /// each row, or with <paramref name="offset"/> −1 the first k-block of the next tile's rows) to be brought into L2
+    /// while the token blocks run: the rows are far apart, so the hardware prefetcher does not see them as a stream.
+    /// Prefetches never fault, so one past the last tile is harmless.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchNext(byte* packed, int rowBytes, int tileRows, int offset)
+    {
+        byte* p = offset < 0 ? packed + ((long)tileRows * rowBytes) : packed + offset;
+        for (int r = 0; r < tileRows; r++, p += rowBytes)
+        {
+            for (int b = 0; b < KBlock / 2; b += 64)
+            {
+                Sse.Prefetch1(p + b);
             }
         }
     }
@@ -98,6 +136,7 @@ internal static unsafe class FourBitFloatGemm
 
     /// <summary>Block scales of the tile's rows as <c>destination[b · rows + r]</c>, so one vector load gives a block's
     /// scale for consecutive rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void TransposeAbsmax(float* absmax, int blocks, int rows, float* destination)
     {
         for (int r = 0; r < rows; r++)
@@ -297,6 +336,64 @@ internal static unsafe class FourBitFloatGemm
         Vector512.Store(a20, y2); Vector512.Store(a21, y2 + 16); Vector512.Store(a30, y3); Vector512.Store(a31, y3 + 16);
         Vector512.Store(a40, y4); Vector512.Store(a41, y4 + 16); Vector512.Store(a50, y5); Vector512.Store(a51, y5 + 16);
         Vector512.Store(a60, y6); Vector512.Store(a61, y6 + 16); Vector512.Store(a70, y7); Vector512.Store(a71, y7 + 16);
+    }
+
+    /// <summary><see cref="Tokens8Avx512"/> for up to 4 tokens (the remainder of a prompt). Requires AVX-512F.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Tokens4Avx512(float* wt, int kb, float* x, long xs, int n, float* y, long ys, bool accumulate)
+    {
+        float* x0 = x, x1 = x + (Math.Min(1, n - 1) * xs), x2 = x + (Math.Min(2, n - 1) * xs), x3 = x + (Math.Min(3, n - 1) * xs);
+        float* y0 = y, y1 = y + (Math.Min(1, n - 1) * ys), y2 = y + (Math.Min(2, n - 1) * ys), y3 = y + (Math.Min(3, n - 1) * ys);
+        Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
+        if (accumulate)
+        {
+            a00 = Vector512.Load(y0); a01 = Vector512.Load(y0 + 16); a10 = Vector512.Load(y1); a11 = Vector512.Load(y1 + 16);
+            a20 = Vector512.Load(y2); a21 = Vector512.Load(y2 + 16); a30 = Vector512.Load(y3); a31 = Vector512.Load(y3 + 16);
+        }
+
+        for (int k = 0; k < kb; k++, wt += 32)
+        {
+            Vector512<float> w0 = Vector512.Load(wt), w1 = Vector512.Load(wt + 16);
+            Vector512<float> b = Vector512.Create(x0[k]);
+            a00 = Avx512F.FusedMultiplyAdd(w0, b, a00); a01 = Avx512F.FusedMultiplyAdd(w1, b, a01);
+            b = Vector512.Create(x1[k]);
+            a10 = Avx512F.FusedMultiplyAdd(w0, b, a10); a11 = Avx512F.FusedMultiplyAdd(w1, b, a11);
+            b = Vector512.Create(x2[k]);
+            a20 = Avx512F.FusedMultiplyAdd(w0, b, a20); a21 = Avx512F.FusedMultiplyAdd(w1, b, a21);
+            b = Vector512.Create(x3[k]);
+            a30 = Avx512F.FusedMultiplyAdd(w0, b, a30); a31 = Avx512F.FusedMultiplyAdd(w1, b, a31);
+        }
+
+        Vector512.Store(a00, y0); Vector512.Store(a01, y0 + 16); Vector512.Store(a10, y1); Vector512.Store(a11, y1 + 16);
+        Vector512.Store(a20, y2); Vector512.Store(a21, y2 + 16); Vector512.Store(a30, y3); Vector512.Store(a31, y3 + 16);
+    }
+
+    /// <summary><see cref="Tokens6Avx2"/> for up to 3 tokens (the remainder of a prompt). Requires AVX2 and FMA.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Tokens3Avx2(float* wt, int kb, float* x, long xs, int n, float* y, long ys, bool accumulate)
+    {
+        float* x0 = x, x1 = x + (Math.Min(1, n - 1) * xs), x2 = x + (Math.Min(2, n - 1) * xs);
+        float* y0 = y, y1 = y + (Math.Min(1, n - 1) * ys), y2 = y + (Math.Min(2, n - 1) * ys);
+        Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
+        if (accumulate)
+        {
+            a00 = Avx.LoadVector256(y0); a01 = Avx.LoadVector256(y0 + 8); a10 = Avx.LoadVector256(y1); a11 = Avx.LoadVector256(y1 + 8);
+            a20 = Avx.LoadVector256(y2); a21 = Avx.LoadVector256(y2 + 8);
+        }
+
+        for (int k = 0; k < kb; k++, wt += 16)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(wt), w1 = Avx.LoadVector256(wt + 8);
+            Vector256<float> b = Vector256.Create(x0[k]);
+            a00 = Fma.MultiplyAdd(w0, b, a00); a01 = Fma.MultiplyAdd(w1, b, a01);
+            b = Vector256.Create(x1[k]);
+            a10 = Fma.MultiplyAdd(w0, b, a10); a11 = Fma.MultiplyAdd(w1, b, a11);
+            b = Vector256.Create(x2[k]);
+            a20 = Fma.MultiplyAdd(w0, b, a20); a21 = Fma.MultiplyAdd(w1, b, a21);
+        }
+
+        Avx.Store(y0, a00); Avx.Store(y0 + 8, a01); Avx.Store(y1, a10); Avx.Store(y1 + 8, a11);
+        Avx.Store(y2, a20); Avx.Store(y2 + 8, a21);
     }
 
     /// <summary><see cref="Tokens8Avx512"/> for 16 rows (two ymm) and up to 6 tokens. Requires AVX2 and FMA.</summary>

@@ -162,11 +162,14 @@ public sealed unsafe class Nf4Linear : PackedLinear
     /// <see cref="GemmMinTokens"/> tokens on, where the one dequantization of the tile pays off.</summary>
     private static bool UsesGemm(int tokens) => tokens >= GemmMinTokens && KernelIsa.UseAvx2;
 
-    /// <summary>Fewest tokens for the prefill GEMM (fewer run the 4-row lookup kernels, bit-identical to decode).</summary>
-    internal const int GemmMinTokens = 2;
+    /// <summary>Fewest tokens for the prefill GEMM; fewer run the 4-row lookup kernels (bit-identical to decode). The
+    /// tile's dequantization costs about as much as 6 tokens' multiply-adds with AVX-512 (measured: the GEMM is ahead
+    /// from 8 tokens on, 4096 × 2048, one core) and about 10 with AVX2, where the lookup kernels lose less.</summary>
+    internal static int GemmMinTokens => KernelIsa.UseAvx512 ? 8 : 12;
 
     /// <summary>Runs the whole GEMM tiles of rows [<paramref name="start"/>, <paramref name="end"/>) for all tokens
     /// and returns the first row it left (the tail of fewer than a tile's rows).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int GemmTiles(ref Job job, int start, int end)
     {
         int tileRows = GemmRows, blocks = job.Blocks, padded = job.Chunks * 32;

@@ -184,7 +184,8 @@ public unsafe class FourBitFloatGemmTests
         // 75 rows: whole GEMM tiles (32 or 16 rows) and a tail of 4-row and single-row decode kernels.
         const int rows = 75, cols = 333;
         PackedLinear w = QuantizedLinear.Quantize("w", QuantTestData.Random(rows, cols, 5), rows, cols, QuantSpec.ParseName(specName));
-        foreach (int tokens in (int[])[2, 3, 4, 5, 8, 9])
+        // 2–5 tokens run the lookup kernels, from 8 (AVX-512) or 12 (AVX2) tokens on the GEMM.
+        foreach (int tokens in (int[])[2, 3, 4, 5, 8, 9, 12, 13, 17])
         {
             float[] x = new float[tokens * cols];
             var rng = new Random(tokens);
