@@ -8,7 +8,8 @@ namespace QuantSharp.Kernels;
 
 /// <summary>An NF4 or FP4 weight (<see cref="FourBitFloatScheme"/>, bitsandbytes code books, absmax per 64 inputs,
 /// optionally double-quantized absmax). Activations stay float; codes are looked up in registers, four rows at a time
-/// (<see cref="FourBitFloatKernels.Dot4"/>), and for prompts four tokens at a time per lookup.</summary>
+/// (<see cref="FourBitFloatKernels.Dot4"/>), and for short prompts four tokens at a time per lookup; longer prompts
+/// (<see cref="GemmMinTokens"/>) run a float GEMM on tiles dequantized once per call (<see cref="FourBitFloatGemm"/>).</summary>
 [SkipLocalsInit]
 public sealed unsafe class Nf4Linear : PackedLinear
 {
