@@ -19,6 +19,7 @@ public sealed unsafe class GgufLinear : ILinearWeight
     private readonly GgmlType _type;
     private readonly string _name;
     private readonly byte[]? _owned;
+    private readonly Q4_0SplitLayout? _split;
 
     /// <summary>Wraps <paramref name="tensor"/>, a 2-D GGUF tensor (ne[0] = input features, ne[1] = output features).</summary>
     /// <exception cref="GgufException">The type has no direct kernel, or the tensor is not 2-D.</exception>
@@ -48,6 +49,10 @@ public sealed unsafe class GgufLinear : ILinearWeight
         Cols = checked((int)ne[0]);
         Rows = checked((int)ne[1]);
         _rowBytes = GgmlTypeInfo.RowBytes(type, Cols);
+        if (type == GgmlType.Q4_0 && KernelIsa.UseAvx2)
+        {
+            _split = Q4_0SplitLayout.Create(data, Rows, Cols / 32);
+        }
     }
 
     /// <summary>Quantizes a dense <c>[rows, cols]</c> weight to <paramref name="type"/> in memory with llama.cpp's
@@ -151,6 +156,8 @@ public sealed unsafe class GgufLinear : ILinearWeight
         public int Tokens;
         public bool Scalar;
         public float* ScaledSums;
+        public byte* SplitCodes;
+        public Half* SplitScales;
     }
 
     /// <inheritdoc />
@@ -180,7 +187,8 @@ public sealed unsafe class GgufLinear : ILinearWeight
             float* scaledSums = (float*)(scratch + activationBytes);
             GgufActivations first = GgufActivations.At(scratch, tokens, Cols, 0);
             InterleavedPrefill.ScaledSums(first.Scale, first.Sum, blocks, scaledSums);
-            var job = new Job { W = _data, RowBytes = _rowBytes, Type = _type, Rows = Rows, Cols = Cols, X = scratch, Y = py, Tokens = tokens, Scalar = scalar, ScaledSums = scaledSums };
+            var job = new Job { W = _data, RowBytes = _rowBytes, Type = _type, Rows = Rows, Cols = Cols, X = scratch, Y = py, Tokens = tokens, Scalar = scalar, ScaledSums = scaledSums,
+                SplitCodes = scalar || _split == null ? null : _split.Codes, SplitScales = scalar || _split == null ? null : _split.Scales };
             int minRows = Math.Max(8, (int)Math.Min(int.MaxValue, 65536 / Math.Max(1, _rowBytes * tokens)));
             WorkerPool.Shared.For(Rows, &Slice, &job, grain: tokens >= 2 ? InterleavedPrefill.Rows : 4, minPerThread: minRows);
         }
@@ -189,11 +197,45 @@ public sealed unsafe class GgufLinear : ILinearWeight
     /// <summary>Off = one row per call for every token count (A/B timing).</summary>
     internal static bool UseTiles = true;
 
+    /// <summary>Q4_0 on its split layout (<see cref="Q4_0SplitLayout"/>) through the int4 kernels: decode one row at a
+    /// time (<see cref="Int4Kernels.DotRow"/>), prefill in 8-row interleaved tiles (<see cref="InterleavedPrefill"/>).</summary>
+    private static void SplitQ4_0Slice(ref Job job, int start, int end)
+    {
+        int blocks = job.Cols / 32;
+        GgufActivations a = GgufActivations.At(job.X, job.Tokens, job.Cols, 0);
+        int r = start;
+        if (job.Tokens >= 2)
+        {
+            byte* tile = ThreadScratch.Tile(InterleavedPrefill.TileBytes(blocks) + (nuint)(InterleavedPrefill.UnpackWorkFloats(blocks) * sizeof(float)));
+            float* work = (float*)(tile + InterleavedPrefill.TileBytes(blocks));
+            for (; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
+            {
+                InterleavedPrefill.UnpackInt4(job.SplitCodes + ((long)r * blocks * 16), (long)blocks * 16, job.SplitScales + ((long)r * blocks), null, blocks, 1, blocks, tile, work);
+                InterleavedPrefill.Multiply(tile, blocks, job.Tokens, a.Q, a.Scale, job.ScaledSums, job.Y + r, job.Rows);
+            }
+        }
+
+        for (; r < end; r++)
+        {
+            for (int t = 0; t < job.Tokens; t++)
+            {
+                long tb = (long)t * blocks;
+                job.Y[((long)t * job.Rows) + r] = Int4Kernels.DotRow(job.SplitCodes + ((long)r * blocks * 16), job.SplitScales + ((long)r * blocks), null, 1, blocks, a.Q + (tb * 32), a.Scale + tb, a.Sum + tb);
+            }
+        }
+    }
+
     private static void Slice(void* context, int start, int end)
     {
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int blocks32 = job.Cols / 32;
         int r = start;
+        if (job.SplitCodes != null)
+        {
+            SplitQ4_0Slice(ref job, start, end);
+            return;
+        }
+
         if (!job.Scalar && UseTiles && job.Tokens >= 2 && KernelIsa.UseAvx2 && (job.Type is GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.TQ2_0 || (job.Type == GgmlType.Q8_0 && AvxVnni.IsSupported)))
         {
             // Prefill: 8-row interleaved tiles, a register-blocked GEMM over 4 tokens at a time (InterleavedPrefill).
