@@ -52,6 +52,29 @@ public unsafe class FourBitFloatTileKernelTests
 
     [Theory]
     [InlineData("nf4")]
+    [InlineData("nf4-dq")]
+    [InlineData("fp4")]
+    [InlineData("fp4-dq")]
+    public void DotRowAvx512_EqualsReferencePerRow(string specName)
+    {
+        if (!Avx512F.IsSupported)
+        {
+            return;
+        }
+
+        Check(specName, RowByRowAvx512);
+    }
+
+    private static void RowByRowAvx512(byte* packed, int rowBytes, float* absmax, int blocks, int chunks, float* x, float* code, float* result)
+    {
+        for (int r = 0; r < 4; r++)
+        {
+            result[r] = FourBitFloatKernels.DotRowAvx512(packed + (r * rowBytes), absmax + (r * blocks), chunks, x, code);
+        }
+    }
+
+    [Theory]
+    [InlineData("nf4")]
     [InlineData("fp4-dq")]
     public void Dot4Dispatch_EqualsReferencePerRow(string specName) => Check(specName, FourBitFloatKernels.Dot4);
 

@@ -97,9 +97,9 @@ public unsafe class QuantizedKernelTests
             for (int t = 0; t < tokens; t++)
             {
                 w.MatVec(x.AsSpan(t * cols, cols), one);
-                if (spec.Kind is QuantSchemeKind.Int4 or QuantSchemeKind.Ternary or QuantSchemeKind.Int8)
+                if (spec.Kind is QuantSchemeKind.Int4 or QuantSchemeKind.Ternary or QuantSchemeKind.Int8 or QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4)
                 {
-                    // int8, int4 and ternary prefill run the interleaved 8-row GEMM (and int4 decode a single-row kernel), whose float sums run in another
+                    // int8, int4 and ternary prefill run the interleaved 8-row GEMM (and int4/NF4/FP4 decode single-row kernels), whose float sums run in another
                     // order than the prefill tile's: equal up to rounding, not bit for bit.
                     float scale = 1e-5f * (1 + x.AsSpan(t * cols, cols).ToArray().Sum(Math.Abs));
                     for (int r = 0; r < rows; r++)
