@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using QuantSharp.Kernels;
 using QuantSharp.Quantization;
 using QuantSharp.Tests.Quantization;
@@ -136,6 +137,38 @@ public unsafe class TernaryTileKernelTests
                     float magnitude = 1e-3f + (x.Sum(Math.Abs) * s[0]);
                     Assert.True(Math.Abs(result[r] - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {r}: tile {result[r]} vs reference {reference}");
                     Assert.True(Math.Abs(scalar - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {r}: scalar {scalar} vs reference {reference}");
+                }
+            }
+        }
+    }
+
+    [SkippableTheory]
+    [InlineData("ternary-row")]
+    [InlineData("ternary-tensor")]
+    public void TernaryDotRowUniformAvx512_EqualsReference(string specName)
+    {
+        Skip.IfNot(KernelIsa.UseAvx512, "AVX-512 kernel");
+        QuantSpec spec = QuantSpec.ParseName(specName);
+        foreach (int cols in new[] { 1, 7, 31, 32, 33, 64, 96, 172, 257, 1000, 2048, 4097 })
+        {
+            const int rows = 3;
+            QuantizedTensor t = QuantScheme.Quantize(spec, "w", QuantTestData.Random(rows, cols, cols + 13), rows, cols);
+            int chunks = PackLayout.Chunks(cols), rowBytes = PackLayout.RowBytes2(cols);
+            float[] x = Enumerable.Range(0, cols).Select(i => (float)Math.Sin(i * 0.37) * (i % 41 == 0 ? 30f : 1f)).ToArray();
+            float[] scales = MemoryMarshal.Cast<byte, float>(t["scales"].Data.AsSpan()).ToArray();
+            float[] expanded = new float[chunks * 8];
+            fixed (byte* q = t["qweight"].Data)
+            fixed (float* px = x, ps = scales, pe = expanded)
+            {
+                ActivationQuantizer.Q8 a = ActivationQuantizer.Quantize(px, 1, cols);
+                float ds = TernaryKernels.ExpandScales(a.D, a.Sums, chunks, pe);
+                for (int r = 0; r < rows; r++)
+                {
+                    float* s = ps + (scales.Length == 1 ? 0 : r);
+                    float reference = TernaryKernels.DotReference(q + (r * rowBytes), s, chunks, chunks, a.Q, a.D, a.Sums);
+                    float fast = TernaryKernels.DotRowUniformAvx512(q + (r * rowBytes), *s, chunks, a.Q, pe, ds);
+                    float magnitude = 1e-3f + Math.Abs(reference) + (x.Sum(Math.Abs) * 0.1f * *s);
+                    Assert.True(Math.Abs(fast - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {r}: {fast} vs {reference}");
                 }
             }
         }
