@@ -87,6 +87,10 @@ public sealed unsafe class Nf4Linear : PackedLinear
         }
     }
 
+    /// <summary>Widest row (padded inputs) decoded one row at a time: its F32 activations (24 KiB) stay in half the
+    /// L1. At 8192 inputs the single-row kernel measured 25 against the tile's 31 G weights/s.</summary>
+    private const int SingleRowMaxCols = 6144;
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Slice(void* context, int start, int end)
     {
@@ -94,10 +98,11 @@ public sealed unsafe class Nf4Linear : PackedLinear
         int padded = job.Chunks * 32;
         int blocks = job.Blocks;
         int r = UsesGemm(job.Tokens) ? GemmTiles(ref job, start, end) : start;
-        if (job.Tokens == 1 && KernelIsa.UseAvx512)
+        if (job.Tokens == 1 && KernelIsa.UseAvx512 && padded <= SingleRowMaxCols)
         {
             // Decode: one row at a time, one sequential stream per thread (1 thread 33 -> 44, 2 threads 35-50 -> 72
-            // G weights/s against the 4-row tile, quick timer 16384 x 4096).
+            // G weights/s against the 4-row tile, quick timer 16384 x 4096). Wider rows keep the 4-row tile: each
+            // row re-reads all of x (4 bytes per weight, 8x the weight bytes), which the tile shares across 4 rows.
             float* rowAbsmax = job.AbsmaxQ == null ? null : ThreadScratch.Floats(blocks);
             for (; r < end; r++)
             {
