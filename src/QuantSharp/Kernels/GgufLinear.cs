@@ -278,10 +278,7 @@ public sealed unsafe class GgufLinear : ILinearWeight
                     GgufActivations a = GgufActivations.At(job.X, job.Tokens, job.Cols, t);
                     GgufPrefillKernels.Dot4(tile, blocks32, offset, withMins, a, result);
                     float* y = job.Y + (long)t * job.Rows + r;
-                    y[0] = result[0];
-                    y[1] = result[1];
-                    y[2] = result[2];
-                    y[3] = result[3];
+                    Tile4.Store(y, result);
                 }
             }
         }
@@ -300,10 +297,7 @@ public sealed unsafe class GgufLinear : ILinearWeight
                     GgufActivations a = GgufActivations.At(job.X, job.Tokens, job.Cols, t);
                     GgufTileKernels.Dot4(job.Type, w, job.RowBytes, a, blocks32, result);
                     float* y = job.Y + (long)t * job.Rows + r;
-                    y[0] = result[0];
-                    y[1] = result[1];
-                    y[2] = result[2];
-                    y[3] = result[3];
+                    Tile4.Store(y, result);
                 }
             }
         }

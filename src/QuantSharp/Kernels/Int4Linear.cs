@@ -131,10 +131,7 @@ public sealed unsafe class Int4Linear : PackedLinear
                 }
 
                 float* y = job.Y + ((long)t * job.Rows) + r;
-                y[0] = result[0];
-                y[1] = result[1];
-                y[2] = result[2];
-                y[3] = result[3];
+                Tile4.Store(y, result);
             }
         }
 

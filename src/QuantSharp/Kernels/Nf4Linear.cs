@@ -157,10 +157,7 @@ public sealed unsafe class Nf4Linear : PackedLinear
             {
                 FourBitFloatKernels.Dot4(q, job.RowBytes, absmax, blocks, job.Chunks, job.X + ((long)t * padded), job.Code, result);
                 float* y = job.Y + ((long)t * job.Rows) + r;
-                y[0] = result[0];
-                y[1] = result[1];
-                y[2] = result[2];
-                y[3] = result[3];
+                Tile4.Store(y, result);
             }
         }
 

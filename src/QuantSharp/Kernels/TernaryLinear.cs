@@ -121,10 +121,7 @@ public sealed unsafe class TernaryLinear : PackedLinear
                 long tc = (long)t * chunks;
                 TernaryKernels.Dot4(q, job.RowBytes, s, job.ScaleRowStride, job.GroupChunks, chunks, job.X.Q + (tc * 32), job.X.D + tc, dsums + ((long)t * groups), result);
                 float* y = job.Y + ((long)t * job.Rows) + r;
-                y[0] = result[0];
-                y[1] = result[1];
-                y[2] = result[2];
-                y[3] = result[3];
+                Tile4.Store(y, result);
             }
         }
 
