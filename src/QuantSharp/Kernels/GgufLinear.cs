@@ -215,6 +215,18 @@ public sealed unsafe class GgufLinear : ILinearWeight
             }
         }
 
+        if (job.Tokens == 1 && KernelIsa.UseAvx512)
+        {
+            sbyte* paired = (sbyte*)ThreadScratch.Tile((nuint)blocks * 32);
+            Int4Kernels.PairActivations(a.Q, blocks, paired);
+            for (; r < end; r++)
+            {
+                job.Y[r] = Int4Kernels.DotRowAvx512(job.SplitCodes + ((long)r * blocks * 16), job.SplitScales + ((long)r * blocks), null, 1, blocks, a.Q, paired, a.Scale, a.Sum);
+            }
+
+            return;
+        }
+
         for (; r < end; r++)
         {
             for (int t = 0; t < job.Tokens; t++)

@@ -109,6 +109,73 @@ internal static unsafe class Int4Kernels
         return Vector256.Sum((acc0 + acc1) - zeroTerm);
     }
 
+    /// <summary>
+    /// The activations of one token reordered for <see cref="DotRowAvx512"/>: per pair of chunks (c, c+1), 64 bytes
+    /// <c>[x_c 0–15, x_c+1 0–15, x_c 16–31, x_c+1 16–31]</c>, the order in which a 512-bit broadcast of the pair's 32
+    /// packed bytes yields its codes (low nibbles of both chunks, then high nibbles). An odd last chunk is left out.
+    /// </summary>
+    internal static void PairActivations(sbyte* q, int chunks, sbyte* destination)
+    {
+        for (int c = 0; c + 2 <= chunks; c += 2)
+        {
+            sbyte* x0 = q + (c * 32), o = destination + (c * 32);
+            Sse2.Store(o, Sse2.LoadVector128(x0));
+            Sse2.Store(o + 16, Sse2.LoadVector128(x0 + 32));
+            Sse2.Store(o + 32, Sse2.LoadVector128(x0 + 16));
+            Sse2.Store(o + 48, Sse2.LoadVector128(x0 + 48));
+        }
+    }
+
+    /// <summary>
+    /// <see cref="DotRow"/> with 512-bit vectors: two chunks (64 weights) per step — their 32 packed bytes broadcast to
+    /// both halves, shifted by 0 / 4 bits per half and masked give all 64 codes in the order of
+    /// <paramref name="paired"/> (<see cref="PairActivations"/>); <c>maddubs</c> + <c>madd</c>, one convert, one FMA by
+    /// the chunks' factors spread to their lanes. An odd last chunk goes through the 256-bit step. Same result as
+    /// <see cref="DotReference"/> up to float summation order. Requires AVX-512 F/BW; groups of 1, 2, 4 or 8 chunks.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float DotRowAvx512(byte* packed, Half* scales, byte* zeros, int groupChunks, int chunks, sbyte* q, sbyte* paired, float* d, int* sums)
+    {
+        Vector512<ulong> shifts = Vector512.Create(0ul, 0, 0, 0, 4, 4, 4, 4);
+        Vector512<byte> low = Vector512.Create((byte)0x0F);
+        Vector512<short> ones = Vector512.Create((short)1);
+        int groupShift = BitOperations.Log2((uint)groupChunks);
+        Vector256<int> spread = Vector256.Create(0, 1 >> groupShift, 2 >> groupShift, 3 >> groupShift, 4 >> groupShift, 5 >> groupShift, 6 >> groupShift, 7 >> groupShift);
+        Vector512<float> acc0 = default, acc1 = default;
+        Vector256<float> zeroTerm = default;
+        int c = 0;
+        for (; c + 8 <= chunks; c += 8)
+        {
+            int g = c >> groupShift;
+            Vector256<float> factors = Avx2.PermuteVar8x32(HalvesToSingles(LoadGroupValues((byte*)(scales + g), 2 * (8 >> groupShift)).AsInt16()), spread) * Avx.LoadVector256(d + c);
+            Vector256<int> zero = zeros == null ? Vector256.Create(8) : Avx2.PermuteVar8x32(Avx2.ConvertToVector256Int32(LoadGroupValues(zeros + g, 8 >> groupShift)), spread);
+            zeroTerm = Fma.MultiplyAdd(factors, Avx.ConvertToVector256Single(zero * Avx.LoadVector256(sums + c)), zeroTerm);
+            Vector512<float> f = factors.ToVector512Unsafe();
+            acc0 = Avx512F.FusedMultiplyAdd(Pair512(packed + (c * 16), paired + (c * 32), shifts, low, ones), Avx512F.PermuteVar16x32(f, Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)), acc0);
+            acc1 = Avx512F.FusedMultiplyAdd(Pair512(packed + ((c + 2) * 16), paired + ((c + 2) * 32), shifts, low, ones), Avx512F.PermuteVar16x32(f, Vector512.Create(2, 2, 2, 2, 3, 3, 3, 3, 2, 2, 2, 2, 3, 3, 3, 3)), acc1);
+            acc0 = Avx512F.FusedMultiplyAdd(Pair512(packed + ((c + 4) * 16), paired + ((c + 4) * 32), shifts, low, ones), Avx512F.PermuteVar16x32(f, Vector512.Create(4, 4, 4, 4, 5, 5, 5, 5, 4, 4, 4, 4, 5, 5, 5, 5)), acc0);
+            acc1 = Avx512F.FusedMultiplyAdd(Pair512(packed + ((c + 6) * 16), paired + ((c + 6) * 32), shifts, low, ones), Avx512F.PermuteVar16x32(f, Vector512.Create(6, 6, 6, 6, 7, 7, 7, 7, 6, 6, 6, 6, 7, 7, 7, 7)), acc1);
+        }
+
+        float sum = Vector512.Sum(acc0 + acc1) - Vector256.Sum(zeroTerm);
+        if (c < chunks)
+        {
+            // The last 1-7 chunks: the 256-bit kernel on the original activation order.
+            int g = c >> groupShift;
+            sum += DotRow(packed + (c * 16), scales + g, zeros == null ? null : zeros + g, groupChunks, chunks - c, q + (c * 32), d + c, sums + c);
+        }
+
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Pair512(byte* p, sbyte* x, Vector512<ulong> shifts, Vector512<byte> low, Vector512<short> ones)
+    {
+        Vector512<byte> codes = Avx512F.ShiftRightLogicalVariable(Avx512F.BroadcastVector256ToVector512((ulong*)p), shifts).AsByte() & low;
+        Vector512<int> dot = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(codes, Avx512BW.LoadVector512(x)), ones);
+        return Avx512F.ConvertToVector512Single(dot);
+    }
+
     /// <summary>Two chunks of <see cref="DotRow"/>: chunk <paramref name="k"/> and k+1 of the current eight.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void RowPair(byte* p, sbyte* q, Vector256<uint> shifts, Vector256<byte> low, Vector256<float> factors, int k, ref Vector256<float> acc0, ref Vector256<float> acc1)

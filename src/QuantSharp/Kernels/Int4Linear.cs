@@ -99,7 +99,21 @@ public sealed unsafe class Int4Linear : PackedLinear
 
         if (job.Tokens == 1 && job.GroupChunks <= 8 && Avx2.IsSupported && Fma.IsSupported)
         {
-            // Decode: the single-row kernel with register-held factors (1.2-1.9x the 4-row tile on one core, issue 7).
+            // Decode: the single-row kernel with register-held factors (1.2-1.9x the 4-row tile on one core, issue 7),
+            // with AVX-512 two chunks per step on activations reordered once per call.
+            if (KernelIsa.UseAvx512)
+            {
+                // 1 thread 41.5 -> 47.5, 2 threads 78 -> 92 G weights/s (quick timer, 16384 x 4096, g32 and g128).
+                sbyte* paired = (sbyte*)ThreadScratch.Tile((nuint)chunks * 32);
+                Int4Kernels.PairActivations(job.X.Q, chunks, paired);
+                for (; r < end; r++)
+                {
+                    job.Y[r] = Int4Kernels.DotRowAvx512(job.Q + ((long)r * job.RowBytes), job.Scales + ((long)r * groups), job.Zeros == null ? null : job.Zeros + ((long)r * groups), job.GroupChunks, chunks, job.X.Q, paired, job.X.D, job.X.Sums);
+                }
+
+                return;
+            }
+
             for (; r < end; r++)
             {
                 job.Y[r] = Int4Kernels.DotRow(job.Q + ((long)r * job.RowBytes), job.Scales + ((long)r * groups), job.Zeros == null ? null : job.Zeros + ((long)r * groups), job.GroupChunks, chunks, job.X.Q, job.X.D, job.X.Sums);

@@ -92,6 +92,16 @@ public unsafe class QuantizedTileKernelTests
                     float fast = Int4Kernels.DotRow(pq, (Half*)ps, z, gc, chunks, a.Q, a.D, a.Sums);
                     float magnitude = 1e-3f + Math.Abs(reference) + (x.Sum(Math.Abs) * 0.1f);
                     Assert.True(Math.Abs(fast - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {r}: DotRow {fast} vs reference {reference}");
+                    if (KernelIsa.UseAvx512)
+                    {
+                        sbyte[] paired = new sbyte[chunks * 32];
+                        fixed (sbyte* pp = paired)
+                        {
+                            Int4Kernels.PairActivations(a.Q, chunks, pp);
+                            float wide = Int4Kernels.DotRowAvx512(pq, (Half*)ps, z, gc, chunks, a.Q, pp, a.D, a.Sums);
+                            Assert.True(Math.Abs(wide - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {r}: DotRowAvx512 {wide} vs reference {reference}");
+                        }
+                    }
                 }
             }
         }
