@@ -1,6 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace QuantSharp.Kernels;
 
@@ -23,15 +20,10 @@ internal unsafe struct GgufActivations
     /// <paramref name="scratch"/>; token t's view is <c>At(scratch, tokens, cols, t)</c>.</summary>
     public static void Quantize(float* x, int tokens, int cols, byte* scratch)
     {
-        int blocks = cols / 32;
-        sbyte* q = (sbyte*)scratch;
+        // Blocks never straddle tokens (cols is a multiple of 32), so all tokens quantize as one row.
         float* scale = (float*)(scratch + (((long)tokens * cols + 31) & ~31L));
-        int* sum = (int*)(scale + (long)tokens * blocks);
-        long totalBlocks = (long)tokens * blocks;
-        for (long b = 0; b < totalBlocks; b++)
-        {
-            QuantizeBlock(x + b * 32, q + b * 32, out scale[b], out sum[b]);
-        }
+        int* sum = (int*)(scale + (long)tokens * (cols / 32));
+        ActivationQuantizer.QuantizeRow(x, checked(tokens * cols), (sbyte*)scratch, scale, sum);
     }
 
     public static GgufActivations At(byte* scratch, int tokens, int cols, int token)
@@ -45,59 +37,5 @@ internal unsafe struct GgufActivations
             Scale = scale + (long)token * blocks,
             Sum = sum + (long)token * blocks,
         };
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void QuantizeBlock(float* x, sbyte* q, out float scale, out int sum)
-    {
-        if (Avx2.IsSupported)
-        {
-            var signMask = Vector256.Create(0x7FFFFFFF).AsSingle();
-            Vector256<float> a0 = Avx.LoadVector256(x), a1 = Avx.LoadVector256(x + 8), a2 = Avx.LoadVector256(x + 16), a3 = Avx.LoadVector256(x + 24);
-            Vector256<float> m = Avx.Max(Avx.Max(Avx.And(a0, signMask), Avx.And(a1, signMask)), Avx.Max(Avx.And(a2, signMask), Avx.And(a3, signMask)));
-            Vector128<float> m4 = Sse.Max(m.GetLower(), m.GetUpper());
-            m4 = Sse.Max(m4, Sse.Shuffle(m4, m4, 0b01_00_11_10));
-            m4 = Sse.Max(m4, Sse.Shuffle(m4, m4, 0b10_11_00_01));
-            float amax = m4.ToScalar();
-            scale = amax / 127f;
-            var inv = Vector256.Create(scale != 0 ? 127f / amax : 0f);
-            Vector256<int> i0 = Avx.ConvertToVector256Int32(Avx.RoundToNearestInteger(Avx.Multiply(a0, inv)));
-            Vector256<int> i1 = Avx.ConvertToVector256Int32(Avx.RoundToNearestInteger(Avx.Multiply(a1, inv)));
-            Vector256<int> i2 = Avx.ConvertToVector256Int32(Avx.RoundToNearestInteger(Avx.Multiply(a2, inv)));
-            Vector256<int> i3 = Avx.ConvertToVector256Int32(Avx.RoundToNearestInteger(Avx.Multiply(a3, inv)));
-            Vector256<int> s = Avx2.Add(Avx2.Add(i0, i1), Avx2.Add(i2, i3));
-            Vector128<int> s4 = Sse2.Add(s.GetLower(), s.GetUpper());
-            s4 = Sse2.Add(s4, Sse2.Shuffle(s4, 0b01_00_11_10));
-            s4 = Sse2.Add(s4, Sse2.Shuffle(s4, 0b10_11_00_01));
-            sum = s4.ToScalar();
-            // Pack 32 ints → 32 sbytes; the packs work per 128-bit lane, so restore order with a dword permute.
-            Vector256<short> p01 = Avx2.PackSignedSaturate(i0, i1);
-            Vector256<short> p23 = Avx2.PackSignedSaturate(i2, i3);
-            Vector256<sbyte> p = Avx2.PackSignedSaturate(p01, p23);
-            p = Avx2.PermuteVar8x32(p.AsInt32(), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).AsSByte();
-            Avx.Store(q, p);
-            return;
-        }
-
-        QuantizeBlockScalar(x, q, out scale, out sum);
-    }
-
-    internal static void QuantizeBlockScalar(float* x, sbyte* q, out float scale, out int sum)
-    {
-        float amax = 0;
-        for (int i = 0; i < 32; i++)
-        {
-            amax = Math.Max(amax, MathF.Abs(x[i]));
-        }
-
-        scale = amax / 127f;
-        float inv = scale != 0 ? 127f / amax : 0f;
-        sum = 0;
-        for (int i = 0; i < 32; i++)
-        {
-            int v = (int)MathF.Round(x[i] * inv, MidpointRounding.ToEven);
-            q[i] = (sbyte)v;
-            sum += v;
-        }
     }
 }

@@ -26,7 +26,8 @@ internal static unsafe class GgufKernels
     public static float DotAvx2(GgmlType type, byte* w, in GgufActivations x, int blocks32) => type switch
     {
         GgmlType.Q8_0 => Q8_0Avx2(w, x, blocks32),
-        GgmlType.Q4_0 => Q4_0Avx2(w, x, blocks32),
+        // Q4_0 runs on its split layout wherever AVX2 is (GgufLinear, Q4_0SplitLayout), so it has no block-layout AVX2 kernel.
+        GgmlType.Q4_0 => Q4_0Scalar(w, x, blocks32),
         GgmlType.Q4_K => Q4_KAvx2(w, x, blocks32 / 8),
         GgmlType.Q6_K => Q6_KAvx2(w, x, blocks32 / 8),
         GgmlType.TQ2_0 => TQ2_0Avx2(w, x, blocks32 / 8),
@@ -278,62 +279,12 @@ internal static unsafe class GgufKernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> HighHalvesToSingles(Vector256<int> words) => Int4Kernels.WideHalvesToSingles(Avx2.ShiftRightArithmetic(words, 16));
 
-    /// <summary>Q4_0 on unsigned codes: <c>Σ (q − 8)·x = Σ q·x − 8·Σx</c>, so the nibbles go straight into
-    /// <see cref="DotCodes"/> (no subtract, no sign trick) with <c>−8·Σx</c> (from the activation sums that quantization
-    /// already produced) as the integer starting value. Each 16-byte block is broadcast to both lanes and shifted by 0 / 4
-    /// bits per lane, which gives the low nibbles (weights 0–15) then the high ones (16–31). Block scales are converted
-    /// eight at a time (<see cref="BlockScales8"/>) and multiplied by the activation scales in one vector operation; two
-    /// accumulators, so consecutive blocks' FMAs do not wait on each other.</summary>
-    private static float Q4_0Avx2(byte* w, in GgufActivations x, int blocks)
-    {
-        var b = (BlockQ4_0*)w;
-        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero, zeroTerm = Vector256<float>.Zero;
-        Vector256<uint> shifts = Vector256.Create(0u, 0, 0, 0, 4, 4, 4, 4);
-        Vector256<byte> low = Vector256.Create((byte)0x0F);
-        sbyte* xq = x.Q;
-        float* xs = x.Scale;
-        int* xsum = x.Sum;
-        int i = 0;
-        for (; i + 8 <= blocks; i += 8)
-        {
-            // Factors stay in a register; each block takes its own with a constant-index permute (a store and 32-bit
-            // reloads would wait on store forwarding).
-            Vector256<float> factors = Int4Kernels.HalvesToSingles(Scales8(b + i)) * Avx.LoadVector256(xs + i);
-            zeroTerm = Fma.MultiplyAdd(factors, Avx.ConvertToVector256Single(Avx.LoadVector256(xsum + i)), zeroTerm);
-            sbyte* xb = xq + 32 * i;
-            Q4_0Pair(b + i, xb, shifts, low, factors, Vector256.Create(0), Vector256.Create(1), ref acc0, ref acc1);
-            Q4_0Pair(b + i + 2, xb + 64, shifts, low, factors, Vector256.Create(2), Vector256.Create(3), ref acc0, ref acc1);
-            Q4_0Pair(b + i + 4, xb + 128, shifts, low, factors, Vector256.Create(4), Vector256.Create(5), ref acc0, ref acc1);
-            Q4_0Pair(b + i + 6, xb + 192, shifts, low, factors, Vector256.Create(6), Vector256.Create(7), ref acc0, ref acc1);
-        }
-
-        for (; i < blocks; i++)
-        {
-            Vector256<byte> codes = Avx2.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(b[i].Qs).AsUInt32(), shifts).AsByte() & low;
-            Vector256<int> dot = DotCodes(codes, Avx.LoadVector256(xq + 32 * i), -8 * xsum[i]);
-            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot), Vector256.Create(HalfToSingle(b[i].D) * xs[i]), acc0);
-        }
-
-        return HorizontalSum((acc0 + acc1) - (zeroTerm * Vector256.Create(8f)));
-    }
-
     /// <summary>The F16 scales (first field) of eight consecutive blocks in one vector, from eight scalar loads (on
-    /// this Zen 5 faster than one <c>vpgatherdd</c>: Q4_0 decode 29.8 → 33.3 G weights/s).</summary>
+    /// this Zen 5 faster than one <c>vpgatherdd</c>: block-layout Q4_0 decode 29.8 → 33.3 G weights/s).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<short> Scales8<T>(T* b)
         where T : unmanaged
         => Vector128.Create(*(short*)b, *(short*)(b + 1), *(short*)(b + 2), *(short*)(b + 3), *(short*)(b + 4), *(short*)(b + 5), *(short*)(b + 6), *(short*)(b + 7));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Q4_0Pair(BlockQ4_0* b, sbyte* xq, Vector256<uint> shifts, Vector256<byte> low, Vector256<float> factors, Vector256<int> index0, Vector256<int> index1, ref Vector256<float> acc0, ref Vector256<float> acc1)
-    {
-        Vector256<byte> codes0 = Avx2.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(b->Qs).AsUInt32(), shifts).AsByte() & low;
-        Vector256<byte> codes1 = Avx2.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(b[1].Qs).AsUInt32(), shifts).AsByte() & low;
-        Vector256<int> dot0 = DotCodes(codes0, Avx.LoadVector256(xq), 0);
-        Vector256<int> dot1 = DotCodes(codes1, Avx.LoadVector256(xq + 32), 0);
-        acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot0), Avx2.PermuteVar8x32(factors, index0), acc0);
-        acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot1), Avx2.PermuteVar8x32(factors, index1), acc1);
-    }
 
     /// <summary>Q4_K: the eight 6-bit scales and mins of a super-block are unpacked at once with 32-bit word operations
     /// (no per-sub-block bit fiddling), turned into eight float factors <c>d·sc·x.Scale</c> with vector operations, and
@@ -398,21 +349,6 @@ internal static unsafe class GgufKernels
         Vector256<int> dot1 = DotCodes(Avx2.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & mask, Avx.LoadVector256(xq + 32), 0);
         acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot0), Avx2.PermuteVar8x32(factors, lowIndex), acc0);
         acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot1), Avx2.PermuteVar8x32(factors, highIndex), acc1);
-    }
-
-    /// <summary>The 12 scale bytes of a Q4_K super-block as 16 bytes: scales 0–7 (<paramref name="destination"/>[0])
-    /// then mins 0–7 ([1]), each 0–63 (the same values as <see cref="GgufDequantize.ScaleMinK4"/> gives one at a time),
-    /// with 32-bit word masks and shifts. Written as two 64-bit stores so that each 8-byte load that widens them reads
-    /// one store (a load spanning two smaller stores cannot be forwarded and waits for both to retire).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void UnpackScaleMinK4(byte* scales, ulong* destination)
-    {
-        const uint Low6 = 0x3F3F3F3F, Low4 = 0x0F0F0F0F, Low2 = 0x03030303;
-        uint w0 = Unsafe.ReadUnaligned<uint>(scales), w1 = Unsafe.ReadUnaligned<uint>(scales + 4), w2 = Unsafe.ReadUnaligned<uint>(scales + 8);
-        uint scales03 = w0 & Low6, scales47 = (w2 & Low4) | (((w0 >> 6) & Low2) << 4);
-        uint mins03 = w1 & Low6, mins47 = ((w2 >> 4) & Low4) | (((w1 >> 6) & Low2) << 4);
-        destination[0] = scales03 | ((ulong)scales47 << 32);
-        destination[1] = mins03 | ((ulong)mins47 << 32);
     }
 
     private static float Q6_KAvx2(byte* w, in GgufActivations x, int superBlocks)

@@ -185,8 +185,12 @@ public sealed unsafe class GgufLinear : ILinearWeight
         {
             GgufActivations.Quantize(px, tokens, Cols, scratch);
             float* scaledSums = (float*)(scratch + activationBytes);
-            GgufActivations first = GgufActivations.At(scratch, tokens, Cols, 0);
-            InterleavedPrefill.ScaledSums(first.Scale, first.Sum, blocks, scaledSums);
+            if (tokens >= 2)
+            {
+                GgufActivations first = GgufActivations.At(scratch, tokens, Cols, 0);
+                InterleavedPrefill.ScaledSums(first.Scale, first.Sum, blocks, scaledSums);
+            }
+
             var job = new Job { W = _data, RowBytes = _rowBytes, Type = _type, Rows = Rows, Cols = Cols, X = scratch, Y = py, Tokens = tokens, Scalar = scalar, ScaledSums = scaledSums,
                 SplitCodes = scalar || _split == null ? null : _split.Codes, SplitScales = scalar || _split == null ? null : _split.Scales };
             int minRows = Math.Max(8, (int)Math.Min(int.MaxValue, 65536 / Math.Max(1, _rowBytes * tokens)));
@@ -248,9 +252,10 @@ public sealed unsafe class GgufLinear : ILinearWeight
             return;
         }
 
-        if (!job.Scalar && UseTiles && job.Tokens >= 2 && KernelIsa.UseAvx2 && (job.Type is GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.TQ2_0 || (job.Type == GgmlType.Q8_0 && AvxVnni.IsSupported)))
+        if (!job.Scalar && UseTiles && job.Tokens >= 2 && KernelIsa.UseAvx2 && (job.Type is GgmlType.Q4_K or GgmlType.TQ2_0 || (job.Type == GgmlType.Q8_0 && AvxVnni.IsSupported)))
         {
-            // Prefill: 8-row interleaved tiles, a register-blocked GEMM over 4 tokens at a time (InterleavedPrefill).
+            // Prefill: 8-row interleaved tiles, a register-blocked GEMM over 4 tokens at a time (InterleavedPrefill);
+            // Q4_0 goes through its split layout (SplitQ4_0Slice). Rows past the last full tile take the paths below.
             GgufActivations a = GgufActivations.At(job.X, job.Tokens, job.Cols, 0);
             byte* tile = ThreadScratch.Tile(InterleavedPrefill.TileBytes(blocks32));
             for (; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
@@ -258,9 +263,6 @@ public sealed unsafe class GgufLinear : ILinearWeight
                 byte* w = job.W + r * job.RowBytes;
                 switch (job.Type)
                 {
-                    case GgmlType.Q4_0:
-                        InterleavedPrefill.UnpackQ4_0(w, job.RowBytes, blocks32, tile);
-                        break;
                     case GgmlType.Q4_K:
                         InterleavedPrefill.UnpackQ4_K(w, job.RowBytes, blocks32 / 8, tile);
                         break;
@@ -276,28 +278,10 @@ public sealed unsafe class GgufLinear : ILinearWeight
             }
         }
 
-        if (!job.Scalar && UseTiles && job.Tokens >= 2 && GgufPrefillKernels.Supported(job.Type))
-        {
-            // Prefill: each 4-row tile unpacked once to codes and factors, reused by every token (GgufPrefillKernels).
-            byte* tile = ThreadScratch.Tile(GgufPrefillKernels.TileBytes(blocks32));
-            float* result = stackalloc float[4];
-            bool withMins = job.Type == GgmlType.Q4_K;
-            for (; r + 4 <= end; r += 4)
-            {
-                int offset = GgufPrefillKernels.Unpack4(job.Type, job.W + r * job.RowBytes, job.RowBytes, blocks32, tile);
-                for (int t = 0; t < job.Tokens; t++)
-                {
-                    GgufActivations a = GgufActivations.At(job.X, job.Tokens, job.Cols, t);
-                    GgufPrefillKernels.Dot4(tile, blocks32, offset, withMins, a, result);
-                    float* y = job.Y + (long)t * job.Rows + r;
-                    Tile4.Store(y, result);
-                }
-            }
-        }
-
         if (!job.Scalar && UseTiles && job.Tokens >= 2 && GgufTileKernels.HasTile(job.Type))
         {
-            // Several tokens without AVX-VNNI: 4-row tiles (GgufTileKernels). Not for decode: on the TinyLlama-shape model
+            // Several tokens where the interleaved GEMM does not apply (Q8_0 without AVX-VNNI) and the last rows of a
+            // slice: 4-row tiles (GgufTileKernels). Not for decode: on the TinyLlama-shape model
             // (weights streamed from DRAM) the tiles decoded about 2× slower than one row per call, although they are
             // 2–3× faster on cache-resident matrices (docs/RESULTS.md, third pass).
             float* result = stackalloc float[4];

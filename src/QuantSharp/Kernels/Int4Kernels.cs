@@ -85,12 +85,7 @@ internal static unsafe class Int4Kernels
         int c = 0;
         for (; c + 8 <= chunks; c += 8)
         {
-            // Eight chunks span 8 / groupChunks groups: read exactly those scales and zeros (never past the row).
-            int g = c >> groupShift;
-            Vector256<float> factors = Avx2.PermuteVar8x32(HalvesToSingles(LoadGroupValues((byte*)(scales + g), 2 * (8 >> groupShift)).AsInt16()), spread) * Avx.LoadVector256(d + c);
-            Vector256<int> zero = zeros == null ? Vector256.Create(8) : Avx2.PermuteVar8x32(Avx2.ConvertToVector256Int32(LoadGroupValues(zeros + g, 8 >> groupShift)), spread);
-            // The zero-point term of the eight chunks at once, in floats: Σ_k factor_k · z_k · Σx_k.
-            zeroTerm = Fma.MultiplyAdd(factors, Avx.ConvertToVector256Single(zero * Avx.LoadVector256(sums + c)), zeroTerm);
+            Vector256<float> factors = EightChunkFactors(scales, zeros, c, groupShift, spread, d, sums, ref zeroTerm);
             RowPair(packed + (c * 16), q + (c * 32), shifts, low, factors, 0, ref acc0, ref acc1);
             RowPair(packed + ((c + 2) * 16), q + ((c + 2) * 32), shifts, low, factors, 2, ref acc0, ref acc1);
             RowPair(packed + ((c + 4) * 16), q + ((c + 4) * 32), shifts, low, factors, 4, ref acc0, ref acc1);
@@ -146,11 +141,7 @@ internal static unsafe class Int4Kernels
         int c = 0;
         for (; c + 8 <= chunks; c += 8)
         {
-            int g = c >> groupShift;
-            Vector256<float> factors = Avx2.PermuteVar8x32(HalvesToSingles(LoadGroupValues((byte*)(scales + g), 2 * (8 >> groupShift)).AsInt16()), spread) * Avx.LoadVector256(d + c);
-            Vector256<int> zero = zeros == null ? Vector256.Create(8) : Avx2.PermuteVar8x32(Avx2.ConvertToVector256Int32(LoadGroupValues(zeros + g, 8 >> groupShift)), spread);
-            zeroTerm = Fma.MultiplyAdd(factors, Avx.ConvertToVector256Single(zero * Avx.LoadVector256(sums + c)), zeroTerm);
-            Vector512<float> f = factors.ToVector512Unsafe();
+            Vector512<float> f = EightChunkFactors(scales, zeros, c, groupShift, spread, d, sums, ref zeroTerm).ToVector512Unsafe();
             acc0 = Avx512F.FusedMultiplyAdd(Pair512(packed + (c * 16), paired + (c * 32), shifts, low, ones), Avx512F.PermuteVar16x32(f, Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)), acc0);
             acc1 = Avx512F.FusedMultiplyAdd(Pair512(packed + ((c + 2) * 16), paired + ((c + 2) * 32), shifts, low, ones), Avx512F.PermuteVar16x32(f, Vector512.Create(2, 2, 2, 2, 3, 3, 3, 3, 2, 2, 2, 2, 3, 3, 3, 3)), acc1);
             acc0 = Avx512F.FusedMultiplyAdd(Pair512(packed + ((c + 4) * 16), paired + ((c + 4) * 32), shifts, low, ones), Avx512F.PermuteVar16x32(f, Vector512.Create(4, 4, 4, 4, 5, 5, 5, 5, 4, 4, 4, 4, 5, 5, 5, 5)), acc0);
@@ -174,6 +165,20 @@ internal static unsafe class Int4Kernels
         Vector512<byte> codes = Avx512F.ShiftRightLogicalVariable(Avx512F.BroadcastVector256ToVector512((ulong*)p), shifts).AsByte() & low;
         Vector512<int> dot = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(codes, Avx512BW.LoadVector512(x)), ones);
         return Avx512F.ConvertToVector512Single(dot);
+    }
+
+    /// <summary>For chunks c…c+7 of a row: the factors <c>s_g · d_c</c> (the eight chunks span 8 / groupChunks groups,
+    /// whose scales and zero points are read exactly — never past the row — and spread to their chunks by a permute),
+    /// and the zero-point term of the eight chunks, <c>Σ_k factor_k · z_k · Σx_k</c>, added to
+    /// <paramref name="zeroTerm"/> (z = 8 when <paramref name="zeros"/> is null).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> EightChunkFactors(Half* scales, byte* zeros, int c, int groupShift, Vector256<int> spread, float* d, int* sums, ref Vector256<float> zeroTerm)
+    {
+        int g = c >> groupShift;
+        Vector256<float> factors = Avx2.PermuteVar8x32(HalvesToSingles(LoadGroupValues((byte*)(scales + g), 2 * (8 >> groupShift)).AsInt16()), spread) * Avx.LoadVector256(d + c);
+        Vector256<int> zero = zeros == null ? Vector256.Create(8) : Avx2.PermuteVar8x32(Avx2.ConvertToVector256Int32(LoadGroupValues(zeros + g, 8 >> groupShift)), spread);
+        zeroTerm = Fma.MultiplyAdd(factors, Avx.ConvertToVector256Single(zero * Avx.LoadVector256(sums + c)), zeroTerm);
+        return factors;
     }
 
     /// <summary>Two chunks of <see cref="DotRow"/>: chunk <paramref name="k"/> and k+1 of the current eight.</summary>

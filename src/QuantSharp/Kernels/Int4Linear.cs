@@ -81,22 +81,6 @@ public sealed unsafe class Int4Linear : PackedLinear
             }
         }
 
-        // Per thread: 4 rows of F32 scales, then each token's per-group Σ d·sum (the zero-point term's activation part).
-        // With several tokens (prefill), each 4-row tile is unpacked once to one code byte per weight (after the floats).
-        bool unpack = job.Tokens >= PrefillUnpackTokens && Avx2.IsSupported && Fma.IsSupported;
-        long floats = ((4L * groups) + ((long)job.Tokens * groups) + 15) & ~15L;
-        byte* scratch = ThreadScratch.Get((nuint)((floats * sizeof(float)) + (unpack ? 4L * chunks * 32 : 0)));
-        float* scales = (float*)scratch;
-        float* dsums = scales + (4 * groups);
-        byte* codes = scratch + (floats * sizeof(float));
-        for (int t = 0; t < job.Tokens; t++)
-        {
-            long tc = (long)t * chunks;
-            Int4Kernels.GroupDSums(job.X.D + tc, job.X.Sums + tc, chunks, job.GroupChunks, dsums + ((long)t * groups));
-        }
-
-        float* result = stackalloc float[4];
-
         if (job.Tokens == 1 && job.GroupChunks <= 8 && Avx2.IsSupported && Fma.IsSupported)
         {
             // Decode: the single-row kernel with register-held factors (1.2-1.9x the 4-row tile on one core, issue 7),
@@ -122,6 +106,21 @@ public sealed unsafe class Int4Linear : PackedLinear
             return;
         }
 
+        // Per thread: 4 rows of F32 scales, then each token's per-group Σ d·sum (the zero-point term's activation part).
+        // With several tokens (prefill), each 4-row tile is unpacked once to one code byte per weight (after the floats).
+        bool unpack = job.Tokens >= PrefillUnpackTokens && Avx2.IsSupported && Fma.IsSupported;
+        long floats = ((4L * groups) + ((long)job.Tokens * groups) + 15) & ~15L;
+        byte* scratch = ThreadScratch.Get((nuint)((floats * sizeof(float)) + (unpack ? 4L * chunks * 32 : 0)));
+        float* scales = (float*)scratch;
+        float* dsums = scales + (4 * groups);
+        byte* codes = scratch + (floats * sizeof(float));
+        for (int t = 0; t < job.Tokens; t++)
+        {
+            long tc = (long)t * chunks;
+            Int4Kernels.GroupDSums(job.X.D + tc, job.X.Sums + tc, chunks, job.GroupChunks, dsums + ((long)t * groups));
+        }
+
+        float* result = stackalloc float[4];
         for (; r + 4 <= end; r += 4)
         {
             TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(job.Scales + ((long)r * groups), 4 * groups), new Span<float>(scales, 4 * groups));

@@ -18,7 +18,7 @@ namespace QuantSharp.Kernels;
 /// <c>B</c> (the offset term), so that row r's output is
 /// <c>Σ_c d_tc · (A_rc · dot_rtc − B_rc · Σx_tc)</c> with <c>d_tc</c> and <c>Σx_tc</c> the token's activation
 /// scale and integer sum for the chunk (<see cref="ActivationQuantizer"/>): int4 <c>A = s, B = s·z</c> (z = 8 when
-/// symmetric); Q4_0 <c>A = d, B = 8d</c>; Q4_K <c>A = d·sc, B = dmin·m</c>.</para>
+/// symmetric, and GGUF Q4_0 through its split layout); Q4_K <c>A = d·sc, B = dmin·m</c>.</para>
 /// </remarks>
 [SkipLocalsInit]
 internal static unsafe class InterleavedPrefill
@@ -83,29 +83,6 @@ internal static unsafe class InterleavedPrefill
     }
 
     /// <summary>
-    /// Unpacks 8 rows of GGUF Q4_0 (<paramref name="rowBytes"/> apart; per block an F16 scale d and 16 bytes whose low
-    /// nibbles are weights 0–15 and high nibbles 16–31, value <c>d · (q − 8)</c>) into a tile: A = d, B = 8d.
-    /// Requires AVX2.
-    /// </summary>
-    internal static void UnpackQ4_0(byte* rows, long rowBytes, int blocks, byte* tile)
-    {
-        Vector256<uint> shifts = Vector256.Create(0u, 0, 0, 0, 4, 4, 4, 4);
-        Vector256<byte> low = Vector256.Create((byte)0x0F);
-        Vector256<int> rowOffsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * (int)rowBytes;
-        for (int c = 0; c < blocks; c++)
-        {
-            long o = ((long)c * 18) + 2;
-            Transpose8(
-                Row(rows + o, shifts, low), Row(rows + rowBytes + o, shifts, low), Row(rows + (2 * rowBytes) + o, shifts, low), Row(rows + (3 * rowBytes) + o, shifts, low),
-                Row(rows + (4 * rowBytes) + o, shifts, low), Row(rows + (5 * rowBytes) + o, shifts, low), Row(rows + (6 * rowBytes) + o, shifts, low), Row(rows + (7 * rowBytes) + o, shifts, low),
-                Codes(tile, c));
-            Vector256<float> d = GgufKernels.BlockScales8(rows + ((long)c * 18), rowOffsets);
-            Avx.Store(FactorA(tile, blocks, c), d);
-            Avx.Store(FactorB(tile, blocks, c), d * Vector256.Create(8f));
-        }
-    }
-
-    /// <summary>
     /// Unpacks 8 rows of GGUF Q4_K (<paramref name="rowBytes"/> apart; per 256-weight super-block F16 d and dmin, 12
     /// bytes of 6-bit sub-block scales and mins, 128 bytes of nibbles: bytes 32j…32j+31 hold sub-block 2j in the low
     /// nibbles and 2j+1 in the high ones; value <c>d·sc·q − dmin·m</c>) into a tile: A = d·sc, B = dmin·m. Requires AVX2.
@@ -116,20 +93,21 @@ internal static unsafe class InterleavedPrefill
         Vector256<byte> low = Vector256.Create((byte)0x0F);
         float* a = stackalloc float[Rows * 8];
         float* b = stackalloc float[Rows * 8];
-        ulong* packed = stackalloc ulong[2];
+        float* rowA = stackalloc float[8];
+        float* rowB = stackalloc float[8];
         for (int i = 0; i < superBlocks; i++)
         {
             long sb = (long)i * 144;
             for (int r = 0; r < Rows; r++)
             {
                 byte* block = rows + (r * rowBytes) + sb;
-                float d = GgufKernels.HalfToSingle(*(Half*)block), dmin = GgufKernels.HalfToSingle(*(Half*)(block + 2));
-                GgufKernels.UnpackScaleMinK4(block + 4, packed);
-                byte* unpacked = (byte*)packed;
+                GgufKernels.ScaleMinK4(Sse2.LoadVector128(block), out Vector256<float> scales, out Vector256<float> mins);
+                Avx.Store(rowA, scales * Vector256.Create(GgufKernels.HalfToSingle(*(Half*)block)));
+                Avx.Store(rowB, mins * Vector256.Create(GgufKernels.HalfToSingle(*(Half*)(block + 2))));
                 for (int j = 0; j < 8; j++)
                 {
-                    a[(j * Rows) + r] = d * unpacked[j];
-                    b[(j * Rows) + r] = dmin * unpacked[8 + j];
+                    a[(j * Rows) + r] = rowA[j];
+                    b[(j * Rows) + r] = rowB[j];
                 }
             }
 

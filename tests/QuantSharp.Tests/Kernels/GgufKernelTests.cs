@@ -90,7 +90,7 @@ public unsafe class GgufKernelTests
             {
                 for (int b = 0; b < cols / 32; b++)
                 {
-                    GgufActivations.QuantizeBlockScalar(px + 32 * b, q, out float scale, out _);
+                    QuantizeBlockByFormula(px + 32 * b, q, out float scale, out _);
                     for (int i = 0; i < 32; i++)
                     {
                         xq[32 * b + i] = (double)scale * q[i];
@@ -121,6 +121,27 @@ public unsafe class GgufKernelTests
         }
     }
 
+    /// <summary>The documented activation quantization of one 32-block, computed here: d = max|x| / 127,
+    /// q = clamp(round_half_even(x · (1 / d)), ±127), sum = Σ q.</summary>
+    private static void QuantizeBlockByFormula(float* x, sbyte* q, out float scale, out int sum)
+    {
+        float amax = 0;
+        for (int i = 0; i < 32; i++)
+        {
+            amax = Math.Max(amax, MathF.Abs(x[i]));
+        }
+
+        scale = amax / 127f;
+        float inverse = scale == 0 ? 0 : 1f / scale;
+        sum = 0;
+        for (int i = 0; i < 32; i++)
+        {
+            int v = (int)Math.Clamp(MathF.Round(x[i] * inverse), -127f, 127f);
+            q[i] = (sbyte)v;
+            sum += v;
+        }
+    }
+
     [Fact]
     public void ActivationQuantization_FastEqualsScalar()
     {
@@ -134,7 +155,7 @@ public unsafe class GgufKernelTests
             {
                 GgufActivations.Quantize(px, 1, 32, scratch);
                 GgufActivations a = GgufActivations.At(scratch, 1, 32, 0);
-                GgufActivations.QuantizeBlockScalar(px, q, out float scale, out int sum);
+                QuantizeBlockByFormula(px, q, out float scale, out int sum);
                 Assert.Equal(scale, a.Scale[0]);
                 Assert.Equal(sum, a.Sum[0]);
                 Assert.True(new ReadOnlySpan<sbyte>(q, 32).SequenceEqual(new ReadOnlySpan<sbyte>(a.Q, 32)), $"seed {seed}");
