@@ -1,3 +1,4 @@
+using QuantSharp.Tokenizers;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Numerics.Tensors;
@@ -145,20 +146,7 @@ internal static class EmbedCommand
 
     private static int[] Tokenize(LoadedModel loaded, string text)
     {
-        if (GlmSpec.Matches(loaded.Model.Config))
-        {
-            throw new UsageException($"{loaded.Path}: --text needs the ChatGLM/GLM-4 tokenizer with its [gMASK]/sop prefix, which this build has not verified; pass --ids instead");
-        }
-
-        ITextTokenizer tokenizer = loaded.RequireTokenizer();
-        var ids = new List<int>();
-        if (tokenizer.AddBosByDefault && tokenizer.BosId is int bos)
-        {
-            ids.Add(bos);
-        }
-
-        ids.AddRange(tokenizer.Encode(text));
-        return [.. ids];
+        return loaded.RequireTokenizer().Encode(text, addSpecialTokens: true);
     }
 
     private static void Write(string path, float[] states, int rows, int width, int[] inputIds, int[] mask, int layer, int layers)

@@ -1,3 +1,4 @@
+using QuantSharp.Tokenizers;
 using System.CommandLine;
 using QuantSharp.Formats;
 using QuantSharp.Models;
@@ -58,7 +59,7 @@ internal static class GenerateCommand
     private static int Run(string path, LoadOptions load, string? promptText, string? idsText, SamplingOptions options, bool json)
     {
         using LoadedModel loaded = ModelOptions.Load(path, load);
-        ITextTokenizer? tokenizer = loaded.Tokenizer;
+        Tokenizer? tokenizer = loaded.Tokenizer;
         List<int> prompt;
         if (idsText is not null)
         {
@@ -67,13 +68,7 @@ internal static class GenerateCommand
         else
         {
             tokenizer = loaded.RequireTokenizer();
-            prompt = [];
-            if (tokenizer.AddBosByDefault && tokenizer.BosId is int bos)
-            {
-                prompt.Add(bos);
-            }
-
-            prompt.AddRange(tokenizer.Encode(promptText ?? ""));
+            prompt = [.. tokenizer.Encode(promptText ?? "", addSpecialTokens: true)];
         }
 
         var generator = new Generator(loaded.Model);

@@ -1,3 +1,4 @@
+using QuantSharp.Tokenizers;
 using System.CommandLine;
 using QuantSharp.Formats;
 using QuantSharp.Models;
@@ -41,5 +42,5 @@ internal static class ModelOptions
         => model.BlockLinears().Sum(l => l.Weight.BytesInMemory) + model.LmHead.BytesInMemory
             + 4L * (model.FinalNorm.Length + model.Blocks.Sum(b => b.AttnNorm.Length + b.MlpNorm.Length));
 
-    public static ITextTokenizer Tokenizer(LoadedModel loaded) => loaded.RequireTokenizer();
+    public static Tokenizer Tokenizer(LoadedModel loaded) => loaded.RequireTokenizer();
 }

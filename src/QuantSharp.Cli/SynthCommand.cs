@@ -1,3 +1,4 @@
+using QuantSharp.Tokenizers;
 using System.CommandLine;
 using System.Diagnostics;
 using QuantSharp.Formats;

@@ -1,3 +1,4 @@
+using QuantSharp.Tokenizers;
 using System.Runtime.InteropServices;
 using QuantSharp.Formats;
 using QuantSharp.Formats.Gguf;
@@ -85,7 +86,7 @@ public static class GgufExporter
             throw new QuantSharpException($"{loaded.Path}: GGUF export supports the Llama architecture (separate q/k/v and gate/up, no biases, full RoPE); {c.Architecture} is not");
         }
 
-        if (loaded.Tokenizer is not SentencePieceBpeTokenizer tokenizer)
+        if (loaded.Tokenizer is not { Model: SentencePieceBpeTokenizer } tokenizer)
         {
             throw new QuantSharpException($"{loaded.Path}: GGUF export needs the model's SentencePiece tokenizer (tokenizer.model), which this checkpoint lacks");
         }
@@ -180,7 +181,7 @@ public static class GgufExporter
         _ => throw new QuantSharpException($"no llama.cpp file type for {type}"),
     };
 
-    private static void WriteMetadata(GgufWriter w, LoadedModel loaded, SentencePieceBpeTokenizer tokenizer, GgmlType main, string? name)
+    private static void WriteMetadata(GgufWriter w, LoadedModel loaded, Tokenizer tokenizer, GgmlType main, string? name)
     {
         ModelConfig c = loaded.Model.Config;
         w.Add("general.architecture", "llama");
@@ -203,7 +204,7 @@ public static class GgufExporter
         w.Add("llama.rope.freq_base", (float)c.RopeTheta);
         w.Add("llama.attention.layer_norm_rms_epsilon", c.RmsNormEps);
         w.Add("llama.vocab_size", (uint)c.VocabSize);
-        GgufTokenizer.Write(w, tokenizer.Model, tokenizer.AddBosByDefault);
+        GgufVocabulary.Write(w, ((SentencePieceBpeTokenizer)tokenizer.Model).Model, tokenizer.AddBosByDefault);
     }
 
     private static GgufTensorExport WriteNorm(GgufWriter w, string name, float[] values)

@@ -1,3 +1,4 @@
+using QuantSharp.Tokenizers;
 using QuantSharp.Formats;
 using QuantSharp.Formats.Gguf;
 
@@ -30,17 +31,7 @@ public static class GgufModelLoader
     };
 
     /// <summary>True when <paramref name="path"/> is a file that starts with the GGUF magic.</summary>
-    public static bool IsGguf(string path)
-    {
-        if (!File.Exists(path))
-        {
-            return false;
-        }
-
-        Span<byte> magic = stackalloc byte[4];
-        using FileStream f = File.OpenRead(path);
-        return f.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && magic.SequenceEqual("GGUF"u8);
-    }
+    public static bool IsGguf(string path) => GgufFile.HasMagic(path);
 
     /// <summary>Loads <paramref name="path"/> if it is a GGUF file, else returns null (for <see cref="ModelLoader.FileLoaders"/>).</summary>
     public static LoadedModel? TryLoad(string path, LoadOptions options) => IsGguf(path) ? Load(path, options) : null;
@@ -54,7 +45,7 @@ public static class GgufModelLoader
         try
         {
             ModelConfig config = ReadConfig(file);
-            ITextTokenizer? tokenizer = GgufTokenizer.Load(file);
+            Tokenizer? tokenizer = GgufVocabulary.Load(file);
             provider = new GgufLinearProvider(file, config.HeadDim);
             ILinearProvider linears = options?.LinearProvider?.Invoke(config, file) ?? provider;
             TransformerModel model = TransformerModel.Create(config, file, linears, provider, Spec);

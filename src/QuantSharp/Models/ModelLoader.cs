@@ -1,3 +1,4 @@
+using QuantSharp.Tokenizers;
 using QuantSharp.Formats;
 
 namespace QuantSharp.Models;
@@ -5,7 +6,7 @@ namespace QuantSharp.Models;
 /// <summary>A loaded model with its tokenizer (if the checkpoint has one).</summary>
 public sealed class LoadedModel : IDisposable
 {
-    internal LoadedModel(TransformerModel model, ITextTokenizer? tokenizer, string path, long fileBytes)
+    internal LoadedModel(TransformerModel model, Tokenizer? tokenizer, string path, long fileBytes)
     {
         Model = model;
         Tokenizer = tokenizer;
@@ -17,7 +18,7 @@ public sealed class LoadedModel : IDisposable
     public TransformerModel Model { get; }
 
     /// <summary>The tokenizer, or null when the checkpoint ships none.</summary>
-    public ITextTokenizer? Tokenizer { get; }
+    public Tokenizer? Tokenizer { get; }
 
     /// <summary>Where it was loaded from.</summary>
     public string Path { get; }
@@ -26,8 +27,8 @@ public sealed class LoadedModel : IDisposable
     public long FileBytes { get; }
 
     /// <summary>The tokenizer, or a clear error if the checkpoint has none.</summary>
-    public ITextTokenizer RequireTokenizer() => Tokenizer
-        ?? throw new QuantSharpException($"{Path}: no tokenizer (tokenizer.model) in this checkpoint; pass token ids instead");
+    public Tokenizer RequireTokenizer() => Tokenizer
+        ?? throw new QuantSharpException($"{Path}: no tokenizer (tokenizer.json, vocab.json + merges.txt, tokenizer.model or vocab.txt) in this checkpoint; pass token ids instead");
 
     /// <inheritdoc />
     public void Dispose() => Model.Dispose();
@@ -124,9 +125,8 @@ public static class ModelLoader
     }
 
     /// <summary>The tokenizer in a checkpoint folder, or null if there is none.</summary>
-    public static ITextTokenizer? LoadTokenizer(string folder)
+    public static Tokenizer? LoadTokenizer(string folder)
     {
-        string sp = System.IO.Path.Combine(folder, "tokenizer.model");
-        return File.Exists(sp) ? SentencePieceBpeTokenizer.Load(sp, System.IO.Path.Combine(folder, "tokenizer_config.json")) : null;
+        return TokenizerLoader.TryLoad(folder);
     }
 }

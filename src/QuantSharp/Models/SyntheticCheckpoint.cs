@@ -1,3 +1,4 @@
+using QuantSharp.Tokenizers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;

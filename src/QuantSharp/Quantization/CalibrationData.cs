@@ -1,3 +1,4 @@
+using QuantSharp.Tokenizers;
 using QuantSharp.Formats;
 using QuantSharp.Models;
 
@@ -44,7 +45,7 @@ public sealed class CalibrationData
     /// (tokenized as one string), each prefixed with BOS; start positions drawn uniformly with <paramref name="seed"/>.
     /// </summary>
     /// <exception cref="QuantSharpException">The text is shorter than one window, or the tokenizer has no BOS.</exception>
-    public static CalibrationData FromText(ITextTokenizer tokenizer, string text, int samples, int length, int seed, string source)
+    public static CalibrationData FromText(Tokenizer tokenizer, string text, int samples, int length, int seed, string source)
     {
         int bos = tokenizer.BosId ?? throw new QuantSharpException($"calibration: the tokenizer has no BOS token");
         IReadOnlyList<int> tokens = tokenizer.Encode(text);

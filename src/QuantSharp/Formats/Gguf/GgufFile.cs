@@ -127,6 +127,19 @@ public sealed unsafe class GgufFile : IWeightSource
         }
     }
 
+    /// <summary>True when <paramref name="path"/> is a file that starts with the GGUF magic.</summary>
+    public static bool HasMagic(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+
+        Span<byte> magic = stackalloc byte[4];
+        using FileStream f = File.OpenRead(path);
+        return f.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && magic.SequenceEqual("GGUF"u8);
+    }
+
     /// <summary>Maps and validates the file at <paramref name="path"/>.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="GgufException">The file is malformed.</exception>

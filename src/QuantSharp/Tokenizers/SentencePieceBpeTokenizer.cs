@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 
-namespace QuantSharp.Formats;
+namespace QuantSharp.Tokenizers;
 
 /// <summary>
 /// SentencePiece BPE encoding, as sentencepiece's <c>bpe_model.cc</c> does it: normalize (spaces → "▁", dummy prefix),
@@ -11,7 +11,7 @@ namespace QuantSharp.Formats;
 /// </summary>
 /// <remarks>Microsoft.ML.Tokenizers 2.0.1's LlamaTokenizer breaks ties between equal-score merges differently
 /// (2 of llama.cpp's 47 Llama-SPM vectors and one token of wiki.test.raw differ), so encoding is done here.</remarks>
-public sealed class SentencePieceBpeTokenizer : ITextTokenizer
+public sealed class SentencePieceBpeTokenizer : ITokenModel
 {
     private const char Space = '\u2581';
     private readonly SentencePieceModel _model;
@@ -57,13 +57,13 @@ public sealed class SentencePieceBpeTokenizer : ITextTokenizer
     /// <summary>Vocabulary size.</summary>
     public int VocabSize => _model.Pieces.Length;
 
-    /// <inheritdoc />
+    /// <summary>BOS id, or null.</summary>
     public int? BosId => _model.BosId >= 0 && _model.BosId < _model.Pieces.Length ? _model.BosId : null;
 
-    /// <inheritdoc />
+    /// <summary>EOS id, or null.</summary>
     public int? EosId => _model.EosId >= 0 && _model.EosId < _model.Pieces.Length ? _model.EosId : null;
 
-    /// <inheritdoc />
+    /// <summary>Whether prompts get a BOS by default (<c>add_bos_token</c>).</summary>
     public bool AddBosByDefault { get; }
 
     /// <summary>Loads <c>tokenizer.model</c>, with <c>add_bos_token</c> from <c>tokenizer_config.json</c> if given (default true).</summary>
@@ -98,18 +98,26 @@ public sealed class SentencePieceBpeTokenizer : ITextTokenizer
     /// <summary>The piece text of an id.</summary>
     public string Piece(int id) => _model.Pieces[id];
 
-    /// <inheritdoc />
+    /// <summary>Encodes text (no BOS, no special tokens).</summary>
     public IReadOnlyList<int> Encode(string text)
+    {
+        var ids = new List<int>();
+        Encode(text, ids);
+        return ids;
+    }
+
+    /// <inheritdoc />
+    public void Encode(string text, List<int> ids)
     {
         if (text.Length == 0)
         {
-            return [];
+            return;
         }
 
         string normalized = Normalize(text);
         if (normalized.Length == 0)
         {
-            return [];
+            return;
         }
 
         // Symbols are [start, start + length) ranges of `normalized`, linked in a list.
@@ -182,7 +190,6 @@ public sealed class SentencePieceBpeTokenizer : ITextTokenizer
             TryAdd(pair.Left, next[pair.Left]);
         }
 
-        var ids = new List<int>(count);
         Span<byte> utf8 = stackalloc byte[16];
         for (int s = 0; s >= 0 && s < count; s = next[s])
         {
@@ -206,8 +213,6 @@ public sealed class SentencePieceBpeTokenizer : ITextTokenizer
                 ids.Add(_model.UnkId);
             }
         }
-
-        return ids;
     }
 
     private string Normalize(string text)
@@ -235,43 +240,64 @@ public sealed class SentencePieceBpeTokenizer : ITextTokenizer
         return sb.ToString();
     }
 
-    /// <inheritdoc />
+    /// <summary>Decodes ids to text (control tokens dropped, the first token's dummy-prefix space removed).</summary>
     public string Decode(IEnumerable<int> ids)
     {
         var bytes = new List<byte>();
         bool first = true;
         foreach (int id in ids)
         {
-            if ((uint)id >= (uint)_model.Pieces.Length)
+            if ((uint)id < (uint)_model.Pieces.Length && !IsControl(id))
             {
-                continue;
+                AppendBytes(id, first, bytes);
+                first = false;
             }
-
-            PieceType t = _model.Types[id];
-            if (t is PieceType.Control or PieceType.Unknown && id != _model.UnkId)
-            {
-                continue;
-            }
-
-            if (t == PieceType.Byte)
-            {
-                bytes.Add(Convert.ToByte(_model.Pieces[id].Substring(3, 2), 16));
-            }
-            else
-            {
-                string piece = t == PieceType.Unknown ? " \u2047 " : _model.Pieces[id].Replace(Space, ' ');
-                if (first && _model.AddDummyPrefix && piece.StartsWith(' '))
-                {
-                    piece = piece[1..];
-                }
-
-                bytes.AddRange(Encoding.UTF8.GetBytes(piece));
-            }
-
-            first = false;
         }
 
         return Encoding.UTF8.GetString(bytes.ToArray());
+    }
+
+    /// <inheritdoc />
+    public string? TokenText(int id) => (uint)id < (uint)_model.Pieces.Length ? _model.Pieces[id] : null;
+
+    /// <inheritdoc />
+    public int? IdOf(string token)
+    {
+        if (_lookup.TryGetValue(token, out int id))
+        {
+            return id;
+        }
+
+        int index = Array.IndexOf(_model.Pieces, token);
+        return index >= 0 ? index : null;
+    }
+
+    /// <inheritdoc />
+    public bool IsControl(int id) => (uint)id < (uint)_model.Pieces.Length
+        && _model.Types[id] is PieceType.Control or PieceType.Unknown && id != _model.UnkId;
+
+    /// <inheritdoc />
+    public void AppendBytes(int id, bool first, List<byte> destination)
+    {
+        if ((uint)id >= (uint)_model.Pieces.Length)
+        {
+            return;
+        }
+
+        PieceType t = _model.Types[id];
+        if (t == PieceType.Byte)
+        {
+            destination.Add(Convert.ToByte(_model.Pieces[id].Substring(3, 2), 16));
+            return;
+        }
+
+        string piece = t == PieceType.Unknown ? " \u2047 " : _model.Pieces[id].Replace(Space, ' ');
+        if (first && _model.AddDummyPrefix && piece.StartsWith(' '))
+        {
+            piece = piece[1..];
+        }
+
+        destination.AddRange(Encoding.UTF8.GetBytes(piece));
     }
 
     private sealed class PairOrder : IComparer<(float Score, int Left)>

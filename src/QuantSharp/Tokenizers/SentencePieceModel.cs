@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace QuantSharp.Formats;
+namespace QuantSharp.Tokenizers;
 
 /// <summary>Kinds of SentencePiece vocabulary entries (sentencepiece_model.proto).</summary>
 public enum PieceType

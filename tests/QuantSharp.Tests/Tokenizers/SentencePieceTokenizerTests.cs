@@ -1,6 +1,7 @@
+using QuantSharp.Tokenizers;
 using QuantSharp.Formats;
 
-namespace QuantSharp.Tests.Formats;
+namespace QuantSharp.Tests.Tokenizers;
 
 public class SentencePieceTokenizerTests
 {

@@ -1,0 +1,13 @@
+namespace QuantSharp.Tokenizers;
+
+/// <summary>
+/// A token matched whole in the text before the vocabulary model runs (Hugging Face's <c>added_tokens</c>): special
+/// tokens (<c>&lt;|eot_id|&gt;</c>, <c>[gMASK]</c>) and user-added words.
+/// </summary>
+/// <param name="Content">The token's text.</param>
+/// <param name="Id">Its id.</param>
+/// <param name="Special">A control token: matched in text only when the caller asks for special tokens, and dropped
+/// by decoding unless asked to keep it.</param>
+/// <param name="LeftStrip">Whitespace before a match is absorbed into it.</param>
+/// <param name="RightStrip">Whitespace after a match is absorbed into it.</param>
+public sealed record AddedToken(string Content, int Id, bool Special, bool LeftStrip = false, bool RightStrip = false);

@@ -1,0 +1,318 @@
+using System.Collections.Concurrent;
+using System.Text;
+
+namespace QuantSharp.Tokenizers;
+
+/// <summary>How a <see cref="BytePairModel"/> ranks the merge of two adjacent symbols.</summary>
+internal enum MergeOrder
+{
+    /// <summary>By the position of the pair in a merges list (Hugging Face BPE, GGUF <c>tokenizer.ggml.merges</c>).</summary>
+    MergesList,
+    /// <summary>By the rank of the merged token (tiktoken: the token's id is its rank).</summary>
+    TokenRank,
+}
+
+/// <summary>
+/// Byte-pair encoding over a vocabulary of strings: each pre-tokenized piece starts as single characters and the
+/// adjacent pair with the lowest rank is merged until none can be (leftmost first among equal ranks), as Hugging Face
+/// tokenizers' BPE and tiktoken do. With <see cref="ByteLevel"/> pieces are first mapped to GPT-2's byte alphabet
+/// (<see cref="ByteLevelAlphabet"/>), so every input is representable; otherwise unknown characters fall back to
+/// <c>&lt;0xNN&gt;</c> byte tokens (<c>byte_fallback</c>) or the unknown token.
+/// </summary>
+internal sealed class BytePairModel : ITokenModel
+{
+    private const int CacheLimit = 1 << 16;
+    private readonly string[] _tokens;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    private readonly Dictionary<long, int>? _mergeRanks;
+    private readonly int[] _byteTokens = new int[256];
+    private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
+
+    /// <summary>Builds the model. <paramref name="tokens"/> holds the vocabulary by id (null for unused ids);
+    /// <paramref name="merges"/> the merge list as token pairs (required for <see cref="MergeOrder.MergesList"/>).</summary>
+    public BytePairModel(string?[] tokens, MergeOrder order, IEnumerable<(string Left, string Right)>? merges, bool byteLevel,
+        PreTokenizer? preTokenizer, TextNormalizer? normalizer, string source)
+    {
+        _tokens = new string[tokens.Length];
+        var ids = new Dictionary<string, int>(tokens.Length, StringComparer.Ordinal);
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            _tokens[i] = tokens[i] ?? "";
+            if (tokens[i] is { Length: > 0 } t)
+            {
+                ids.TryAdd(t, i);
+            }
+        }
+
+        _lookup = ids.GetAlternateLookup<ReadOnlySpan<char>>();
+        Order = order;
+        ByteLevel = byteLevel;
+        PreTokenizer = preTokenizer;
+        Normalizer = normalizer;
+        if (order == MergeOrder.MergesList)
+        {
+            _mergeRanks = new Dictionary<long, int>();
+            int rank = 0;
+            foreach ((string left, string right) in merges ?? throw new ArgumentNullException(nameof(merges)))
+            {
+                if (!ids.TryGetValue(left, out int l) || !ids.TryGetValue(right, out int r))
+                {
+                    throw new QuantSharpException($"{source}: merge {rank} ('{left}' '{right}') names a token that is not in the vocabulary");
+                }
+
+                _mergeRanks.TryAdd(((long)l << 32) | (uint)r, rank);
+                rank++;
+            }
+        }
+
+        Array.Fill(_byteTokens, -1);
+        for (int b = 0; b < 256; b++)
+        {
+            if (ids.TryGetValue($"<0x{b:X2}>", out int id))
+            {
+                _byteTokens[b] = id;
+            }
+        }
+    }
+
+    /// <summary>How pairs are ranked.</summary>
+    public MergeOrder Order { get; }
+
+    /// <summary>Pieces are mapped to the byte alphabet before merging.</summary>
+    public bool ByteLevel { get; }
+
+    /// <summary>Splits text into pieces (null: the whole segment is one piece).</summary>
+    public PreTokenizer? PreTokenizer { get; }
+
+    /// <summary>Rewrites text before splitting (null: none).</summary>
+    public TextNormalizer? Normalizer { get; }
+
+    /// <summary>A piece that is a whole vocabulary entry is emitted as is, without merging (tiktoken always does this;
+    /// Hugging Face's <c>ignore_merges</c>, set by Llama 3).</summary>
+    public bool IgnoreMerges { get; init; }
+
+    /// <summary>Characters outside the vocabulary become &lt;0xNN&gt; tokens.</summary>
+    public bool ByteFallback { get; init; }
+
+    /// <summary>The unknown token, if the vocabulary has one.</summary>
+    public int? UnknownId { get; init; }
+
+    /// <summary>Consecutive unknown tokens collapse into one (<c>fuse_unk</c>).</summary>
+    public bool FuseUnknown { get; init; }
+
+    /// <summary>Decoding turns '▁' into a space and drops the first token's leading space (SentencePiece-style BPE).</summary>
+    public bool MetaspaceDecoding { get; init; }
+
+    /// <summary>Ids that decoding drops (control tokens of the vocabulary).</summary>
+    public IReadOnlySet<int> ControlIds { get; init; } = new HashSet<int>();
+
+    /// <inheritdoc />
+    public int VocabSize => _tokens.Length;
+
+    /// <inheritdoc />
+    public string? TokenText(int id) => (uint)id < (uint)_tokens.Length ? _tokens[id] : null;
+
+    /// <inheritdoc />
+    public int? IdOf(string token) => _lookup.TryGetValue(token, out int id) ? id : null;
+
+    /// <inheritdoc />
+    public bool IsControl(int id) => ControlIds.Contains(id);
+
+    /// <inheritdoc />
+    public void Encode(string text, List<int> ids)
+    {
+        if (Normalizer is not null)
+        {
+            text = Normalizer.Normalize(text);
+        }
+
+        if (text.Length == 0)
+        {
+            return;
+        }
+
+        var pieces = new List<string>();
+        if (PreTokenizer is null)
+        {
+            pieces.Add(text);
+        }
+        else
+        {
+            PreTokenizer.Split(text, pieces);
+        }
+
+        foreach (string piece in pieces)
+        {
+            string word = ByteLevel ? ByteLevelAlphabet.Encode(Encoding.UTF8.GetBytes(piece)) : piece;
+            if (_cache.TryGetValue(word, out int[]? cached))
+            {
+                ids.AddRange(cached);
+                continue;
+            }
+
+            int before = ids.Count;
+            EncodeWord(word, ids);
+            if (_cache.Count < CacheLimit && word.Length <= 64)
+            {
+                _cache.TryAdd(word, ids.GetRange(before, ids.Count - before).ToArray());
+            }
+        }
+    }
+
+    private void EncodeWord(string word, List<int> ids)
+    {
+        if ((IgnoreMerges || Order == MergeOrder.TokenRank) && _lookup.TryGetValue(word, out int whole))
+        {
+            ids.Add(whole);
+            return;
+        }
+
+        // Symbols are [start, start + length) ranges of `word` in a linked list; a merge joins two neighbours.
+        int n = word.Length;
+        var start = new int[n];
+        var length = new int[n];
+        var prev = new int[n];
+        var next = new int[n];
+        int count = 0;
+        for (int i = 0; i < n;)
+        {
+            int len = char.IsHighSurrogate(word[i]) && i + 1 < n && char.IsLowSurrogate(word[i + 1]) ? 2 : 1;
+            start[count] = i;
+            length[count] = len;
+            prev[count] = count - 1;
+            next[count] = count + 1;
+            count++;
+            i += len;
+        }
+
+        next[count - 1] = -1;
+        var queue = new PriorityQueue<(int Left, int Right, int Length), (int Rank, int Start)>();
+        void TryQueue(int left, int right)
+        {
+            if (left >= 0 && right >= 0 && Rank(word, start[left], length[left], length[right]) is int rank)
+            {
+                queue.Enqueue((left, right, length[left] + length[right]), (rank, start[left]));
+            }
+        }
+
+        for (int i = 0; i + 1 < count; i++)
+        {
+            TryQueue(i, i + 1);
+        }
+
+        while (queue.TryDequeue(out var pair, out _))
+        {
+            // Stale entries: a side was merged away or grew since the pair was queued.
+            if (length[pair.Left] == 0 || length[pair.Right] == 0 || next[pair.Left] != pair.Right || length[pair.Left] + length[pair.Right] != pair.Length)
+            {
+                continue;
+            }
+
+            length[pair.Left] = pair.Length;
+            length[pair.Right] = 0;
+            next[pair.Left] = next[pair.Right];
+            if (next[pair.Right] >= 0)
+            {
+                prev[next[pair.Right]] = pair.Left;
+            }
+
+            TryQueue(prev[pair.Left], pair.Left);
+            TryQueue(pair.Left, next[pair.Left]);
+        }
+
+        bool lastUnknown = false;
+        for (int s = 0; s >= 0; s = next[s])
+        {
+            ReadOnlySpan<char> symbol = word.AsSpan(start[s], length[s]);
+            if (_lookup.TryGetValue(symbol, out int id))
+            {
+                ids.Add(id);
+                lastUnknown = false;
+                continue;
+            }
+
+            if (ByteFallback && TryAddBytes(symbol, ids))
+            {
+                lastUnknown = false;
+                continue;
+            }
+
+            if (UnknownId is int unk && !(FuseUnknown && lastUnknown))
+            {
+                ids.Add(unk);
+            }
+
+            lastUnknown = true;
+        }
+    }
+
+    private bool TryAddBytes(ReadOnlySpan<char> symbol, List<int> ids)
+    {
+        Span<byte> utf8 = stackalloc byte[8];
+        int written = Encoding.UTF8.GetBytes(symbol, utf8);
+        for (int i = 0; i < written; i++)
+        {
+            if (_byteTokens[utf8[i]] < 0)
+            {
+                return false;
+            }
+        }
+
+        for (int i = 0; i < written; i++)
+        {
+            ids.Add(_byteTokens[utf8[i]]);
+        }
+
+        return true;
+    }
+
+    private int? Rank(string word, int start, int leftLength, int rightLength)
+    {
+        if (!_lookup.TryGetValue(word.AsSpan(start, leftLength + rightLength), out int merged))
+        {
+            return null;
+        }
+
+        if (Order == MergeOrder.TokenRank)
+        {
+            return merged;
+        }
+
+        return _lookup.TryGetValue(word.AsSpan(start, leftLength), out int l)
+            && _lookup.TryGetValue(word.AsSpan(start + leftLength, rightLength), out int r)
+            && _mergeRanks!.TryGetValue(((long)l << 32) | (uint)r, out int rank) ? rank : null;
+    }
+
+    /// <inheritdoc />
+    public void AppendBytes(int id, bool first, List<byte> destination)
+    {
+        if ((uint)id >= (uint)_tokens.Length || IsControl(id))
+        {
+            return;
+        }
+
+        string token = _tokens[id];
+        if (ByteLevel && ByteLevelAlphabet.TryDecode(token, destination))
+        {
+            return;
+        }
+
+        if (token.Length == 6 && token.StartsWith("<0x", StringComparison.Ordinal) && token.EndsWith('>')
+            && byte.TryParse(token.AsSpan(3, 2), System.Globalization.NumberStyles.HexNumber, null, out byte b))
+        {
+            destination.Add(b);
+            return;
+        }
+
+        if (MetaspaceDecoding)
+        {
+            token = token.Replace('\u2581', ' ');
+            if (first && token.StartsWith(' '))
+            {
+                token = token[1..];
+            }
+        }
+
+        destination.AddRange(Encoding.UTF8.GetBytes(token));
+    }
+}

@@ -1,0 +1,178 @@
+using QuantSharp.Formats.Gguf;
+
+namespace QuantSharp.Tokenizers;
+
+/// <summary>
+/// The vocabulary of a GGUF file (<c>tokenizer.ggml.*</c>), of every kind llama.cpp writes: <c>llama</c> (SentencePiece:
+/// tokens, scores, piece types 1–6, <c>add_space_prefix</c> default true, <c>remove_extra_whitespaces</c> default false, as
+/// llama.cpp's SPM tokenizer does not collapse spaces), <c>gpt2</c> (byte-level BPE: tokens, merges, the pre-tokenizer
+/// named by <c>tokenizer.ggml.pre</c>) and <c>bert</c> (WordPiece with word-initial tokens stored as "▁word" and
+/// continuations without "##").
+/// </summary>
+public static class GgufVocabulary
+{
+    /// <summary>Tokenizer model name llama.cpp uses for SentencePiece vocabularies.</summary>
+    public const string SentencePieceModelName = "llama";
+
+    /// <summary>llama.cpp's token types (the SentencePiece piece types).</summary>
+    private const int Control = 3, UserDefined = 4;
+
+    /// <summary>The tokenizer stored in <paramref name="file"/>, or null when it has no <c>tokenizer.ggml.model</c>.</summary>
+    /// <exception cref="GgufException">An unsupported tokenizer model, or arrays of the wrong type or length.</exception>
+    public static Tokenizer? Load(GgufFile file)
+    {
+        if (file.GetValueOrNull("tokenizer.ggml.model") is null)
+        {
+            return null;
+        }
+
+        string model = file.GetString("tokenizer.ggml.model");
+        string[] tokens = file.GetArray<string>("tokenizer.ggml.tokens");
+        int[] types = file.GetValueOrNull("tokenizer.ggml.token_type") is null
+            ? Enumerable.Repeat(1, tokens.Length).ToArray()
+            : file.GetArray<int>("tokenizer.ggml.token_type");
+        if (types.Length != tokens.Length)
+        {
+            throw new GgufException(GgufError.BadShape, file.Location, "tokenizer.ggml.token_type", $"{tokens.Length} tokens but {types.Length} token types");
+        }
+
+        int? bos = OptionalId(file, "tokenizer.ggml.bos_token_id", tokens.Length);
+        int? eos = OptionalId(file, "tokenizer.ggml.eos_token_id", tokens.Length);
+        string? template = file.GetValueOrNull("tokenizer.chat_template") is null ? null : file.GetString("tokenizer.chat_template");
+        var config = new TokenizerConfig { ChatTemplate = template };
+        var added = new List<AddedToken>();
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            if (types[i] is Control or UserDefined && tokens[i].Length > 0)
+            {
+                added.Add(new AddedToken(tokens[i], i, Special: types[i] == Control));
+            }
+        }
+
+        switch (model)
+        {
+            case SentencePieceModelName:
+            {
+                SentencePieceBpeTokenizer sp = LoadSentencePiece(file, tokens, types);
+                var prefix = Bool(file, "tokenizer.ggml.add_bos_token", true) && bos is int b ? new List<int> { b } : [];
+                var suffix = Bool(file, "tokenizer.ggml.add_eos_token", false) && eos is int e ? new List<int> { e } : [];
+                // SentencePiece matches its user-defined pieces itself.
+                added.RemoveAll(t => !t.Special);
+                return TokenizerLoader.Build(sp, "SentencePiece BPE (GGUF)", added, config, prefix, suffix, bos, eos);
+            }
+
+            case "gpt2":
+            {
+                string pre = file.GetValueOrNull("tokenizer.ggml.pre") is null ? "default" : file.GetString("tokenizer.ggml.pre");
+                string[] patterns = PreTokenizerPatterns.ForGgufName(pre)
+                    ?? throw new GgufException(GgufError.WrongType, file.Location, "tokenizer.ggml.pre", $"pre-tokenizer '{pre}' is not known to this build");
+                string[] merges = file.GetArray<string>("tokenizer.ggml.merges");
+                var pairs = merges.Select((m, i) => m.IndexOf(' ', StringComparison.Ordinal) is int space and > 0 ? (m[..space], m[(space + 1)..])
+                    : throw new GgufException(GgufError.BadShape, file.Location, "tokenizer.ggml.merges", $"merge {i} is not two tokens separated by a space"));
+                var bpe = new BytePairModel(tokens, MergeOrder.MergesList, pairs, byteLevel: true, PreTokenizerPatterns.Build(patterns), null, file.Location)
+                {
+                    // llama.cpp emits a piece that is a whole token without merging for Llama 3's vocabulary.
+                    IgnoreMerges = pre is "llama3" or "llama-bpe" or "llama-v3",
+                    UnknownId = OptionalId(file, "tokenizer.ggml.unknown_token_id", tokens.Length),
+                };
+                var prefix = Bool(file, "tokenizer.ggml.add_bos_token", false) && bos is int b ? new List<int> { b } : [];
+                var suffix = Bool(file, "tokenizer.ggml.add_eos_token", false) && eos is int e ? new List<int> { e } : [];
+                return TokenizerLoader.Build(bpe, $"byte-level BPE '{pre}' (GGUF)", added, config, prefix, suffix, bos, eos);
+            }
+
+            case "bert":
+            {
+                // HF spelling: "▁word" starts a word ("word"), anything else continues one ("##piece"); control tokens as stored.
+                var vocab = tokens.Select((t, i) => types[i] == Control ? t : t.StartsWith('\u2581') ? t[1..] : "##" + t).ToArray();
+                int unk = OptionalId(file, "tokenizer.ggml.unknown_token_id", tokens.Length) ?? Array.IndexOf(tokens, "[UNK]");
+                int? cls = OptionalId(file, "tokenizer.ggml.cls_token_id", tokens.Length) ?? bos;
+                int? sep = OptionalId(file, "tokenizer.ggml.seperator_token_id", tokens.Length) ?? eos;
+                var wordPiece = new WordPieceModel(vocab, unk, lowercase: true)
+                {
+                    ControlIds = added.Where(t => t.Special && t.Id != unk).Select(t => t.Id).ToHashSet(),
+                };
+                return TokenizerLoader.Build(wordPiece, "WordPiece (GGUF)", added, config, cls is int c ? [c] : [], sep is int s ? [s] : [], cls, sep,
+                    padId: OptionalId(file, "tokenizer.ggml.padding_token_id", tokens.Length));
+            }
+
+            default:
+                throw new GgufException(GgufError.WrongType, file.Location, "tokenizer.ggml.model",
+                    $"tokenizer '{model}' is not supported (supported: llama, gpt2, bert)");
+        }
+    }
+
+    private static SentencePieceBpeTokenizer LoadSentencePiece(GgufFile file, string[] tokens, int[] types)
+    {
+        float[] scores = file.GetValueOrNull("tokenizer.ggml.scores") is null ? new float[tokens.Length] : file.GetArray<float>("tokenizer.ggml.scores");
+        if (scores.Length != tokens.Length)
+        {
+            throw new GgufException(GgufError.BadShape, file.Location, "tokenizer.ggml.scores", $"{tokens.Length} tokens but {scores.Length} scores");
+        }
+
+        PieceType[] pieceTypes = new PieceType[types.Length];
+        for (int i = 0; i < types.Length; i++)
+        {
+            pieceTypes[i] = types[i] is >= 1 and <= 6 ? (PieceType)types[i]
+                : throw new GgufException(GgufError.WrongType, file.Location, "tokenizer.ggml.token_type", $"token {i} has type {types[i]}; SentencePiece types are 1 to 6");
+        }
+
+        var sp = new SentencePieceModel
+        {
+            Pieces = tokens,
+            Scores = scores,
+            Types = pieceTypes,
+            ModelType = 2,
+            ByteFallback = pieceTypes.Contains(PieceType.Byte),
+            UnkId = Id(file, "tokenizer.ggml.unknown_token_id", 0, tokens.Length),
+            BosId = Id(file, "tokenizer.ggml.bos_token_id", 1, tokens.Length),
+            EosId = Id(file, "tokenizer.ggml.eos_token_id", 2, tokens.Length),
+            AddDummyPrefix = Bool(file, "tokenizer.ggml.add_space_prefix", true),
+            RemoveExtraWhitespaces = Bool(file, "tokenizer.ggml.remove_extra_whitespaces", false),
+        };
+        return new SentencePieceBpeTokenizer(sp, Bool(file, "tokenizer.ggml.add_bos_token", true));
+    }
+
+    private static int? OptionalId(GgufFile file, string key, int count) => file.GetValueOrNull(key) is null ? null : Id(file, key, 0, count);
+
+    /// <summary>Writes <paramref name="model"/> as <c>tokenizer.ggml.*</c> metadata.</summary>
+    public static void Write(GgufWriter writer, SentencePieceModel model, bool addBos)
+    {
+        writer.Add("tokenizer.ggml.model", SentencePieceModelName);
+        writer.Add("tokenizer.ggml.tokens", model.Pieces);
+        writer.Add("tokenizer.ggml.scores", model.Scores);
+        writer.Add("tokenizer.ggml.token_type", model.Types.Select(t => (int)t).ToArray());
+        if (model.BosId >= 0)
+        {
+            writer.Add("tokenizer.ggml.bos_token_id", (uint)model.BosId);
+        }
+
+        if (model.EosId >= 0)
+        {
+            writer.Add("tokenizer.ggml.eos_token_id", (uint)model.EosId);
+        }
+
+        if (model.UnkId >= 0)
+        {
+            writer.Add("tokenizer.ggml.unknown_token_id", (uint)model.UnkId);
+        }
+
+        writer.Add("tokenizer.ggml.add_bos_token", addBos);
+        writer.Add("tokenizer.ggml.add_eos_token", false);
+        writer.Add("tokenizer.ggml.add_space_prefix", model.AddDummyPrefix);
+        writer.Add("tokenizer.ggml.remove_extra_whitespaces", model.RemoveExtraWhitespaces);
+    }
+
+    private static int Id(GgufFile file, string key, int fallback, int count)
+    {
+        long id = file.GetInteger(key, fallback);
+        return id >= 0 && id < count ? (int)id
+            : throw new GgufException(GgufError.BadShape, file.Location, key, $"id {id} is outside the vocabulary of {count} tokens");
+    }
+
+    private static bool Bool(GgufFile file, string key, bool fallback) => file.GetValueOrNull(key) switch
+    {
+        null => fallback,
+        { Value: bool b } => b,
+        _ => throw new GgufException(GgufError.WrongType, file.Location, key, "expected a bool"),
+    };
+}
