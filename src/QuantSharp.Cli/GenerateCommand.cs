@@ -12,6 +12,8 @@ internal static class GenerateCommand
     {
         var model = CliOptions.ModelArgument();
         var prompt = new Option<string?>("--prompt", "-p") { Description = "Prompt text (a BOS is prepended when the tokenizer asks for it). Default: empty (BOS only)." };
+        var chat = new Option<string?>("--chat") { Description = "One user message, formatted with the checkpoint's chat template (or ChatGLM3's role format); prints the reply only." };
+        var system = new Option<string?>("--system") { Description = "A system message before --chat." };
         var ids = new Option<string?>("--ids") { Description = "Prompt as comma-separated token ids instead of text (used as given, no BOS added)." };
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate at most.", DefaultValueFactory = _ => 128 };
         var temperature = new Option<float>("--temperature") { Description = "Sampling temperature; 0 = greedy (deterministic).", DefaultValueFactory = _ => 0f };
@@ -22,9 +24,10 @@ internal static class GenerateCommand
         var json = CliOptions.Json();
         var threads = CliOptions.Threads();
         var command = new Command("generate", "Generate text from a prompt, streaming it as it is produced; prints prompt and generation tokens/s at the end.\n"
-            + "Example: quantsharp generate ../shared/models/brown-llama --prompt \"The jury said that\" --max-tokens 40 --temperature 0.8 --top-p 0.9")
+            + "Example: quantsharp generate ../shared/models/brown-llama --prompt \"The jury said that\" --max-tokens 40 --temperature 0.8 --top-p 0.9\n"
+            + "         quantsharp generate path/to/instruct-model --chat \"Name three colours.\" --system \"Answer briefly.\"")
         {
-            model, prompt, ids, maxTokens, temperature, topK, topP, penalty, seed, json, threads,
+            model, prompt, chat, system, ids, maxTokens, temperature, topK, topP, penalty, seed, json, threads,
         };
         var quantize = new SchemeOptions("--quantize", required: false);
         quantize.AddTo(command);
@@ -42,7 +45,7 @@ internal static class GenerateCommand
             };
             Validate(options);
             LoadOptions load = ModelOptions.LoadTimeQuantization(quantize, parse);
-            return Run(CliOptions.ResolveModel(parse.GetValue(model)), load, parse.GetValue(prompt), parse.GetValue(ids), options, parse.GetValue(json));
+            return Run(CliOptions.ResolveModel(parse.GetValue(model)), load, parse.GetValue(prompt), parse.GetValue(ids), parse.GetValue(chat), parse.GetValue(system), options, parse.GetValue(json));
         });
         return command;
     }
@@ -56,14 +59,38 @@ internal static class GenerateCommand
         if (o.RepetitionPenalty <= 0) throw new UsageException($"--repetition-penalty {o.RepetitionPenalty} must be positive");
     }
 
-    private static int Run(string path, LoadOptions load, string? promptText, string? idsText, SamplingOptions options, bool json)
+    private static int Run(string path, LoadOptions load, string? promptText, string? idsText, string? chat, string? system, SamplingOptions options, bool json)
     {
+        if (chat is null && system is not null)
+        {
+            throw new UsageException("--system needs --chat");
+        }
+
+        if (new[] { promptText, idsText, chat }.Count(x => x is not null) > 1)
+        {
+            throw new UsageException("give at most one of --prompt, --ids and --chat");
+        }
+
         using LoadedModel loaded = ModelOptions.Load(path, load);
         Tokenizer? tokenizer = loaded.Tokenizer;
         List<int> prompt;
+        bool echoPrompt = true;
         if (idsText is not null)
         {
             prompt = [.. ModelOptions.ParseIds(idsText)];
+        }
+        else if (chat is not null)
+        {
+            tokenizer = loaded.RequireTokenizer();
+            var turns = new List<(string Role, string Content)>();
+            if (system is not null)
+            {
+                turns.Add(("system", system));
+            }
+
+            turns.Add(("user", chat));
+            prompt = [.. ChatFormatter.For(tokenizer).Format(turns).Ids];
+            echoPrompt = false;
         }
         else
         {
@@ -71,28 +98,44 @@ internal static class GenerateCommand
             prompt = [.. tokenizer.Encode(promptText ?? "", addSpecialTokens: true)];
         }
 
+        if (tokenizer is not null)
+        {
+            options.StopTokens = tokenizer.EosIds;
+        }
+
         var generator = new Generator(loaded.Model);
         var generated = new List<int>();
-        // Print the prompt as the tokenizer reads it back, then only what each new token adds to the decoded text, so
-        // word-initial spaces and multi-byte characters split over tokens come out right.
-        string printed = tokenizer?.Decode(prompt) ?? "";
-        if (!json)
+        if (!json && echoPrompt && tokenizer is not null)
         {
-            Console.Out.Write(printed);
+            Console.Out.Write(tokenizer.Decode(prompt));
+        }
+
+        // Text continues the prompt: decode with the prompt as context so word-initial spaces come out right, then
+        // stream only what each token completes (a character split over tokens prints once whole).
+        TokenStreamDecoder? stream = tokenizer?.CreateStreamDecoder();
+        if (stream is not null && echoPrompt)
+        {
+            foreach (int id in prompt)
+            {
+                stream.Push(id);
+            }
         }
 
         foreach (int id in generator.Generate(prompt, options))
         {
             generated.Add(id);
-            if (!json && tokenizer is not null)
+            if (stream is not null)
             {
-                // Decode the whole continuation and print what is new, so multi-byte characters split over tokens print whole.
-                string text = tokenizer.Decode([.. prompt, .. generated]);
-                if (text.Length > printed.Length && !text.EndsWith('\uFFFD'))
+                if (tokenizer!.EosIds.Contains(id))
                 {
-                    Console.Out.Write(text[printed.Length..]);
+                    continue;
+                }
+
+                string piece = stream.Push(id);
+                if (!json)
+                {
+                    Console.Out.Write(piece);
                     Console.Out.Flush();
-                    printed = text;
                 }
             }
             else if (!json)
@@ -101,9 +144,17 @@ internal static class GenerateCommand
             }
         }
 
+        if (stream is not null)
+        {
+            string tail = stream.Flush();
+            if (!json)
+            {
+                Console.Out.Write(tail);
+            }
+        }
+
         GenerationStats stats = generator.LastStats!;
         string fullText = tokenizer?.Decode(generated) ?? "";
-        string shown = tokenizer?.Decode([.. prompt, .. generated]) ?? "";
         if (json)
         {
             CliOptions.WriteJson(w =>
@@ -127,11 +178,6 @@ internal static class GenerateCommand
         }
         else
         {
-            if (shown.Length > printed.Length)
-            {
-                Console.Out.Write(shown[printed.Length..]);
-            }
-
             Console.Out.WriteLine();
             Console.Out.WriteLine($"prompt: {stats.PromptTokens} tokens, {stats.PromptTokensPerSecond:F1} tokens/s; generation: {stats.GeneratedTokens} tokens, {stats.GenerateTokensPerSecond:F1} tokens/s");
         }

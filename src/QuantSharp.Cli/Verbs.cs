@@ -8,6 +8,9 @@ internal static class Verbs
     public static IEnumerable<Command> All() =>
     [
         InspectCommand.Create(),
+        TokenizeCommand.Create(),
+        TemplateCommand.Create(),
+        ChatCommand.Create(),
         GenerateCommand.Create(),
         PerplexityCommand.Create(),
         QuantizeCommand.Create(),

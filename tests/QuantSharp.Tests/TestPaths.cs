@@ -11,6 +11,8 @@ internal static class TestPaths
 
     public static string Data(string relative) => Path.Combine(Shared, "data", relative);
 
+    public static string ChatTemplates => Data("chat-templates");
+
     public static string Stories260K => Model("stories260K/hf");
 
     public static string BrownLlama => Model("brown-llama");

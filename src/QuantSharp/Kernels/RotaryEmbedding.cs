@@ -15,7 +15,8 @@ public sealed class RotaryEmbedding
     /// <param name="theta">RoPE base.</param>
     /// <param name="maxPositions">Table length.</param>
     /// <param name="style">Pairing convention.</param>
-    public RotaryEmbedding(int headDim, int rotaryDim, double theta, int maxPositions, RopeStyle style)
+    /// <param name="scaling">Context-extension rescaling of the frequencies (<c>rope_scaling</c>), or null.</param>
+    public RotaryEmbedding(int headDim, int rotaryDim, double theta, int maxPositions, RopeStyle style, RopeScaling? scaling = null)
     {
         HeadDim = headDim;
         RotaryDim = rotaryDim;
@@ -27,7 +28,8 @@ public sealed class RotaryEmbedding
         for (int i = 0; i < _pairs; i++)
         {
             // Same arithmetic as the reference implementations: inverse frequency in float32, angle in float32.
-            float invFreq = (float)(1.0 / Math.Pow(theta, 2.0 * i / rotaryDim));
+            double baseInvFreq = 1.0 / Math.Pow(theta, 2.0 * i / rotaryDim);
+            float invFreq = (float)(scaling?.Apply(baseInvFreq) ?? baseInvFreq);
             for (int p = 0; p < maxPositions; p++)
             {
                 float angle = p * invFreq;

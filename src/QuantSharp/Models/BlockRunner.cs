@@ -35,7 +35,7 @@ public sealed class BlockRunner : IDisposable
         _qDim = _c.Heads * _c.HeadDim;
         _kvDim = _c.KvHeads * _c.HeadDim;
         int rotaryDim = (int)(_c.HeadDim * _spec.RotaryFraction) / 2 * 2;
-        _rope = new RotaryEmbedding(_c.HeadDim, rotaryDim, _c.RopeTheta, maxTokens, _spec.Rope);
+        _rope = new RotaryEmbedding(_c.HeadDim, rotaryDim, _c.RopeTheta, maxTokens, _spec.Rope, _c.RopeScaling);
         _cache = new KvCache(1, _c.KvHeads, _c.HeadDim, maxTokens);
         int n = maxTokens;
         _xn = new float[n * _c.HiddenSize];

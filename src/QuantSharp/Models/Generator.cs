@@ -54,6 +54,7 @@ public sealed class Generator
         var sampler = new Sampler(options, vocab);
         var seen = new List<int>(prompt);
         var eos = new HashSet<int>(_model.Config.EosTokenIds);
+        eos.UnionWith(options.StopTokens);
         var clock = Stopwatch.StartNew();
         session.Forward(prompt.ToArray(), logits);
         double promptSeconds = clock.Elapsed.TotalSeconds;

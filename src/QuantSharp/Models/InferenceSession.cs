@@ -28,7 +28,7 @@ public sealed class InferenceSession : IDisposable
         _qDim = c.Heads * c.HeadDim;
         _kvDim = c.KvHeads * c.HeadDim;
         int rotaryDim = (int)(c.HeadDim * model.Spec.RotaryFraction) / 2 * 2;
-        _rope = new RotaryEmbedding(c.HeadDim, rotaryDim, c.RopeTheta, ContextLength, model.Spec.Rope);
+        _rope = new RotaryEmbedding(c.HeadDim, rotaryDim, c.RopeTheta, ContextLength, model.Spec.Rope, c.RopeScaling);
         _cache = new KvCache(c.Layers, c.KvHeads, c.HeadDim, ContextLength);
         int b = _maxBatch;
         _x = new float[b * c.HiddenSize];

@@ -1,3 +1,4 @@
+using QuantSharp.Kernels;
 using System.Text.Json;
 
 namespace QuantSharp.Models;
@@ -40,6 +41,9 @@ public sealed class ModelConfig
 
     /// <summary>RoPE base.</summary>
     public double RopeTheta { get; init; } = 10000.0;
+
+    /// <summary>Context-extension rescaling of RoPE (<c>rope_scaling</c> llama3 or linear), or null.</summary>
+    public RopeScaling? RopeScaling { get; init; }
 
     /// <summary>Classifier shares the embedding matrix.</summary>
     public bool TieWordEmbeddings { get; init; }
@@ -142,6 +146,12 @@ public sealed class ModelConfig
         }
 
         bool qwen = architecture.StartsWith("Qwen2", StringComparison.Ordinal);
+        // Sliding-window attention equals full attention while the sequence fits in the window, so the usable context
+        // is capped at the window instead of attending wrongly past it.
+        if ((GetBool(root, "use_sliding_window") ?? !qwen) && GetInt(root, "sliding_window") is int window && window > 0)
+        {
+            maxPos = Math.Min(maxPos, window);
+        }
         return new ModelConfig
         {
             Architecture = architecture,
@@ -157,6 +167,7 @@ public sealed class ModelConfig
             RmsNormEps = (float)(GetDouble(root, "rms_norm_eps") ?? GetDouble(root, "layernorm_epsilon") ?? 1e-6),
             // GLM-4 scales the base by rope_ratio (ChatGLM3 has no such field: 10000).
             RopeTheta = GetDouble(root, "rope_theta") ?? 10000.0 * (GetDouble(root, "rope_ratio") ?? 1.0),
+            RopeScaling = ParseRopeScaling(root, source),
             TieWordEmbeddings = GetBool(root, "tie_word_embeddings") ?? false,
             AttentionBias = GetBool(root, "attention_bias") ?? qwen,
             BosTokenId = GetInt(root, "bos_token_id"),
@@ -164,6 +175,32 @@ public sealed class ModelConfig
             EosTokenIds = eos,
             QuantizationConfigJson = root.TryGetProperty("quantization_config", out JsonElement q) && q.ValueKind == JsonValueKind.Object ? q.GetRawText() : null,
             RawJson = json,
+        };
+    }
+
+    private static RopeScaling? ParseRopeScaling(JsonElement root, string source)
+    {
+        if (!root.TryGetProperty("rope_scaling", out JsonElement e) || e.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (e.ValueKind != JsonValueKind.Object)
+        {
+            throw new QuantSharpException($"{source}: rope_scaling is not an object");
+        }
+
+        string type = GetString(e, "rope_type") ?? GetString(e, "type") ?? "default";
+        double Factor() => GetDouble(e, "factor") is double f && f > 0 ? f
+            : throw new QuantSharpException($"{source}: rope_scaling '{type}' needs a positive 'factor'");
+        return type switch
+        {
+            "default" => null,
+            "linear" => new RopeScaling("linear", Factor()),
+            "llama3" => new RopeScaling("llama3", Factor(), GetDouble(e, "low_freq_factor") ?? 1, GetDouble(e, "high_freq_factor") ?? 4,
+                GetInt(e, "original_max_position_embeddings") ?? 8192) is { HighFreqFactor: var hi, LowFreqFactor: var lo } s && hi > lo ? s
+                : throw new QuantSharpException($"{source}: rope_scaling llama3 needs high_freq_factor > low_freq_factor"),
+            _ => throw new QuantSharpException($"{source}: rope_scaling type '{type}' is not supported (supported: linear, llama3); running it without would give wrong results"),
         };
     }
 

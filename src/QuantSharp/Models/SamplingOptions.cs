@@ -23,4 +23,7 @@ public sealed class SamplingOptions
 
     /// <summary>Stop when an end-of-sequence token is produced (it is still returned).</summary>
     public bool StopAtEos { get; init; } = true;
+
+    /// <summary>More ids that end generation besides config.json's <c>eos_token_id</c> (the tokenizer's end-of-turn tokens).</summary>
+    public IReadOnlyCollection<int> StopTokens { get; set; } = [];
 }

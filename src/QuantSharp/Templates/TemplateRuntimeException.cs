@@ -20,6 +20,9 @@ internal sealed class TemplateRuntimeException : Exception
     {
     }
 
+    /// <summary>True for <c>raise_exception(message)</c>: the message is the template's own, shown without location.</summary>
+    public bool RaisedByTemplate { get; init; }
+
     /// <summary>1-based line of the innermost expression or statement that failed; 0 until the renderer sets it.</summary>
     public int Line { get; set; }
 

@@ -50,6 +50,7 @@ public sealed class Tokenizer
         PadId = settings.PadId;
         PaddingSide = settings.PaddingSide;
         ChatTemplate = settings.ChatTemplate;
+        HasChatGlm3Format = settings.ChatGlm3Format;
         BosToken = settings.BosToken ?? (BosId is int b ? TokenToString(b) : null);
         EosToken = settings.EosToken ?? (EosId is int eos ? TokenToString(eos) : null);
     }
@@ -83,6 +84,9 @@ public sealed class Tokenizer
 
     /// <summary>The checkpoint's Jinja chat template, or null (ChatGLM3 has a built-in format instead).</summary>
     public string? ChatTemplate { get; }
+
+    /// <summary>ChatGLM3's chat format (built from ids, no Jinja template): <c>&lt;|role|&gt;</c>, "\n" and the text per turn.</summary>
+    public bool HasChatGlm3Format { get; }
 
     /// <summary>The BOS token's text as chat templates see it (<c>bos_token</c>).</summary>
     public string? BosToken { get; }
@@ -124,7 +128,17 @@ public sealed class Tokenizer
         return ids.ToArray();
     }
 
-    internal void EncodeSegments(string text, bool parseSpecialTokens, List<int> ids)
+    /// <summary>Encodes text rendered by a chat template: special tokens are parsed, and inside the plain segments
+    /// <paramref name="restore"/> turns placeholders back into the message text they stand for (so special-token text
+    /// that came from a message is encoded as text).</summary>
+    internal int[] EncodeRendered(string text, Func<string, string> restore)
+    {
+        var ids = new List<int>(text.Length / 3 + 4);
+        EncodeSegments(text, parseSpecialTokens: true, ids, restore);
+        return ids.ToArray();
+    }
+
+    internal void EncodeSegments(string text, bool parseSpecialTokens, List<int> ids, Func<string, string>? restore = null)
     {
         int segmentStart = 0;
         int i = 0;
@@ -147,7 +161,7 @@ public sealed class Tokenizer
                 }
             }
 
-            EncodePlain(text[segmentStart..segmentEnd], ids);
+            EncodePlain(text[segmentStart..segmentEnd], ids, restore);
             ids.Add(match.Id);
             if (match.RightStrip)
             {
@@ -160,7 +174,7 @@ public sealed class Tokenizer
             segmentStart = i = end;
         }
 
-        EncodePlain(text[segmentStart..], ids);
+        EncodePlain(text[segmentStart..], ids, restore);
     }
 
     private AddedToken? MatchAt(string text, int index, bool parseSpecial)
@@ -181,8 +195,13 @@ public sealed class Tokenizer
         return null;
     }
 
-    private void EncodePlain(string text, List<int> ids)
+    private void EncodePlain(string text, List<int> ids, Func<string, string>? restore)
     {
+        if (restore is not null)
+        {
+            text = restore(text);
+        }
+
         if (text.Length > 0)
         {
             _model.Encode(text, ids);
@@ -272,6 +291,8 @@ internal sealed class TokenizerSettings
     public PaddingSide PaddingSide { get; init; }
 
     public string? ChatTemplate { get; init; }
+
+    public bool ChatGlm3Format { get; init; }
 
     public string? BosToken { get; init; }
 

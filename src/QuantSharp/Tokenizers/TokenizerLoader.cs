@@ -147,7 +147,7 @@ public static class TokenizerLoader
 
         List<int> suffix = config.AddEosToken == true && sp.EosId is int e ? [e] : [];
         return Build(sp, config.TokenizerClass == "ChatGLMTokenizer" ? "ChatGLM3 SentencePiece (tokenizer.model)" : "SentencePiece BPE (tokenizer.model)",
-            added, config, prefix, suffix, sp.BosId, sp.EosId, settingsEos);
+            added, config, prefix, suffix, sp.BosId, sp.EosId, settingsEos, chatGlm3: config.TokenizerClass == "ChatGLMTokenizer");
     }
 
     private static Tokenizer FromWordPieceVocab(string path, TokenizerConfig config)
@@ -215,7 +215,7 @@ public static class TokenizerLoader
     }
 
     internal static Tokenizer Build(ITokenModel model, string kind, List<AddedToken> added, TokenizerConfig? config, List<int> prefix, List<int> suffix,
-        int? bos = null, int? eos = null, List<int>? extraEos = null, int? padId = null)
+        int? bos = null, int? eos = null, List<int>? extraEos = null, int? padId = null, bool chatGlm3 = false)
     {
         int? Find(string? text) => text is null ? null : added.FirstOrDefault(t => t.Content == text)?.Id ?? model.IdOf(text);
         bos = Find(config?.BosToken) ?? bos;
@@ -258,6 +258,7 @@ public static class TokenizerLoader
             PadId = Find(config?.PadToken) ?? padId,
             PaddingSide = config?.PaddingSide ?? PaddingSide.Right,
             ChatTemplate = config?.ChatTemplate,
+            ChatGlm3Format = chatGlm3,
             BosToken = config?.BosToken,
             EosToken = config?.EosToken,
         });
