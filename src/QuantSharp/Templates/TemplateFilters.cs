@@ -410,7 +410,8 @@ internal static partial class TemplateFilters
 
     private static List<object?> Map(object? value, CallArguments args)
     {
-        IReadOnlyList<object?> items = TemplateValues.Iterate(value);
+        // Jinja's map and select family start with "if value:", so none or an empty value gives nothing.
+        IReadOnlyList<object?> items = TemplateValues.IsTruthy(value) ? TemplateValues.Iterate(value) : [];
         if (args.Positional.Count == 0 && args.TryGet(-1, "attribute", out object? attribute))
         {
             bool hasDefault = args.TryGet(-1, "default", out object? fallback);
@@ -455,7 +456,8 @@ internal static partial class TemplateFilters
             predicate = TemplateValues.IsTruthy;
         }
 
-        return TemplateValues.Iterate(value)
+        IReadOnlyList<object?> items = TemplateValues.IsTruthy(value) ? TemplateValues.Iterate(value) : [];
+        return items
             .Where(item => predicate(attribute is null ? item : AttributePath(item, attribute)) == keep)
             .ToList();
     }

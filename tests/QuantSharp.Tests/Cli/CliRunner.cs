@@ -5,13 +5,19 @@ namespace QuantSharp.Tests.Cli;
 /// <summary>Runs the built CLI (QuantSharp.Cli.dll, copied next to the tests) as a separate process.</summary>
 internal static class CliRunner
 {
-    public static (int ExitCode, string Stdout, string Stderr) Run(params string[] args)
+    public static (int ExitCode, string Stdout, string Stderr) Run(params string[] args) => RunWithInput(null, args);
+
+    /// <summary>Runs the CLI with <paramref name="stdin"/> as its standard input (null: none).</summary>
+    public static (int ExitCode, string Stdout, string Stderr) RunWithInput(string? stdin, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = stdin is not null,
             UseShellExecute = false,
+            StandardOutputEncoding = System.Text.Encoding.UTF8,
+            StandardInputEncoding = stdin is null ? null : new System.Text.UTF8Encoding(false),
         };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "QuantSharp.Cli.dll"));
         foreach (string a in args)
@@ -20,6 +26,12 @@ internal static class CliRunner
         }
 
         using var process = Process.Start(psi)!;
+        if (stdin is not null)
+        {
+            process.StandardInput.Write(stdin);
+            process.StandardInput.Close();
+        }
+
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
         Task<string> stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(120_000))

@@ -126,6 +126,7 @@ public class TemplateEngineTests
     [InlineData("{{ {'b': 2, 'a': 1}|dictsort }} {{ {'a': 1}.get('z', 'dflt') }} {{ {'a':1}|items|list }} {{ [1,2,3,4]|select('odd')|list }} {{ [1,2,3,4]|reject('gt', 2)|list }}", "[('a', 1), ('b', 2)] dflt [('a', 1)] [1, 3] [1, 2]")]
     [InlineData("{{ '%s-%d-%05.1f-%x' % ('a', 3, 2.25, 255) }} {{ '{} {}'.format(1, 'b') }} {{ '%s and %s'|format('a', 'b') }} {{ 'x'|e }}{{ '<&>'|escape }}", "a-3-002.2-ff 1 b a and b x&lt;&amp;&gt;")]
     [InlineData("{{ 'abc'.startswith('a') }} {{ 'abc'.endswith(('x','c')) }} {{ 'abc'.find('c') }} {{ 'aXbXc'.count('X') }} {{ ','.join(['a','b']) }} {{ 'a' in 'cat' }} {{ 1 in [1.0] }}", "True True 2 2 a,b True True")]
+    [InlineData("{{ none|selectattr('type', 'equalto', 'x')|list|length }}{{ none|map(attribute='a')|list }}{{ ''|select|list }}", "0[][]")]
     public void FiltersAndMethods(string source, string expected)
     {
         Assert.Equal(expected, Render(source, Conversation));
