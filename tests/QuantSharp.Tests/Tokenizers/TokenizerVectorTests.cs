@@ -106,3 +106,114 @@ public class TokenizerVectorTests
         }
     }
 }
+
+/// <summary>A Llama-3-style tokenizer.json (Split regex + ByteLevel without regex, ignore_merges, merges as pairs,
+/// TemplateProcessing with BOS), built from the tiktoken file the way transformers' TikTokenConverter does, must give
+/// the same ids as the tiktoken file itself.</summary>
+public class TokenizerJsonTests
+{
+    [Fact]
+    public void Llama3StyleTokenizerJsonReproducesTheVectors()
+    {
+        string tiktoken = TestPaths.Model("tokenizers/llama3/tokenizer.model");
+        var ranks = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (string line in File.ReadLines(tiktoken))
+        {
+            string[] parts = line.Split(' ');
+            ranks[QuantSharp.Tokenizers.ByteLevelAlphabet.Encode(Convert.FromBase64String(parts[0]))] = int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        // Every split of a token into two tokens is a merge, ordered by the rank of the result (then of the parts).
+        var merges = new List<(int Rank, int Left, int Right, string A, string B)>();
+        foreach ((string token, int rank) in ranks)
+        {
+            for (int cut = 1; cut < token.Length; cut++)
+            {
+                if (ranks.TryGetValue(token[..cut], out int l) && ranks.TryGetValue(token[cut..], out int r))
+                {
+                    merges.Add((rank, l, r, token[..cut], token[cut..]));
+                }
+            }
+        }
+
+        merges.Sort((x, y) => (x.Rank, x.Left, x.Right).CompareTo((y.Rank, y.Left, y.Right)));
+        using var dir = new TempDir();
+        using (var stream = File.Create(dir.File("tokenizer.json")))
+        using (var w = new System.Text.Json.Utf8JsonWriter(stream))
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("added_tokens");
+            w.WriteStartObject();
+            w.WriteNumber("id", 128000);
+            w.WriteString("content", "<|begin_of_text|>");
+            w.WriteBoolean("special", true);
+            w.WriteEndObject();
+            w.WriteEndArray();
+            w.WriteNull("normalizer");
+            w.WriteStartObject("pre_tokenizer");
+            w.WriteString("type", "Sequence");
+            w.WriteStartArray("pretokenizers");
+            w.WriteStartObject();
+            w.WriteString("type", "Split");
+            w.WriteStartObject("pattern");
+            w.WriteString("Regex", QuantSharp.Tokenizers.PreTokenizerPatterns.Llama3);
+            w.WriteEndObject();
+            w.WriteString("behavior", "Isolated");
+            w.WriteBoolean("invert", false);
+            w.WriteEndObject();
+            w.WriteStartObject();
+            w.WriteString("type", "ByteLevel");
+            w.WriteBoolean("add_prefix_space", false);
+            w.WriteBoolean("use_regex", false);
+            w.WriteEndObject();
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.WriteStartObject("post_processor");
+            w.WriteString("type", "TemplateProcessing");
+            w.WriteStartArray("single");
+            w.WriteRawValue("""{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}}""");
+            w.WriteRawValue("""{"Sequence": {"id": "A", "type_id": 0}}""");
+            w.WriteEndArray();
+            w.WriteStartObject("special_tokens");
+            w.WritePropertyName("<|begin_of_text|>");
+            w.WriteRawValue("""{"id": "<|begin_of_text|>", "ids": [128000], "tokens": ["<|begin_of_text|>"]}""");
+            w.WriteEndObject();
+            w.WriteEndObject();
+            w.WriteStartObject("decoder");
+            w.WriteString("type", "ByteLevel");
+            w.WriteEndObject();
+            w.WriteStartObject("model");
+            w.WriteString("type", "BPE");
+            w.WriteBoolean("ignore_merges", true);
+            w.WriteStartObject("vocab");
+            foreach ((string token, int rank) in ranks)
+            {
+                w.WriteNumber(token, rank);
+            }
+
+            w.WriteEndObject();
+            w.WriteStartArray("merges");
+            foreach (var m in merges)
+            {
+                w.WriteStartArray();
+                w.WriteStringValue(m.A);
+                w.WriteStringValue(m.B);
+                w.WriteEndArray();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+
+        var tokenizer = QuantSharp.Tokenizers.TokenizerLoader.Load(dir.Path);
+        Assert.StartsWith("byte-level BPE (tokenizer.json)", tokenizer.Kind, StringComparison.Ordinal);
+        foreach ((string text, int[] ids) in TokenizerVectorTests.ReadVectors(TestPaths.Model("tokenizers/llama3/ggml-vocab-llama-bpe.gguf")))
+        {
+            Assert.Equal(ids, tokenizer.Encode(text));
+            Assert.Equal(text, tokenizer.Decode(tokenizer.Encode(text)));
+        }
+
+        Assert.Equal([128000, 2028, 374, 264, 1296, 11914, 13], tokenizer.Encode("This is a test sentence.", addSpecialTokens: true));
+    }
+}
