@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Text;
 
@@ -27,6 +28,7 @@ internal sealed class BytePairModel : ITokenModel
     private readonly Dictionary<long, int>? _mergeRanks;
     private readonly int[] _byteTokens = new int[256];
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheLookup;
 
     /// <summary>Builds the model. <paramref name="tokens"/> holds the vocabulary by id (null for unused ids);
     /// <paramref name="merges"/> the merge list as token pairs (required for <see cref="MergeOrder.MergesList"/>).</summary>
@@ -45,6 +47,7 @@ internal sealed class BytePairModel : ITokenModel
         }
 
         _lookup = ids.GetAlternateLookup<ReadOnlySpan<char>>();
+        _cacheLookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         Order = order;
         ByteLevel = byteLevel;
         PreTokenizer = preTokenizer;
@@ -131,30 +134,74 @@ internal sealed class BytePairModel : ITokenModel
             return;
         }
 
-        var pieces = new List<string>();
         if (PreTokenizer is null)
         {
-            pieces.Add(text);
-        }
-        else
-        {
-            PreTokenizer.Split(text, pieces);
+            EncodePiece(text, ids);
+            return;
         }
 
+        if (PreTokenizer.AsIsolatingSplitter is RegexSplitter splitter)
+        {
+            // The common case (one regex, every span kept): walk the match ranges without building strings.
+            splitter.ForEachRange(text, (start, length) => EncodePiece(text.AsSpan(start, length), ids));
+            return;
+        }
+
+        var pieces = new List<string>();
+        PreTokenizer.Split(text, pieces);
         foreach (string piece in pieces)
         {
-            string word = ByteLevel ? ByteLevelAlphabet.Encode(Encoding.UTF8.GetBytes(piece)) : piece;
-            if (_cache.TryGetValue(word, out int[]? cached))
+            EncodePiece(piece, ids);
+        }
+    }
+
+    /// <summary>Encodes one pre-tokenized piece: maps it to the byte alphabet (byte-level models) in a stack or pooled
+    /// buffer and looks the result up in the word cache before running the merges.</summary>
+    private void EncodePiece(ReadOnlySpan<char> piece, List<int> ids)
+    {
+        char[]? rentedChars = null;
+        byte[]? rentedBytes = null;
+        try
+        {
+            scoped ReadOnlySpan<char> word = piece;
+            if (ByteLevel)
             {
-                ids.AddRange(cached);
-                continue;
+                int maxBytes = Encoding.UTF8.GetMaxByteCount(piece.Length);
+                Span<byte> bytes = maxBytes <= 512 ? stackalloc byte[512] : (rentedBytes = ArrayPool<byte>.Shared.Rent(maxBytes));
+                int n = Encoding.UTF8.GetBytes(piece, bytes);
+                Span<char> chars = n <= 512 ? stackalloc char[512] : (rentedChars = ArrayPool<char>.Shared.Rent(n));
+                for (int i = 0; i < n; i++)
+                {
+                    chars[i] = ByteLevelAlphabet.CharOf(bytes[i]);
+                }
+
+                word = chars[..n];
             }
 
-            int before = ids.Count;
-            EncodeWord(word, ids);
-            if (_cache.Count < CacheLimit && word.Length <= 64)
+            if (_cacheLookup.TryGetValue(word, out int[]? cached))
             {
-                _cache.TryAdd(word, ids.GetRange(before, ids.Count - before).ToArray());
+                ids.AddRange(cached);
+                return;
+            }
+
+            string key = word.ToString();
+            int before = ids.Count;
+            EncodeWord(key, ids);
+            if (_cache.Count < CacheLimit && key.Length <= 64)
+            {
+                _cache.TryAdd(key, ids.GetRange(before, ids.Count - before).ToArray());
+            }
+        }
+        finally
+        {
+            if (rentedChars is not null)
+            {
+                ArrayPool<char>.Shared.Return(rentedChars);
+            }
+
+            if (rentedBytes is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rentedBytes);
             }
         }
     }

@@ -15,6 +15,13 @@ internal abstract class PreTokenizer
     /// <summary>Splits <paramref name="text"/> and appends the pieces (empty pieces are dropped).</summary>
     public abstract void Split(string text, List<string> pieces);
 
+    /// <summary>The regex splitter this pre-tokenizer amounts to when it keeps every span of one regex in order (the fast
+    /// path of <see cref="BytePairModel"/>), else null.</summary>
+    public virtual RegexSplitter? AsIsolatingSplitter => null;
+
+    /// <summary>True when the pre-tokenizer leaves text as one piece.</summary>
+    public virtual bool IsIdentity => false;
+
     /// <summary>Splits every piece of <paramref name="pieces"/> in place.</summary>
     public void SplitAll(List<string> pieces)
     {
@@ -55,6 +62,43 @@ internal sealed class RegexSplitter(Regex regex, SplitBehavior behavior = SplitB
 
     /// <summary>A splitter with GPT-2's pattern.</summary>
     public static RegexSplitter Gpt2 => s_gpt2.Value;
+
+    /// <inheritdoc />
+    public override RegexSplitter? AsIsolatingSplitter => behavior == SplitBehavior.Isolated ? this : null;
+
+    /// <summary>Calls <paramref name="piece"/> with (start, length) of every piece, matches and gaps alike, without
+    /// allocating (the <see cref="SplitBehavior.Isolated"/> split).</summary>
+    public void ForEachRange(string text, Action<int, int> piece)
+    {
+        int at = 0;
+        try
+        {
+            foreach (ValueMatch m in regex.EnumerateMatches(text))
+            {
+                if (m.Length == 0)
+                {
+                    continue;
+                }
+
+                if (m.Index > at)
+                {
+                    piece(at, m.Index - at);
+                }
+
+                piece(m.Index, m.Length);
+                at = m.Index + m.Length;
+            }
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw new QuantSharpException($"pre-tokenizer pattern '{regex}' took longer than {RegexTimeout.TotalSeconds:0} s on a {text.Length}-character text", e);
+        }
+
+        if (at < text.Length)
+        {
+            piece(at, text.Length - at);
+        }
+    }
 
     /// <inheritdoc />
     public override void Split(string text, List<string> pieces)
@@ -176,6 +220,9 @@ internal sealed class RegexSplitter(Regex regex, SplitBehavior behavior = SplitB
 internal sealed class SequencePreTokenizer(IReadOnlyList<PreTokenizer> stages) : PreTokenizer
 {
     /// <inheritdoc />
+    public override RegexSplitter? AsIsolatingSplitter => stages.Where(s => !s.IsIdentity).ToArray() is [PreTokenizer only] ? only.AsIsolatingSplitter : null;
+
+    /// <inheritdoc />
     public override void Split(string text, List<string> pieces)
     {
         var current = new List<string> { text };
@@ -192,6 +239,12 @@ internal sealed class SequencePreTokenizer(IReadOnlyList<PreTokenizer> stages) :
 /// pattern when <c>use_regex</c> is set. (The byte → character mapping itself is done by the byte-level model.)</summary>
 internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) : PreTokenizer
 {
+    /// <inheritdoc />
+    public override RegexSplitter? AsIsolatingSplitter => !addPrefixSpace && useRegex ? RegexSplitter.Gpt2 : null;
+
+    /// <inheritdoc />
+    public override bool IsIdentity => !addPrefixSpace && !useRegex;
+
     /// <inheritdoc />
     public override void Split(string text, List<string> pieces)
     {
