@@ -86,6 +86,11 @@ public static class GgufExporter
             throw new QuantSharpException($"{loaded.Path}: GGUF export supports the Llama architecture (separate q/k/v and gate/up, no biases, full RoPE); {c.Architecture} is not");
         }
 
+        if (c.RopeScaling is not null)
+        {
+            throw new QuantSharpException($"{loaded.Path}: rope_scaling '{c.RopeScaling.Type}' cannot be written to GGUF by this build; the file would run with unscaled frequencies");
+        }
+
         if (loaded.Tokenizer is not { Model: SentencePieceBpeTokenizer } tokenizer)
         {
             throw new QuantSharpException($"{loaded.Path}: GGUF export needs the model's SentencePiece tokenizer (tokenizer.model), which this checkpoint lacks");

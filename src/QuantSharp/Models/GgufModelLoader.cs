@@ -102,6 +102,14 @@ public static class GgufModelLoader
                 $"{tokens.ArrayLength} tokens, but {GgufLlamaLayout.Embedding} has {vocab} rows");
         }
 
+        // Llama 3.1's frequency rescaling travels as a rope_freqs tensor (or llama.rope.scaling.*), which this loader does
+        // not apply: refuse rather than run with the wrong frequencies.
+        if (file.TensorInfos.ContainsKey("rope_freqs.weight")
+            || (file.GetValueOrNull("llama.rope.scaling.type") is not null && file.GetString("llama.rope.scaling.type") is not ("none" or "")))
+        {
+            throw new GgufException(GgufError.WrongType, file.Location, "rope_freqs.weight", "RoPE frequency scaling in a GGUF file is not supported; load the Hugging Face checkpoint (config.json rope_scaling llama3/linear) instead");
+        }
+
         int? bos = file.GetValueOrNull("tokenizer.ggml.bos_token_id") is null ? null : checked((int)file.GetInteger("tokenizer.ggml.bos_token_id"));
         int? eos = file.GetValueOrNull("tokenizer.ggml.eos_token_id") is null ? null : checked((int)file.GetInteger("tokenizer.ggml.eos_token_id"));
         return new ModelConfig

@@ -10,4 +10,6 @@ namespace QuantSharp.Tokenizers;
 /// by decoding unless asked to keep it.</param>
 /// <param name="LeftStrip">Whitespace before a match is absorbed into it.</param>
 /// <param name="RightStrip">Whitespace after a match is absorbed into it.</param>
-public sealed record AddedToken(string Content, int Id, bool Special, bool LeftStrip = false, bool RightStrip = false);
+/// <param name="MatchedInText">False for ids that only exist as ids (ChatGLM3's <c>sop</c>, <c>[gMASK]</c>: their text is
+/// never turned into the token, even with special-token parsing, as ChatGLM3's own tokenizer does).</param>
+public sealed record AddedToken(string Content, int Id, bool Special, bool LeftStrip = false, bool RightStrip = false, bool MatchedInText = true);

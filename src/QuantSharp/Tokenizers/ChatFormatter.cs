@@ -13,9 +13,10 @@ public sealed record ChatPrompt(string Text, int[] Ids);
 /// <summary>
 /// Turns a conversation into a prompt with the checkpoint's chat template (the Jinja <c>chat_template</c> of
 /// tokenizer_config.json / GGUF, or ChatGLM3's built-in role format), as transformers' <c>apply_chat_template</c>
-/// followed by tokenization does. Special-token text inside message contents stays text: it is swapped for private-use
-/// placeholders before rendering and restored only inside plain-text segments, so a user cannot end a turn or
-/// impersonate a role by typing <c>&lt;|im_end|&gt;</c>.
+/// followed by tokenization does. Special-token text inside messages (keys and values) stays text: it is swapped for
+/// private-use placeholders before rendering and restored only inside plain-text segments, so a user cannot end a turn
+/// or impersonate a role by typing <c>&lt;|im_end|&gt;</c>. Added tokens the vocabulary marks non-special (Qwen's
+/// <c>&lt;tool_call&gt;</c>) are matched in messages as transformers matches them.
 /// </summary>
 public sealed class ChatFormatter
 {
@@ -78,7 +79,11 @@ public sealed class ChatFormatter
 
             foreach ((string placeholder, string original) in placeholders)
             {
-                s = s.Replace(placeholder, original, StringComparison.Ordinal);
+                // Also the forms a placeholder takes inside Python repr ('\U000f0000') and ASCII-escaped JSON ('\udb80\udc00').
+                int cp = char.ConvertToUtf32(placeholder, 0);
+                s = s.Replace(placeholder, original, StringComparison.Ordinal)
+                    .Replace($"\\U{cp:x8}", original, StringComparison.Ordinal)
+                    .Replace($"\\u{(int)placeholder[0]:x4}\\u{(int)placeholder[1]:x4}", original, StringComparison.Ordinal);
             }
 
             return s;
@@ -106,7 +111,8 @@ public sealed class ChatFormatter
                 var o = new JsonObject();
                 foreach ((string key, JsonNode? value) in obj)
                 {
-                    o[key] = Guard(value, placeholders);
+                    // Keys too: templates print them (tools | tojson, arguments.items()).
+                    o[Guard(key, placeholders)] = Guard(value, placeholders);
                 }
 
                 return o;
@@ -176,7 +182,8 @@ public sealed class ChatFormatter
             JsonNode? turnTools = role == "system" ? m["tools"] ?? tools : null;
             if (turnTools is not null)
             {
-                content += "\n" + turnTools.ToJsonString(new JsonSerializerOptions { WriteIndented = true, IndentSize = 4, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+                // json.dumps(tools, indent=4, ensure_ascii=False), as ChatGLM3's tokenizer writes them.
+                content += "\n" + TemplateJson.Dumps(TemplateJson.FromNode(turnTools), ensureAscii: false, indent: "    ", itemSeparator: null, keySeparator: null, sortKeys: false);
             }
 
             AppendTurn(role, metadata, content, ids, text);

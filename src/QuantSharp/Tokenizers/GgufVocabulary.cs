@@ -67,15 +67,17 @@ public static class GgufVocabulary
                 string[] patterns = PreTokenizerPatterns.ForGgufName(pre)
                     ?? throw new GgufException(GgufError.WrongType, file.Location, "tokenizer.ggml.pre", $"pre-tokenizer '{pre}' is not known to this build");
                 string[] merges = file.GetArray<string>("tokenizer.ggml.merges");
+                bool llama3Family = pre is "llama3" or "llama-bpe" or "llama-v3" or "falcon3" or "pixtral";
                 var pairs = merges.Select((m, i) => m.IndexOf(' ', StringComparison.Ordinal) is int space and > 0 ? (m[..space], m[(space + 1)..])
                     : throw new GgufException(GgufError.BadShape, file.Location, "tokenizer.ggml.merges", $"merge {i} is not two tokens separated by a space"));
                 var bpe = new BytePairModel(tokens, MergeOrder.MergesList, pairs, byteLevel: true, PreTokenizerPatterns.Build(patterns), null, file.Location)
                 {
                     // llama.cpp emits a piece that is a whole token without merging for Llama 3's vocabulary.
-                    IgnoreMerges = pre is "llama3" or "llama-bpe" or "llama-v3",
+                    IgnoreMerges = llama3Family || pre is "tekken",
                     UnknownId = OptionalId(file, "tokenizer.ggml.unknown_token_id", tokens.Length),
                 };
-                var prefix = Bool(file, "tokenizer.ggml.add_bos_token", false) && bos is int b ? new List<int> { b } : [];
+                // llama.cpp adds BOS for the Llama 3 family unless the file says otherwise; other BPE vocabularies only when asked.
+                var prefix = Bool(file, "tokenizer.ggml.add_bos_token", llama3Family) && bos is int b ? new List<int> { b } : [];
                 var suffix = Bool(file, "tokenizer.ggml.add_eos_token", false) && eos is int e ? new List<int> { e } : [];
                 return TokenizerLoader.Build(bpe, $"byte-level BPE '{pre}' (GGUF)", added, config, prefix, suffix, bos, eos);
             }
@@ -84,7 +86,8 @@ public static class GgufVocabulary
             {
                 // HF spelling: "▁word" starts a word ("word"), anything else continues one ("##piece"); control tokens as stored.
                 var vocab = tokens.Select((t, i) => types[i] == Control ? t : t.StartsWith('\u2581') ? t[1..] : "##" + t).ToArray();
-                int unk = OptionalId(file, "tokenizer.ggml.unknown_token_id", tokens.Length) ?? Array.IndexOf(tokens, "[UNK]");
+                int unk = OptionalId(file, "tokenizer.ggml.unknown_token_id", tokens.Length) ?? (Array.IndexOf(tokens, "[UNK]") is int u and >= 0 ? u
+                    : throw new GgufException(GgufError.BadShape, file.Location, "tokenizer.ggml.unknown_token_id", "a WordPiece vocabulary needs an unknown token"));
                 int? cls = OptionalId(file, "tokenizer.ggml.cls_token_id", tokens.Length) ?? bos;
                 int? sep = OptionalId(file, "tokenizer.ggml.seperator_token_id", tokens.Length) ?? eos;
                 var wordPiece = new WordPieceModel(vocab, unk, lowercase: true)

@@ -136,6 +136,7 @@ internal sealed class RegexSplitter(Regex regex, SplitBehavior behavior = SplitB
 
         int firstPiece = pieces.Count;
         int pendingStart = -1, pendingLength = 0; // MergedWithNext / Contiguous carry
+        bool previousWasDelimiter = false;
         foreach ((int start, int length, bool isMatch) in spans)
         {
             bool delimiter = isMatch != invert;
@@ -152,7 +153,8 @@ internal sealed class RegexSplitter(Regex regex, SplitBehavior behavior = SplitB
                     pieces.Add(text.Substring(start, length));
                     break;
                 case SplitBehavior.MergedWithPrevious:
-                    if (delimiter && pieces.Count > firstPiece)
+                    // A delimiter joins the piece before it unless that piece was a delimiter too (as tokenizers does).
+                    if (delimiter && pieces.Count > firstPiece && !previousWasDelimiter)
                     {
                         pieces[^1] += text.Substring(start, length);
                     }
@@ -163,14 +165,16 @@ internal sealed class RegexSplitter(Regex regex, SplitBehavior behavior = SplitB
 
                     break;
                 case SplitBehavior.MergedWithNext:
+                    // A delimiter joins the piece after it unless that piece is a delimiter too (as tokenizers does).
+                    if (pendingStart >= 0 && delimiter)
+                    {
+                        Flush(text, pieces, ref pendingStart, pendingLength);
+                    }
+
                     if (delimiter)
                     {
-                        if (pendingStart < 0)
-                        {
-                            pendingStart = start;
-                        }
-
-                        pendingLength = start + length - pendingStart;
+                        pendingStart = start;
+                        pendingLength = length;
                     }
                     else
                     {
@@ -198,6 +202,8 @@ internal sealed class RegexSplitter(Regex regex, SplitBehavior behavior = SplitB
 
                     break;
             }
+
+            previousWasDelimiter = delimiter;
         }
 
         if (behavior is SplitBehavior.MergedWithNext or SplitBehavior.Contiguous)

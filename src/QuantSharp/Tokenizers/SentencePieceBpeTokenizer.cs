@@ -18,6 +18,7 @@ public sealed class SentencePieceBpeTokenizer : ITokenModel
     private readonly Dictionary<string, int> _ids = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
     private readonly int[] _byteIds = new int[256];
+    private readonly Dictionary<int, byte> _byteOfId = new();
     private readonly List<string> _userDefined = new();
 
     /// <summary>Builds the encoder from a parsed model.</summary>
@@ -30,9 +31,11 @@ public sealed class SentencePieceBpeTokenizer : ITokenModel
         {
             string p = model.Pieces[i];
             PieceType t = model.Types[i];
-            if (t == PieceType.Byte && p.Length == 6 && p.StartsWith("<0x", StringComparison.Ordinal) && p.EndsWith('>'))
+            if (t == PieceType.Byte)
             {
-                _byteIds[Convert.ToInt32(p.Substring(3, 2), 16)] = i;
+                // A byte piece that is not <0xNN> would decode to nothing sensible: refuse the vocabulary.
+                _byteIds[ByteOf(p) ?? throw new QuantSharpException($"SentencePiece vocabulary: byte piece {i} is '{p}', not <0xNN>")] = i;
+                _byteOfId[i] = (byte)ByteOf(p)!.Value;
                 continue;
             }
 
@@ -50,6 +53,9 @@ public sealed class SentencePieceBpeTokenizer : ITokenModel
         _userDefined.Sort((a, b) => b.Length.CompareTo(a.Length));
         _lookup = _ids.GetAlternateLookup<ReadOnlySpan<char>>();
     }
+
+    private static int? ByteOf(string piece) => piece.Length == 6 && piece.StartsWith("<0x", StringComparison.Ordinal) && piece.EndsWith('>')
+        && byte.TryParse(piece.AsSpan(3, 2), System.Globalization.NumberStyles.HexNumber, null, out byte b) ? b : null;
 
     /// <summary>The vocabulary and normalizer switches this encoder was built from.</summary>
     public SentencePieceModel Model => _model;
@@ -287,7 +293,7 @@ public sealed class SentencePieceBpeTokenizer : ITokenModel
         PieceType t = _model.Types[id];
         if (t == PieceType.Byte)
         {
-            destination.Add(Convert.ToByte(_model.Pieces[id].Substring(3, 2), 16));
+            destination.Add(_byteOfId[id]);
             return;
         }
 

@@ -35,9 +35,22 @@ internal sealed class PrependNormalizer(string prefix) : TextNormalizer
 internal sealed class ReplaceNormalizer(string? literal, Regex? pattern, string content) : TextNormalizer
 {
     /// <inheritdoc />
-    public override string Normalize(string text) => pattern is not null
-        ? pattern.Replace(text, content.Replace("$", "$$", StringComparison.Ordinal))
-        : text.Replace(literal!, content, StringComparison.Ordinal);
+    public override string Normalize(string text)
+    {
+        if (pattern is null)
+        {
+            return text.Replace(literal!, content, StringComparison.Ordinal);
+        }
+
+        try
+        {
+            return pattern.Replace(text, content.Replace("$", "$$", StringComparison.Ordinal));
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw new QuantSharpException($"normalizer pattern '{pattern}' took longer than {PreTokenizer.RegexTimeout.TotalSeconds:0} s on a {text.Length}-character text", e);
+        }
+    }
 }
 
 /// <summary>Strips whitespace at either end.</summary>

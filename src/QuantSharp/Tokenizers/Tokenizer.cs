@@ -25,7 +25,8 @@ public sealed class Tokenizer
     private readonly ITokenModel _model;
     private readonly AddedToken[] _added;
     private readonly Dictionary<int, AddedToken> _addedById = new();
-    private readonly Dictionary<char, AddedToken[]> _addedByFirstChar;
+    private readonly Dictionary<char, int[]> _addedLengthsByFirstChar;
+    private readonly Dictionary<string, AddedToken>.AlternateLookup<ReadOnlySpan<char>> _addedByText;
     private readonly Dictionary<string, int> _addedByContent = new(StringComparer.Ordinal);
 
     internal Tokenizer(ITokenModel model, string kind, IEnumerable<AddedToken> added, TokenizerSettings settings)
@@ -39,8 +40,18 @@ public sealed class Tokenizer
             _addedByContent.TryAdd(t.Content, t.Id);
         }
 
-        _addedByFirstChar = _added.GroupBy(t => t.Content[0])
-            .ToDictionary(g => g.Key, g => g.OrderByDescending(t => t.Content.Length).ToArray());
+        // Matching looks up each candidate length once per position, so thousands of added tokens ([PAD12345] …)
+        // cost a few dictionary probes, not thousands of comparisons.
+        var matchable = _added.Where(t => t.MatchedInText).ToArray();
+        _addedLengthsByFirstChar = matchable.GroupBy(t => t.Content[0])
+            .ToDictionary(g => g.Key, g => g.Select(t => t.Content.Length).Distinct().OrderDescending().ToArray());
+        var byText = new Dictionary<string, AddedToken>(StringComparer.Ordinal);
+        foreach (AddedToken t in matchable)
+        {
+            byText.TryAdd(t.Content, t);
+        }
+
+        _addedByText = byText.GetAlternateLookup<ReadOnlySpan<char>>();
         VocabSize = Math.Max(model.VocabSize, _added.Length == 0 ? 0 : _added.Max(t => t.Id) + 1);
         Prefix = settings.Prefix;
         Suffix = settings.Suffix;
@@ -144,7 +155,7 @@ public sealed class Tokenizer
         int i = 0;
         while (i < text.Length)
         {
-            AddedToken? match = _addedByFirstChar.Count == 0 ? null : MatchAt(text, i, parseSpecialTokens);
+            AddedToken? match = _addedLengthsByFirstChar.Count == 0 ? null : MatchAt(text, i, parseSpecialTokens);
             if (match is null)
             {
                 i++;
@@ -179,14 +190,14 @@ public sealed class Tokenizer
 
     private AddedToken? MatchAt(string text, int index, bool parseSpecial)
     {
-        if (!_addedByFirstChar.TryGetValue(text[index], out AddedToken[]? candidates))
+        if (!_addedLengthsByFirstChar.TryGetValue(text[index], out int[]? lengths))
         {
             return null;
         }
 
-        foreach (AddedToken t in candidates)
+        foreach (int length in lengths)
         {
-            if ((parseSpecial || !t.Special) && string.CompareOrdinal(text, index, t.Content, 0, t.Content.Length) == 0)
+            if (index + length <= text.Length && _addedByText.TryGetValue(text.AsSpan(index, length), out AddedToken? t) && (parseSpecial || !t.Special))
             {
                 return t;
             }

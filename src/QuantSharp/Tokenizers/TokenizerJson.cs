@@ -101,6 +101,7 @@ internal static class TokenizerJson
             max = Math.Max(max, id);
         }
 
+        CheckDense(max, byId.Count, path);
         var tokens = new string?[max + 1];
         foreach ((int id, string token) in byId)
         {
@@ -146,6 +147,7 @@ internal static class TokenizerJson
             byId[p.Value.TryGetInt32(out int id) && id >= 0 && id < 1 << 24 ? id : throw new QuantSharpException($"{path}: vocab entry '{p.Name}' has no valid id")] = p.Name;
         }
 
+        CheckDense(byId.Count == 0 ? -1 : byId.Keys.Max(), byId.Count, path);
         var tokens = new string[byId.Count == 0 ? 0 : byId.Keys.Max() + 1];
         foreach ((int id, string token) in byId)
         {
@@ -163,6 +165,15 @@ internal static class TokenizerJson
         bool lowercase = normalizer is JsonElement n && n.ValueKind == JsonValueKind.Object && n.TryGetProperty("lowercase", out JsonElement lc) && lc.ValueKind == JsonValueKind.True;
         int maxChars = model.TryGetProperty("max_input_chars_per_word", out JsonElement mc) && mc.TryGetInt32(out int m) ? m : 100;
         return new WordPieceModel(tokens, unkId, lowercase, Str(model, "continuing_subword_prefix", path) ?? "##", maxChars);
+    }
+
+    /// <summary>Ids must be (nearly) dense: a file cannot make us allocate far more than it holds.</summary>
+    internal static void CheckDense(int maxId, int count, string path)
+    {
+        if (maxId >= 2 * count + 1024)
+        {
+            throw new QuantSharpException($"{path}: the vocabulary has {count} entries but ids up to {maxId}; ids must be nearly dense");
+        }
     }
 
     private static TextNormalizer? Normalizer(JsonElement? element, string path)
@@ -218,7 +229,7 @@ internal static class TokenizerJson
                 (Str(e, "prepend_scheme", path) ?? (Bool(e, "add_prefix_space", true) ? "always" : "never")) != "never", Bool(e, "split", true)),
             "BertPreTokenizer" => new WhitespacePreTokenizer(isolatePunctuation: true),
             "WhitespaceSplit" => new WhitespacePreTokenizer(isolatePunctuation: false),
-            "Whitespace" => new RegexSplitter(Tokenizers.PreTokenizer.Compile(@"\w+|[^\w\s]+"), SplitBehavior.Isolated, invert: true),
+            "Whitespace" => new RegexSplitter(Tokenizers.PreTokenizer.Compile(@"\w+|[^\w\s]+"), SplitBehavior.Removed, invert: true),
             "Sequence" => new SequencePreTokenizer(Array(e, "pretokenizers", path).Select(x => PreTokenizer(x, path)).OfType<PreTokenizer>().ToArray()),
             _ => throw new QuantSharpException($"{path}: pre-tokenizer '{type}' is not supported"),
         };

@@ -126,7 +126,8 @@ public static class TokenizerLoader
             int first = sp.VocabSize;
             for (int i = 0; i < s_chatGlm3Specials.Length; i++)
             {
-                added.Add(new AddedToken(s_chatGlm3Specials[i], first + i, Special: true));
+                // ChatGLM3's tokenizer turns only the four role tokens back into ids (role_special_token_expression).
+                added.Add(new AddedToken(s_chatGlm3Specials[i], first + i, Special: true, MatchedInText: s_chatGlm3Specials[i].StartsWith("<|", StringComparison.Ordinal)));
             }
 
             prefix = [first + 1, first + 3];

@@ -23,7 +23,9 @@ internal static class VocabJson
                     : throw new QuantSharpException($"{path}: token '{p.Name}' has no valid id")));
             }
 
-            var tokens = new string?[entries.Count == 0 ? 0 : entries.Max(e => e.Id) + 1];
+            int max = entries.Count == 0 ? -1 : entries.Max(e => e.Id);
+            TokenizerJson.CheckDense(max, entries.Count, path);
+            var tokens = new string?[max + 1];
             foreach ((string token, int id) in entries)
             {
                 tokens[id] = token;

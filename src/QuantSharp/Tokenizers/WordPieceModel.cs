@@ -14,6 +14,7 @@ internal sealed class WordPieceModel : ITokenModel
     private readonly string[] _tokens;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
     private readonly int _unknown;
+    private readonly int _longestToken;
 
     /// <summary>Builds the model from the vocabulary by id.</summary>
     public WordPieceModel(string[] tokens, int unknownId, bool lowercase, string continuingPrefix = "##", int maxWordChars = 100)
@@ -26,10 +27,11 @@ internal sealed class WordPieceModel : ITokenModel
         }
 
         _lookup = ids.GetAlternateLookup<ReadOnlySpan<char>>();
+        _longestToken = tokens.Length == 0 ? 0 : tokens.Max(t => t.Length);
         _unknown = unknownId;
         Lowercase = lowercase;
         ContinuingPrefix = continuingPrefix;
-        MaxWordChars = maxWordChars;
+        MaxWordChars = Math.Clamp(maxWordChars, 1, 100_000);
     }
 
     /// <summary>Text is lower-cased and accents stripped before splitting.</summary>
@@ -81,7 +83,8 @@ internal sealed class WordPieceModel : ITokenModel
         ContinuingPrefix.AsSpan().CopyTo(buffer);
         for (int start = 0; start < word.Length;)
         {
-            int found = -1, end = word.Length;
+            // No entry is longer than the longest token, so longer candidates need not be tried (as llama.cpp does).
+            int found = -1, end = Math.Min(word.Length, start + _longestToken);
             for (; end > start; end--)
             {
                 ReadOnlySpan<char> candidate;
