@@ -122,7 +122,7 @@ internal sealed class BytePairModel : ITokenModel
     public bool IsControl(int id) => ControlIds.Contains(id);
 
     /// <inheritdoc />
-    public void Encode(string text, List<int> ids)
+    public void Encode(string text, List<int> ids, bool atStart = true)
     {
         if (Normalizer is not null)
         {
@@ -148,7 +148,7 @@ internal sealed class BytePairModel : ITokenModel
         }
 
         var pieces = new List<string>();
-        PreTokenizer.Split(text, pieces);
+        PreTokenizer.Split(text, pieces, atStart);
         foreach (string piece in pieces)
         {
             EncodePiece(piece, ids);

@@ -10,8 +10,9 @@ internal interface ITokenModel
     /// <summary>Ids 0 … VocabSize − 1 belong to the model's vocabulary.</summary>
     int VocabSize { get; }
 
-    /// <summary>Appends the ids of <paramref name="text"/>, normalized and pre-tokenized as the vocabulary requires.</summary>
-    void Encode(string text, List<int> ids);
+    /// <summary>Appends the ids of <paramref name="text"/>, normalized and pre-tokenized as the vocabulary requires;
+    /// <paramref name="atStart"/> is false for a segment that follows an added token (Metaspace's <c>prepend_scheme: first</c>).</summary>
+    void Encode(string text, List<int> ids, bool atStart = true);
 
     /// <summary>The vocabulary entry of <paramref name="id"/> as stored (e.g. "Ġthe", "▁the", "##s"), or null.</summary>
     string? TokenText(int id);

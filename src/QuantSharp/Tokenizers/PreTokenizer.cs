@@ -22,6 +22,10 @@ internal abstract class PreTokenizer
     /// <summary>True when the pre-tokenizer leaves text as one piece.</summary>
     public virtual bool IsIdentity => false;
 
+    /// <summary>Splits <paramref name="text"/>; <paramref name="atStart"/> is false when it does not begin the input
+    /// (only Metaspace's <c>prepend_scheme: first</c> cares).</summary>
+    public virtual void Split(string text, List<string> pieces, bool atStart) => Split(text, pieces);
+
     /// <summary>Splits every piece of <paramref name="pieces"/> in place.</summary>
     public void SplitAll(List<string> pieces)
     {
@@ -229,12 +233,21 @@ internal sealed class SequencePreTokenizer(IReadOnlyList<PreTokenizer> stages) :
     public override RegexSplitter? AsIsolatingSplitter => stages.Where(s => !s.IsIdentity).ToArray() is [PreTokenizer only] ? only.AsIsolatingSplitter : null;
 
     /// <inheritdoc />
-    public override void Split(string text, List<string> pieces)
+    public override void Split(string text, List<string> pieces) => Split(text, pieces, atStart: true);
+
+    /// <inheritdoc />
+    public override void Split(string text, List<string> pieces, bool atStart)
     {
         var current = new List<string> { text };
         foreach (PreTokenizer stage in stages)
         {
-            stage.SplitAll(current);
+            var next = new List<string>(current.Count);
+            for (int i = 0; i < current.Count; i++)
+            {
+                stage.Split(current[i], next, atStart && i == 0);
+            }
+
+            current = next;
         }
 
         pieces.AddRange(current);
@@ -315,14 +328,18 @@ internal sealed class WhitespacePreTokenizer(bool isolatePunctuation) : PreToken
     }
 }
 
-/// <summary>Hugging Face's <c>Metaspace</c>: spaces become '▁', a '▁' is prepended (<c>prepend_scheme</c> first/always),
-/// and with <c>split</c> each '▁' starts a new piece.</summary>
-internal sealed class MetaspacePreTokenizer(char replacement, bool prepend, bool split) : PreTokenizer
+/// <summary>Hugging Face's <c>Metaspace</c>: spaces become '▁', a '▁' is prepended (<c>prepend_scheme</c> "always" to every
+/// segment, "first" only at the start of the input, "never"), and with <c>split</c> each '▁' starts a new piece.</summary>
+internal sealed class MetaspacePreTokenizer(char replacement, string prependScheme, bool split) : PreTokenizer
 {
     /// <inheritdoc />
-    public override void Split(string text, List<string> pieces)
+    public override void Split(string text, List<string> pieces) => Split(text, pieces, atStart: true);
+
+    /// <inheritdoc />
+    public override void Split(string text, List<string> pieces, bool atStart)
     {
         string replaced = text.Replace(' ', replacement);
+        bool prepend = prependScheme == "always" || (prependScheme == "first" && atStart);
         if (prepend && !replaced.StartsWith(replacement))
         {
             replaced = replacement + replaced;

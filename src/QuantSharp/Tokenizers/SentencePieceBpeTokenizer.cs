@@ -113,7 +113,7 @@ public sealed class SentencePieceBpeTokenizer : ITokenModel
     }
 
     /// <inheritdoc />
-    public void Encode(string text, List<int> ids)
+    public void Encode(string text, List<int> ids, bool atStart = true)
     {
         if (text.Length == 0)
         {

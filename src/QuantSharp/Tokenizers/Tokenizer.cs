@@ -172,7 +172,7 @@ public sealed class Tokenizer
                 }
             }
 
-            EncodePlain(text[segmentStart..segmentEnd], ids, restore);
+            EncodePlain(text[segmentStart..segmentEnd], ids, restore, segmentStart == 0);
             ids.Add(match.Id);
             if (match.RightStrip)
             {
@@ -185,7 +185,7 @@ public sealed class Tokenizer
             segmentStart = i = end;
         }
 
-        EncodePlain(text[segmentStart..], ids, restore);
+        EncodePlain(text[segmentStart..], ids, restore, segmentStart == 0);
     }
 
     private AddedToken? MatchAt(string text, int index, bool parseSpecial)
@@ -206,7 +206,7 @@ public sealed class Tokenizer
         return null;
     }
 
-    private void EncodePlain(string text, List<int> ids, Func<string, string>? restore)
+    private void EncodePlain(string text, List<int> ids, Func<string, string>? restore, bool atStart)
     {
         if (restore is not null)
         {
@@ -215,7 +215,7 @@ public sealed class Tokenizer
 
         if (text.Length > 0)
         {
-            _model.Encode(text, ids);
+            _model.Encode(text, ids, atStart);
         }
     }
 

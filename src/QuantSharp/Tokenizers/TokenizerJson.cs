@@ -226,7 +226,10 @@ internal static class TokenizerJson
             }, Behavior(Str(e, "behavior", path), path), Bool(e, "invert")),
             "Digits" => new DigitsPreTokenizer(Bool(e, "individual_digits")),
             "Metaspace" => new MetaspacePreTokenizer(Str(e, "replacement", path) is { Length: 1 } r ? r[0] : '\u2581',
-                (Str(e, "prepend_scheme", path) ?? (Bool(e, "add_prefix_space", true) ? "always" : "never")) != "never", Bool(e, "split", true)),
+                Str(e, "prepend_scheme", path) is string scheme
+                    ? scheme is "always" or "first" or "never" ? scheme : throw new QuantSharpException($"{path}: Metaspace prepend_scheme '{scheme}' is not always, first or never")
+                    : Bool(e, "add_prefix_space", true) ? "always" : "never",
+                Bool(e, "split", true)),
             "BertPreTokenizer" => new WhitespacePreTokenizer(isolatePunctuation: true),
             "WhitespaceSplit" => new WhitespacePreTokenizer(isolatePunctuation: false),
             "Whitespace" => new RegexSplitter(Tokenizers.PreTokenizer.Compile(@"\w+|[^\w\s]+"), SplitBehavior.Removed, invert: true),

@@ -59,7 +59,7 @@ internal sealed class WordPieceModel : ITokenModel
     public bool IsControl(int id) => ControlIds.Contains(id);
 
     /// <inheritdoc />
-    public void Encode(string text, List<int> ids)
+    public void Encode(string text, List<int> ids, bool atStart = true)
     {
         string normalized = BasicNormalize(text, cleanText: true, chineseChars: true, Lowercase, Lowercase);
         var words = new List<string>();

@@ -20,6 +20,24 @@ public class TokenizerHardeningTests
         Assert.Equal(expected, string.Join('|', pieces));
     }
 
+    [Theory]
+    [InlineData("first", new[] { 3 }, new[] { 0, 2 })]
+    [InlineData("always", new[] { 3 }, new[] { 0, 3 })]
+    [InlineData("never", new[] { 2 }, new[] { 0, 2 })]
+    public void MetaspacePrependSchemeFirstOnlyPrefixesTheStartOfTheInput(string scheme, int[] plain, int[] afterSpecial)
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("tokenizer.json"), $$$"""
+            {"added_tokens": [{"id": 0, "content": "<s>", "special": true}],
+             "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "{{{scheme}}}", "split": false},
+             "decoder": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "{{{scheme}}}", "split": false},
+             "model": {"type": "BPE", "vocab": {"<s>": 0, "▁": 1, "a": 2, "▁a": 3}, "merges": [["▁", "a"]]}}
+            """);
+        Tokenizer t = TokenizerLoader.Load(dir.Path);
+        Assert.Equal(plain, t.Encode("a"));
+        Assert.Equal(afterSpecial, t.Encode("<s>a", addSpecialTokens: false, parseSpecialTokens: true));
+    }
+
     [Fact]
     public void SparseIdsInATinyFileAreRefused()
     {
