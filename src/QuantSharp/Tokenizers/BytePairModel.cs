@@ -214,63 +214,19 @@ internal sealed class BytePairModel : ITokenModel
             return;
         }
 
-        // Symbols are [start, start + length) ranges of `word` in a linked list; a merge joins two neighbours.
-        int n = word.Length;
-        var start = new int[n];
-        var length = new int[n];
-        var prev = new int[n];
-        var next = new int[n];
-        int count = 0;
-        for (int i = 0; i < n;)
+        var symbols = new SymbolList(word.Length);
+        for (int i = 0; i < word.Length;)
         {
-            int len = char.IsHighSurrogate(word[i]) && i + 1 < n && char.IsLowSurrogate(word[i + 1]) ? 2 : 1;
-            start[count] = i;
-            length[count] = len;
-            prev[count] = count - 1;
-            next[count] = count + 1;
-            count++;
+            int len = char.IsHighSurrogate(word[i]) && i + 1 < word.Length && char.IsLowSurrogate(word[i + 1]) ? 2 : 1;
+            symbols.Add(i, len);
             i += len;
         }
 
-        next[count - 1] = -1;
-        var queue = new PriorityQueue<(int Left, int Right, int Length), (int Rank, int Start)>();
-        void TryQueue(int left, int right)
-        {
-            if (left >= 0 && right >= 0 && Rank(word, start[left], length[left], length[right]) is int rank)
-            {
-                queue.Enqueue((left, right, length[left] + length[right]), (rank, start[left]));
-            }
-        }
-
-        for (int i = 0; i + 1 < count; i++)
-        {
-            TryQueue(i, i + 1);
-        }
-
-        while (queue.TryDequeue(out var pair, out _))
-        {
-            // Stale entries: a side was merged away or grew since the pair was queued.
-            if (length[pair.Left] == 0 || length[pair.Right] == 0 || next[pair.Left] != pair.Right || length[pair.Left] + length[pair.Right] != pair.Length)
-            {
-                continue;
-            }
-
-            length[pair.Left] = pair.Length;
-            length[pair.Right] = 0;
-            next[pair.Left] = next[pair.Right];
-            if (next[pair.Right] >= 0)
-            {
-                prev[next[pair.Right]] = pair.Left;
-            }
-
-            TryQueue(prev[pair.Left], pair.Left);
-            TryQueue(pair.Left, next[pair.Left]);
-        }
-
+        symbols.MergeAll((left, right) => Rank(word, symbols.Start(left), symbols.Length(left), symbols.Length(right)));
         bool lastUnknown = false;
-        for (int s = 0; s >= 0; s = next[s])
+        for (int s = symbols.First; s >= 0; s = symbols.Next(s))
         {
-            ReadOnlySpan<char> symbol = word.AsSpan(start[s], length[s]);
+            ReadOnlySpan<char> symbol = word.AsSpan(symbols.Start(s), symbols.Length(s));
             if (_lookup.TryGetValue(symbol, out int id))
             {
                 ids.Add(id);

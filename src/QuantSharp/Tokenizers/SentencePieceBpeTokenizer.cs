@@ -126,14 +126,9 @@ public sealed class SentencePieceBpeTokenizer : ITokenModel
             return;
         }
 
-        // Symbols are [start, start + length) ranges of `normalized`, linked in a list.
         int n = normalized.Length;
-        var start = new int[n];
-        var length = new int[n];
-        var prev = new int[n];
-        var next = new int[n];
+        var symbols = new SymbolList(n);
         var fixedSymbol = new bool[n];
-        int count = 0;
         for (int i = 0; i < n;)
         {
             int len = char.IsHighSurrogate(normalized[i]) && i + 1 < n && char.IsLowSurrogate(normalized[i + 1]) ? 2 : 1;
@@ -142,64 +137,24 @@ public sealed class SentencePieceBpeTokenizer : ITokenModel
                 if (string.CompareOrdinal(normalized, i, u, 0, u.Length) == 0)
                 {
                     len = u.Length;
-                    fixedSymbol[count] = true;
+                    fixedSymbol[symbols.Count] = true;
                     break;
                 }
             }
 
-            start[count] = i;
-            length[count] = len;
-            prev[count] = count - 1;
-            next[count] = count + 1;
-            count++;
+            symbols.Add(i, len);
             i += len;
         }
 
-        next[count - 1] = -1;
-        var queue = new PriorityQueue<(int Left, int Right, int Length), (float Score, int Left)>(PairOrder.Instance);
-        void TryAdd(int left, int right)
-        {
-            if (left < 0 || right < 0 || fixedSymbol[left] || fixedSymbol[right])
-            {
-                return;
-            }
-
-            int len = length[left] + length[right];
-            if (_lookup.TryGetValue(normalized.AsSpan(start[left], len), out int id) && _model.Types[id] != PieceType.UserDefined)
-            {
-                queue.Enqueue((left, right, len), (_model.Scores[id], start[left]));
-            }
-        }
-
-        for (int i = 0; i + 1 < count; i++)
-        {
-            TryAdd(i, i + 1);
-        }
-
-        while (queue.TryDequeue(out var pair, out _))
-        {
-            // Skip stale pairs: a side was merged away or changed length since the pair was queued.
-            if (length[pair.Left] == 0 || length[pair.Right] == 0 || next[pair.Left] != pair.Right || length[pair.Left] + length[pair.Right] != pair.Length)
-            {
-                continue;
-            }
-
-            length[pair.Left] = pair.Length;
-            length[pair.Right] = 0;
-            next[pair.Left] = next[pair.Right];
-            if (next[pair.Right] >= 0)
-            {
-                prev[next[pair.Right]] = pair.Left;
-            }
-
-            TryAdd(prev[pair.Left], pair.Left);
-            TryAdd(pair.Left, next[pair.Left]);
-        }
+        // Highest score first: priority = −score of the merged piece; user-defined symbols never merge.
+        symbols.MergeAll((left, right) => !fixedSymbol[left] && !fixedSymbol[right]
+            && _lookup.TryGetValue(normalized.AsSpan(symbols.Start(left), symbols.Length(left) + symbols.Length(right)), out int id)
+            && _model.Types[id] != PieceType.UserDefined ? -(double)_model.Scores[id] : null);
 
         Span<byte> utf8 = stackalloc byte[16];
-        for (int s = 0; s >= 0 && s < count; s = next[s])
+        for (int s = symbols.First; s >= 0; s = symbols.Next(s))
         {
-            ReadOnlySpan<char> piece = normalized.AsSpan(start[s], length[s]);
+            ReadOnlySpan<char> piece = normalized.AsSpan(symbols.Start(s), symbols.Length(s));
             if (_lookup.TryGetValue(piece, out int id))
             {
                 ids.Add(id);
@@ -304,14 +259,5 @@ public sealed class SentencePieceBpeTokenizer : ITokenModel
         }
 
         destination.AddRange(Encoding.UTF8.GetBytes(piece));
-    }
-
-    private sealed class PairOrder : IComparer<(float Score, int Left)>
-    {
-        public static readonly PairOrder Instance = new();
-
-        // Highest score first; among equal scores the leftmost pair (as sentencepiece's SymbolPair comparator).
-        public int Compare((float Score, int Left) a, (float Score, int Left) b)
-            => a.Score != b.Score ? b.Score.CompareTo(a.Score) : a.Left.CompareTo(b.Left);
     }
 }
