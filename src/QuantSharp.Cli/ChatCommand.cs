@@ -12,10 +12,7 @@ internal static class ChatCommand
         var model = CliOptions.ModelArgument();
         var system = new Option<string?>("--system") { Description = "A system message that starts the conversation (kept when old turns are dropped)." };
         var template = new Option<string?>("--template") { Description = "A Jinja chat-template file to use instead of the checkpoint's." };
-        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Longest reply in tokens.", DefaultValueFactory = _ => 512 };
-        var temperature = new Option<float>("--temperature") { Description = "Sampling temperature; 0 = greedy.", DefaultValueFactory = _ => 0.7f };
-        var topP = new Option<float>("--top-p") { Description = "Nucleus sampling threshold.", DefaultValueFactory = _ => 0.9f };
-        var seed = new Option<int>("--seed") { Description = "Random seed for sampling.", DefaultValueFactory = _ => 42 };
+        var sampling = new SamplingCliOptions(maxTokens: 512, temperature: 0.7f, topP: 0.9f);
         var context = new Option<int>("--ctx") { Description = "Context window in tokens (default: the model's); the oldest turns are dropped to stay within it.", DefaultValueFactory = _ => 0 };
         var threads = CliOptions.Threads();
         var command = new Command("chat", "Chat with a model in the terminal, one line per message, replies streamed as they are generated.\n"
@@ -23,24 +20,15 @@ internal static class ChatCommand
             + "chat_template.jinja or GGUF), or ChatGLM3's role format.\n"
             + "Example: quantsharp chat path/to/qwen2.5-0.5b-instruct --system \"You are concise.\"")
         {
-            model, system, template, maxTokens, temperature, topP, seed, context, threads,
+            model, system, template, context, threads,
         };
+        sampling.AddTo(command);
         var quantize = new SchemeOptions("--quantize", required: false);
         quantize.AddTo(command);
         command.SetAction(parse =>
         {
             CliOptions.ApplyThreads(parse.GetValue(threads));
-            var options = new SamplingOptions
-            {
-                MaxTokens = parse.GetValue(maxTokens),
-                Temperature = parse.GetValue(temperature),
-                TopP = parse.GetValue(topP),
-                Seed = parse.GetValue(seed),
-            };
-            if (options.MaxTokens < 1)
-            {
-                throw new UsageException($"--max-tokens {options.MaxTokens} must be at least 1");
-            }
+            SamplingOptions options = sampling.Read(parse);
 
             string? templateFile = parse.GetValue(template);
             if (templateFile is not null && !File.Exists(templateFile))

@@ -15,48 +15,26 @@ internal static class GenerateCommand
         var chat = new Option<string?>("--chat") { Description = "One user message, formatted with the checkpoint's chat template (or ChatGLM3's role format); prints the reply only." };
         var system = new Option<string?>("--system") { Description = "A system message before --chat." };
         var ids = new Option<string?>("--ids") { Description = "Prompt as comma-separated token ids instead of text (used as given, no BOS added)." };
-        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate at most.", DefaultValueFactory = _ => 128 };
-        var temperature = new Option<float>("--temperature") { Description = "Sampling temperature; 0 = greedy (deterministic).", DefaultValueFactory = _ => 0f };
-        var topK = new Option<int>("--top-k") { Description = "Sample among the k most likely tokens (0 = all).", DefaultValueFactory = _ => 0 };
-        var topP = new Option<float>("--top-p") { Description = "Sample among the most likely tokens whose probability adds up to p (1 = all).", DefaultValueFactory = _ => 1f };
-        var penalty = new Option<float>("--repetition-penalty") { Description = "Penalise tokens already in the text (1 = off; 1.1 is typical).", DefaultValueFactory = _ => 1f };
-        var seed = new Option<int>("--seed") { Description = "Random seed for sampling.", DefaultValueFactory = _ => 42 };
+        var sampling = new SamplingCliOptions(maxTokens: 128, temperature: 0f, topP: 1f);
         var json = CliOptions.Json();
         var threads = CliOptions.Threads();
         var command = new Command("generate", "Generate text from a prompt, streaming it as it is produced; prints prompt and generation tokens/s at the end.\n"
             + "Example: quantsharp generate ../shared/models/brown-llama --prompt \"The jury said that\" --max-tokens 40 --temperature 0.8 --top-p 0.9\n"
             + "         quantsharp generate path/to/instruct-model --chat \"Name three colours.\" --system \"Answer briefly.\"")
         {
-            model, prompt, chat, system, ids, maxTokens, temperature, topK, topP, penalty, seed, json, threads,
+            model, prompt, chat, system, ids, json, threads,
         };
+        sampling.AddTo(command);
         var quantize = new SchemeOptions("--quantize", required: false);
         quantize.AddTo(command);
         command.SetAction(parse =>
         {
             CliOptions.ApplyThreads(parse.GetValue(threads));
-            var options = new SamplingOptions
-            {
-                MaxTokens = parse.GetValue(maxTokens),
-                Temperature = parse.GetValue(temperature),
-                TopK = parse.GetValue(topK),
-                TopP = parse.GetValue(topP),
-                RepetitionPenalty = parse.GetValue(penalty),
-                Seed = parse.GetValue(seed),
-            };
-            Validate(options);
+            SamplingOptions options = sampling.Read(parse);
             LoadOptions load = ModelOptions.LoadTimeQuantization(quantize, parse);
             return Run(CliOptions.ResolveModel(parse.GetValue(model)), load, parse.GetValue(prompt), parse.GetValue(ids), parse.GetValue(chat), parse.GetValue(system), options, parse.GetValue(json));
         });
         return command;
-    }
-
-    private static void Validate(SamplingOptions o)
-    {
-        if (o.MaxTokens < 1) throw new UsageException($"--max-tokens {o.MaxTokens} must be at least 1");
-        if (o.Temperature < 0) throw new UsageException($"--temperature {o.Temperature} must not be negative");
-        if (o.TopK < 0) throw new UsageException($"--top-k {o.TopK} must not be negative");
-        if (o.TopP is <= 0 or > 1) throw new UsageException($"--top-p {o.TopP} must be in (0, 1]");
-        if (o.RepetitionPenalty <= 0) throw new UsageException($"--repetition-penalty {o.RepetitionPenalty} must be positive");
     }
 
     private static int Run(string path, LoadOptions load, string? promptText, string? idsText, string? chat, string? system, SamplingOptions options, bool json)

@@ -108,7 +108,7 @@ internal static class InspectSource
                 .OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
         }
 
-        if (GgufModelLoader.IsGguf(path))
+        if (GgufFile.HasMagic(path))
         {
             using GgufFile gguf = GgufFile.Open(path);
             return gguf.TensorsInOrder.Select(t => new TensorRow(t.Name, GgmlTypeInfo.Name(t.Type), t.Shape, t.ByteLength))

@@ -1,4 +1,3 @@
-using QuantSharp.Tokenizers;
 using System.CommandLine;
 using QuantSharp.Formats;
 using QuantSharp.Models;
@@ -41,6 +40,4 @@ internal static class ModelOptions
     public static long StreamedBytesPerToken(TransformerModel model)
         => model.BlockLinears().Sum(l => l.Weight.BytesInMemory) + model.LmHead.BytesInMemory
             + 4L * (model.FinalNorm.Length + model.Blocks.Sum(b => b.AttnNorm.Length + b.MlpNorm.Length));
-
-    public static Tokenizer Tokenizer(LoadedModel loaded) => loaded.RequireTokenizer();
 }

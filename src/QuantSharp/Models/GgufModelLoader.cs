@@ -30,11 +30,8 @@ public static class GgufModelLoader
         Down = GgufLlamaLayout.Down,
     };
 
-    /// <summary>True when <paramref name="path"/> is a file that starts with the GGUF magic.</summary>
-    public static bool IsGguf(string path) => GgufFile.HasMagic(path);
-
     /// <summary>Loads <paramref name="path"/> if it is a GGUF file, else returns null (for <see cref="ModelLoader.FileLoaders"/>).</summary>
-    public static LoadedModel? TryLoad(string path, LoadOptions options) => IsGguf(path) ? Load(path, options) : null;
+    public static LoadedModel? TryLoad(string path, LoadOptions options) => GgufFile.HasMagic(path) ? Load(path, options) : null;
 
     /// <summary>Loads a Llama GGUF file. A <see cref="LoadOptions.LinearProvider"/> is offered the file as its weight source.</summary>
     /// <exception cref="QuantSharpException">Not architecture <c>llama</c>, missing or inconsistent keys or tensors.</exception>

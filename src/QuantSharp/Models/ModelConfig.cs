@@ -1,3 +1,4 @@
+using QuantSharp.Tokenizers;
 using QuantSharp.Kernels;
 using System.Text.Json;
 
@@ -132,18 +133,7 @@ public sealed class ModelConfig
             throw new QuantSharpException($"{source}: num_attention_heads {heads} is not a multiple of {kvField} {kvHeads}");
         }
 
-        var eos = new List<int>();
-        if (root.TryGetProperty("eos_token_id", out JsonElement eosElement))
-        {
-            if (eosElement.ValueKind == JsonValueKind.Number)
-            {
-                eos.Add(eosElement.GetInt32());
-            }
-            else if (eosElement.ValueKind == JsonValueKind.Array)
-            {
-                eos.AddRange(eosElement.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.Number).Select(e => e.GetInt32()));
-            }
-        }
+        List<int> eos = root.TryGetProperty("eos_token_id", out JsonElement eosElement) ? [.. TokenizerConfig.Ids(eosElement)] : [];
 
         bool qwen = architecture.StartsWith("Qwen2", StringComparison.Ordinal);
         // Sliding-window attention equals full attention while the sequence fits in the window, so the usable context

@@ -23,8 +23,7 @@ internal enum MergeOrder
 internal sealed class BytePairModel : ITokenModel
 {
     private const int CacheLimit = 1 << 16;
-    private readonly string[] _tokens;
-    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    private readonly TokenVocabulary _vocab;
     private readonly Dictionary<long, int>? _mergeRanks;
     private readonly int[] _byteTokens = new int[256];
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
@@ -35,18 +34,7 @@ internal sealed class BytePairModel : ITokenModel
     public BytePairModel(string?[] tokens, MergeOrder order, IEnumerable<(string Left, string Right)>? merges, bool byteLevel,
         PreTokenizer? preTokenizer, TextNormalizer? normalizer, string source)
     {
-        _tokens = new string[tokens.Length];
-        var ids = new Dictionary<string, int>(tokens.Length, StringComparer.Ordinal);
-        for (int i = 0; i < tokens.Length; i++)
-        {
-            _tokens[i] = tokens[i] ?? "";
-            if (tokens[i] is { Length: > 0 } t)
-            {
-                ids.TryAdd(t, i);
-            }
-        }
-
-        _lookup = ids.GetAlternateLookup<ReadOnlySpan<char>>();
+        _vocab = new TokenVocabulary(tokens);
         _cacheLookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         Order = order;
         ByteLevel = byteLevel;
@@ -58,7 +46,7 @@ internal sealed class BytePairModel : ITokenModel
             int rank = 0;
             foreach ((string left, string right) in merges ?? throw new ArgumentNullException(nameof(merges)))
             {
-                if (!ids.TryGetValue(left, out int l) || !ids.TryGetValue(right, out int r))
+                if (_vocab.IdOf(left) is not int l || _vocab.IdOf(right) is not int r)
                 {
                     throw new QuantSharpException($"{source}: merge {rank} ('{left}' '{right}') names a token that is not in the vocabulary");
                 }
@@ -71,7 +59,7 @@ internal sealed class BytePairModel : ITokenModel
         Array.Fill(_byteTokens, -1);
         for (int b = 0; b < 256; b++)
         {
-            if (ids.TryGetValue($"<0x{b:X2}>", out int id))
+            if (_vocab.IdOf($"<0x{b:X2}>") is int id)
             {
                 _byteTokens[b] = id;
             }
@@ -110,13 +98,13 @@ internal sealed class BytePairModel : ITokenModel
     public IReadOnlySet<int> ControlIds { get; init; } = new HashSet<int>();
 
     /// <inheritdoc />
-    public int VocabSize => _tokens.Length;
+    public int VocabSize => _vocab.Count;
 
     /// <inheritdoc />
-    public string? TokenText(int id) => (uint)id < (uint)_tokens.Length ? _tokens[id] : null;
+    public string? TokenText(int id) => _vocab.Text(id);
 
     /// <inheritdoc />
-    public int? IdOf(string token) => _lookup.TryGetValue(token, out int id) ? id : null;
+    public int? IdOf(string token) => _vocab.IdOf(token);
 
     /// <inheritdoc />
     public bool IsControl(int id) => ControlIds.Contains(id);
@@ -143,7 +131,7 @@ internal sealed class BytePairModel : ITokenModel
         if (PreTokenizer.AsIsolatingSplitter is RegexSplitter splitter)
         {
             // The common case (one regex, every span kept): walk the match ranges without building strings.
-            splitter.ForEachRange(text, (start, length) => EncodePiece(text.AsSpan(start, length), ids));
+            splitter.ForEachRange(text, (start, length, _) => EncodePiece(text.AsSpan(start, length), ids));
             return;
         }
 
@@ -208,7 +196,7 @@ internal sealed class BytePairModel : ITokenModel
 
     private void EncodeWord(string word, List<int> ids)
     {
-        if ((IgnoreMerges || Order == MergeOrder.TokenRank) && _lookup.TryGetValue(word, out int whole))
+        if ((IgnoreMerges || Order == MergeOrder.TokenRank) && _vocab.TryGetId(word, out int whole))
         {
             ids.Add(whole);
             return;
@@ -227,7 +215,7 @@ internal sealed class BytePairModel : ITokenModel
         for (int s = symbols.First; s >= 0; s = symbols.Next(s))
         {
             ReadOnlySpan<char> symbol = word.AsSpan(symbols.Start(s), symbols.Length(s));
-            if (_lookup.TryGetValue(symbol, out int id))
+            if (_vocab.TryGetId(symbol, out int id))
             {
                 ids.Add(id);
                 lastUnknown = false;
@@ -271,7 +259,7 @@ internal sealed class BytePairModel : ITokenModel
 
     private int? Rank(string word, int start, int leftLength, int rightLength)
     {
-        if (!_lookup.TryGetValue(word.AsSpan(start, leftLength + rightLength), out int merged))
+        if (!_vocab.TryGetId(word.AsSpan(start, leftLength + rightLength), out int merged))
         {
             return null;
         }
@@ -281,20 +269,19 @@ internal sealed class BytePairModel : ITokenModel
             return merged;
         }
 
-        return _lookup.TryGetValue(word.AsSpan(start, leftLength), out int l)
-            && _lookup.TryGetValue(word.AsSpan(start + leftLength, rightLength), out int r)
+        return _vocab.TryGetId(word.AsSpan(start, leftLength), out int l)
+            && _vocab.TryGetId(word.AsSpan(start + leftLength, rightLength), out int r)
             && _mergeRanks!.TryGetValue(((long)l << 32) | (uint)r, out int rank) ? rank : null;
     }
 
     /// <inheritdoc />
     public void AppendBytes(int id, bool first, List<byte> destination)
     {
-        if ((uint)id >= (uint)_tokens.Length || IsControl(id))
+        if (_vocab.Text(id) is not string token || IsControl(id))
         {
             return;
         }
 
-        string token = _tokens[id];
         if (ByteLevel && ByteLevelAlphabet.TryDecode(token, destination))
         {
             return;

@@ -132,7 +132,7 @@ public static class GgufVocabulary
             AddDummyPrefix = Bool(file, "tokenizer.ggml.add_space_prefix", true),
             RemoveExtraWhitespaces = Bool(file, "tokenizer.ggml.remove_extra_whitespaces", false),
         };
-        return new SentencePieceBpeTokenizer(sp, Bool(file, "tokenizer.ggml.add_bos_token", true));
+        return new SentencePieceBpeTokenizer(sp);
     }
 
     private static int? OptionalId(GgufFile file, string key, int count) => file.GetValueOrNull(key) is null ? null : Id(file, key, 0, count);

@@ -26,17 +26,6 @@ internal abstract class PreTokenizer
     /// (only Metaspace's <c>prepend_scheme: first</c> cares).</summary>
     public virtual void Split(string text, List<string> pieces, bool atStart) => Split(text, pieces);
 
-    /// <summary>Splits every piece of <paramref name="pieces"/> in place.</summary>
-    public void SplitAll(List<string> pieces)
-    {
-        var input = pieces.ToArray();
-        pieces.Clear();
-        foreach (string p in input)
-        {
-            Split(p, pieces);
-        }
-    }
-
     /// <summary>A regex compiled the way every pre-tokenizer pattern is (culture-invariant, bounded time).</summary>
     public static Regex Compile(string pattern) => new(pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled, RegexTimeout);
 }
@@ -70,9 +59,9 @@ internal sealed class RegexSplitter(Regex regex, SplitBehavior behavior = SplitB
     /// <inheritdoc />
     public override RegexSplitter? AsIsolatingSplitter => behavior == SplitBehavior.Isolated ? this : null;
 
-    /// <summary>Calls <paramref name="piece"/> with (start, length) of every piece, matches and gaps alike, without
-    /// allocating (the <see cref="SplitBehavior.Isolated"/> split).</summary>
-    public void ForEachRange(string text, Action<int, int> piece)
+    /// <summary>Calls <paramref name="span"/> with (start, length, is a match) of every span of the text in order, matches
+    /// and the gaps between them alike, without building strings (all of them are the <see cref="SplitBehavior.Isolated"/> split).</summary>
+    public void ForEachRange(string text, Action<int, int, bool> span)
     {
         int at = 0;
         try
@@ -86,10 +75,10 @@ internal sealed class RegexSplitter(Regex regex, SplitBehavior behavior = SplitB
 
                 if (m.Index > at)
                 {
-                    piece(at, m.Index - at);
+                    span(at, m.Index - at, false);
                 }
 
-                piece(m.Index, m.Length);
+                span(m.Index, m.Length, true);
                 at = m.Index + m.Length;
             }
         }
@@ -100,7 +89,7 @@ internal sealed class RegexSplitter(Regex regex, SplitBehavior behavior = SplitB
 
         if (at < text.Length)
         {
-            piece(at, text.Length - at);
+            span(at, text.Length - at, false);
         }
     }
 
@@ -109,34 +98,7 @@ internal sealed class RegexSplitter(Regex regex, SplitBehavior behavior = SplitB
     {
         // (start, length, isMatch) spans covering the text in order.
         var spans = new List<(int Start, int Length, bool Match)>();
-        int at = 0;
-        try
-        {
-            for (Match m = regex.Match(text); m.Success; m = m.NextMatch())
-            {
-                if (m.Length == 0)
-                {
-                    continue;
-                }
-
-                if (m.Index > at)
-                {
-                    spans.Add((at, m.Index - at, false));
-                }
-
-                spans.Add((m.Index, m.Length, true));
-                at = m.Index + m.Length;
-            }
-        }
-        catch (RegexMatchTimeoutException e)
-        {
-            throw new QuantSharpException($"pre-tokenizer pattern '{regex}' took longer than {RegexTimeout.TotalSeconds:0} s on a {text.Length}-character text", e);
-        }
-
-        if (at < text.Length)
-        {
-            spans.Add((at, text.Length - at, false));
-        }
+        ForEachRange(text, (start, length, isMatch) => spans.Add((start, length, isMatch)));
 
         int firstPiece = pieces.Count;
         int pendingStart = -1, pendingLength = 0; // MergedWithNext / Contiguous carry

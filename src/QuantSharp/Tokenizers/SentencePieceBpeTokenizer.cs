@@ -1,5 +1,4 @@
 using System.Text;
-using System.Text.Json;
 
 namespace QuantSharp.Tokenizers;
 
@@ -22,10 +21,9 @@ public sealed class SentencePieceBpeTokenizer : ITokenModel
     private readonly List<string> _userDefined = new();
 
     /// <summary>Builds the encoder from a parsed model.</summary>
-    public SentencePieceBpeTokenizer(SentencePieceModel model, bool addBosByDefault = true)
+    public SentencePieceBpeTokenizer(SentencePieceModel model)
     {
         _model = model;
-        AddBosByDefault = addBosByDefault;
         Array.Fill(_byteIds, -1);
         for (int i = 0; i < model.Pieces.Length; i++)
         {
@@ -69,11 +67,8 @@ public sealed class SentencePieceBpeTokenizer : ITokenModel
     /// <summary>EOS id, or null.</summary>
     public int? EosId => _model.EosId >= 0 && _model.EosId < _model.Pieces.Length ? _model.EosId : null;
 
-    /// <summary>Whether prompts get a BOS by default (<c>add_bos_token</c>).</summary>
-    public bool AddBosByDefault { get; }
-
-    /// <summary>Loads <c>tokenizer.model</c>, with <c>add_bos_token</c> from <c>tokenizer_config.json</c> if given (default true).</summary>
-    public static SentencePieceBpeTokenizer Load(string modelPath, string? tokenizerConfigPath = null)
+    /// <summary>Loads <c>tokenizer.model</c> (whether BOS is added is <see cref="Tokenizer"/>'s business, from tokenizer_config.json).</summary>
+    public static SentencePieceBpeTokenizer Load(string modelPath)
     {
         SentencePieceModel model = SentencePieceModel.Load(modelPath);
         if (model.ModelType != 2)
@@ -81,24 +76,7 @@ public sealed class SentencePieceBpeTokenizer : ITokenModel
             throw new QuantSharpException($"{modelPath}: SentencePiece model type {model.ModelType} is not BPE (2); only BPE models are supported");
         }
 
-        bool addBos = true;
-        if (tokenizerConfigPath is not null && File.Exists(tokenizerConfigPath))
-        {
-            try
-            {
-                using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(tokenizerConfigPath));
-                if (doc.RootElement.TryGetProperty("add_bos_token", out JsonElement e) && e.ValueKind is JsonValueKind.True or JsonValueKind.False)
-                {
-                    addBos = e.GetBoolean();
-                }
-            }
-            catch (JsonException ex)
-            {
-                throw new QuantSharpException($"{tokenizerConfigPath}: not valid JSON ({ex.Message})", ex);
-            }
-        }
-
-        return new SentencePieceBpeTokenizer(model, addBos);
+        return new SentencePieceBpeTokenizer(model);
     }
 
     /// <summary>The piece text of an id.</summary>

@@ -11,23 +11,14 @@ namespace QuantSharp.Tokenizers;
 /// </summary>
 internal sealed class WordPieceModel : ITokenModel
 {
-    private readonly string[] _tokens;
-    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    private static readonly WhitespacePreTokenizer s_words = new(isolatePunctuation: true);
+    private readonly TokenVocabulary _vocab;
     private readonly int _unknown;
-    private readonly int _longestToken;
 
     /// <summary>Builds the model from the vocabulary by id.</summary>
     public WordPieceModel(string[] tokens, int unknownId, bool lowercase, string continuingPrefix = "##", int maxWordChars = 100)
     {
-        _tokens = tokens;
-        var ids = new Dictionary<string, int>(tokens.Length, StringComparer.Ordinal);
-        for (int i = 0; i < tokens.Length; i++)
-        {
-            ids.TryAdd(tokens[i], i);
-        }
-
-        _lookup = ids.GetAlternateLookup<ReadOnlySpan<char>>();
-        _longestToken = tokens.Length == 0 ? 0 : tokens.Max(t => t.Length);
+        _vocab = new TokenVocabulary(tokens);
         _unknown = unknownId;
         Lowercase = lowercase;
         ContinuingPrefix = continuingPrefix;
@@ -47,13 +38,13 @@ internal sealed class WordPieceModel : ITokenModel
     public IReadOnlySet<int> ControlIds { get; init; } = new HashSet<int>();
 
     /// <inheritdoc />
-    public int VocabSize => _tokens.Length;
+    public int VocabSize => _vocab.Count;
 
     /// <inheritdoc />
-    public string? TokenText(int id) => (uint)id < (uint)_tokens.Length ? _tokens[id] : null;
+    public string? TokenText(int id) => _vocab.Text(id);
 
     /// <inheritdoc />
-    public int? IdOf(string token) => _lookup.TryGetValue(token, out int id) ? id : null;
+    public int? IdOf(string token) => _vocab.IdOf(token);
 
     /// <inheritdoc />
     public bool IsControl(int id) => ControlIds.Contains(id);
@@ -63,7 +54,7 @@ internal sealed class WordPieceModel : ITokenModel
     {
         string normalized = BasicNormalize(text, cleanText: true, chineseChars: true, Lowercase, Lowercase);
         var words = new List<string>();
-        new WhitespacePreTokenizer(isolatePunctuation: true).Split(normalized, words);
+        s_words.Split(normalized, words);
         foreach (string word in words)
         {
             EncodeWord(word, ids);
@@ -84,7 +75,7 @@ internal sealed class WordPieceModel : ITokenModel
         for (int start = 0; start < word.Length;)
         {
             // No entry is longer than the longest token, so longer candidates need not be tried (as llama.cpp does).
-            int found = -1, end = Math.Min(word.Length, start + _longestToken);
+            int found = -1, end = Math.Min(word.Length, start + _vocab.Longest);
             for (; end > start; end--)
             {
                 ReadOnlySpan<char> candidate;
@@ -98,7 +89,7 @@ internal sealed class WordPieceModel : ITokenModel
                     candidate = buffer.AsSpan(0, ContinuingPrefix.Length + end - start);
                 }
 
-                if (_lookup.TryGetValue(candidate, out found))
+                if (_vocab.TryGetId(candidate, out found))
                 {
                     break;
                 }
@@ -121,12 +112,11 @@ internal sealed class WordPieceModel : ITokenModel
     /// <inheritdoc />
     public void AppendBytes(int id, bool first, List<byte> destination)
     {
-        if ((uint)id >= (uint)_tokens.Length || IsControl(id))
+        if (_vocab.Text(id) is not string token || IsControl(id))
         {
             return;
         }
 
-        string token = _tokens[id];
         if (token.StartsWith(ContinuingPrefix, StringComparison.Ordinal))
         {
             token = token[ContinuingPrefix.Length..];
