@@ -32,20 +32,20 @@ for (int rep = 0; rep < 3; rep++)
     m.Embedding.DequantizeRow(tok, x); Mark(0);
     foreach (var b in m.Blocks)
     {
-      RmsNorm.Apply(x, b.AttnNorm, c.RmsNormEps, xn); Mark(1);
+      RmsNorm.Apply(x, b.AttnNorm, c.NormEps, xn); Mark(1);
       b.Q!.MatVec(xn, q); Mark(2);
       b.K!.MatVec(xn, k); Mark(3);
       b.V!.MatVec(xn, v); Mark(4);
       rope.Apply(q, c.Heads, pos); rope.Apply(k, c.KvHeads, pos); cache.Store(Array.IndexOf(m.Blocks, b), pos, k, v); Mark(5);
       Attention.Run(q, att, cache, Array.IndexOf(m.Blocks, b), c.Heads, pos, 1); Mark(6);
       b.O.MatVec(att, o); Mark(7);
-      TensorPrimitives.Add(x, o, x); RmsNorm.Apply(x, b.MlpNorm, c.RmsNormEps, xn); Mark(8);
+      TensorPrimitives.Add(x, o, x); RmsNorm.Apply(x, b.MlpNorm, c.NormEps, xn); Mark(8);
       b.Gate!.MatVec(xn, gate); Mark(9);
       b.Up!.MatVec(xn, up); Mark(10);
       TensorPrimitives.Multiply(gate, up, up); TensorPrimitives.Sigmoid(gate, gate); TensorPrimitives.Multiply(gate, up, gate); Mark(11);
       b.Down.MatVec(gate, o); TensorPrimitives.Add(x, o, x); Mark(12);
     }
-    RmsNorm.Apply(x, m.FinalNorm, c.RmsNormEps, xn); m.LmHead.MatVec(xn, logits); Mark(13);
+    RmsNorm.Apply(x, m.FinalNorm, c.NormEps, xn); m.LmHead.MatVec(xn, logits); Mark(13);
     tok = TensorPrimitives.IndexOfMax<float>(logits); Mark(14);
   }
   double us = total.Elapsed.TotalMicroseconds / 200;

@@ -121,13 +121,14 @@ internal static class InspectSource
     public static long Parameters(TransformerModel model)
     {
         long n = (long)model.Embedding.Rows * model.Embedding.Cols;
-        if (!ReferenceEquals(model.LmHead, model.Embedding))
+        if (model.LmHead is not null && !ReferenceEquals(model.LmHead, model.Embedding))
         {
             n += (long)model.LmHead.Rows * model.LmHead.Cols;
         }
 
         n += model.BlockLinears().Sum(l => (long)l.Weight.Rows * l.Weight.Cols);
-        n += model.FinalNorm.Length + model.Blocks.Sum(b => (long)b.AttnNorm.Length + b.MlpNorm.Length + (b.QkvBias?.Length ?? 0));
+        n += (model.WeightBytes - model.Embedding.BytesInMemory - (model.LmHead is null || ReferenceEquals(model.LmHead, model.Embedding) ? 0 : model.LmHead.BytesInMemory)
+            - model.BlockLinears().Sum(l => l.Weight.BytesInMemory)) / 4; // norms, biases, position tables (float32)
         return n;
     }
 }

@@ -38,6 +38,6 @@ internal static class ModelOptions
     /// <summary>Bytes of weights a decoded token streams: every block linear plus the LM head and the norms (an embedding
     /// row is negligible).</summary>
     public static long StreamedBytesPerToken(TransformerModel model)
-        => model.BlockLinears().Sum(l => l.Weight.BytesInMemory) + model.LmHead.BytesInMemory
-            + 4L * (model.FinalNorm.Length + model.Blocks.Sum(b => b.AttnNorm.Length + b.MlpNorm.Length));
+        => model.BlockLinears().Sum(l => l.Weight.BytesInMemory) + (model.LmHead?.BytesInMemory ?? 0)
+            + 4L * ((model.FinalNorm?.Length ?? 0) + model.Blocks.Sum(b => b.AttnNorm.Length + b.MlpNorm.Length));
 }

@@ -49,7 +49,7 @@ public static class SpeedBenchmark
     /// <summary>Bytes of weights one decoded token reads: every linear layer in the blocks and the LM head (not the
     /// embedding table, of which a token reads one row).</summary>
     public static long StreamedBytesPerToken(TransformerModel model)
-        => model.BlockLinears().Sum(l => l.Weight.BytesInMemory) + model.LmHead.BytesInMemory;
+        => model.BlockLinears().Sum(l => l.Weight.BytesInMemory) + (model.LmHead?.BytesInMemory ?? 0);
 
     /// <summary>Runs the benchmark on the kernels' current thread count (<see cref="WorkerPool.Shared"/>).</summary>
     public static SpeedResult Run(TransformerModel model, SpeedOptions options)

@@ -132,10 +132,11 @@ public static class GgufExporter
             Matrix(p + GgufLlamaLayout.Down, b.Down, main, false);
         }
 
-        Norm(GgufLlamaLayout.FinalNorm, model.FinalNorm);
-        if (!c.TieWordEmbeddings && !ReferenceEquals(model.LmHead, model.Embedding))
+        (float[] finalNorm, ILinearWeight head) = model.RequireHead();
+        Norm(GgufLlamaLayout.FinalNorm, finalNorm);
+        if (!c.TieWordEmbeddings && !ReferenceEquals(head, model.Embedding))
         {
-            Matrix(GgufLlamaLayout.Output, model.LmHead, output, false);
+            Matrix(GgufLlamaLayout.Output, head, output, false);
         }
 
         for (int j = 0; j < jobs.Count; j++)
@@ -207,7 +208,7 @@ public static class GgufExporter
 
         w.Add("llama.rope.dimension_count", (uint)c.HeadDim);
         w.Add("llama.rope.freq_base", (float)c.RopeTheta);
-        w.Add("llama.attention.layer_norm_rms_epsilon", c.RmsNormEps);
+        w.Add("llama.attention.layer_norm_rms_epsilon", c.NormEps);
         w.Add("llama.vocab_size", (uint)c.VocabSize);
         GgufVocabulary.Write(w, ((SentencePieceBpeTokenizer)tokenizer.Model).Model, tokenizer.AddBosByDefault);
     }

@@ -121,7 +121,7 @@ public static class GgufModelLoader
             HeadDim = headDim,
             VocabSize = vocab,
             MaxPositions = Int("context_length"),
-            RmsNormEps = (float)file.GetFloat("llama.attention.layer_norm_rms_epsilon", 1e-5),
+            NormEps = (float)file.GetFloat("llama.attention.layer_norm_rms_epsilon", 1e-5),
             RopeTheta = file.GetFloat("llama.rope.freq_base", 10000.0),
             TieWordEmbeddings = !file.TensorInfos.ContainsKey(GgufLlamaLayout.Output),
             BosTokenId = bos,

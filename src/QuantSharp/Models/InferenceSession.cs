@@ -10,7 +10,9 @@ namespace QuantSharp.Models;
 public sealed class InferenceSession : IDisposable
 {
     private readonly TransformerModel _model;
-    private readonly RotaryEmbedding _rope;
+    private readonly RotaryEmbedding? _rope;
+    private readonly float[] _finalNorm;
+    private readonly ILinearWeight _head;
     private readonly KvCache _cache;
     private readonly int _maxBatch;
     private readonly int _qDim;
@@ -19,16 +21,18 @@ public sealed class InferenceSession : IDisposable
 
     /// <summary>Creates a session for up to <paramref name="contextLength"/> positions, processing at most
     /// <paramref name="maxBatch"/> tokens per step internally (longer inputs are split).</summary>
+    /// <exception cref="QuantSharpException">The model is an encoder (no causal decoding; see <see cref="SentenceEncoder"/>).</exception>
     public InferenceSession(TransformerModel model, int contextLength = 0, int maxBatch = 256)
     {
         ModelConfig c = model.Config;
         _model = model;
+        (_finalNorm, _head) = model.RequireHead();
         ContextLength = contextLength > 0 ? Math.Min(contextLength, c.MaxPositions) : c.MaxPositions;
         _maxBatch = Math.Max(1, Math.Min(maxBatch, ContextLength));
         _qDim = c.Heads * c.HeadDim;
         _kvDim = c.KvHeads * c.HeadDim;
         int rotaryDim = (int)(c.HeadDim * model.Spec.RotaryFraction) / 2 * 2;
-        _rope = new RotaryEmbedding(c.HeadDim, rotaryDim, c.RopeTheta, ContextLength, model.Spec.Rope, c.RopeScaling);
+        _rope = model.Spec.Rope == RopeStyle.None ? null : new RotaryEmbedding(c.HeadDim, rotaryDim, c.RopeTheta, ContextLength, model.Spec.Rope, c.RopeScaling);
         _cache = new KvCache(c.Layers, c.KvHeads, c.HeadDim, ContextLength);
         int b = _maxBatch;
         _x = new float[b * c.HiddenSize];
@@ -39,7 +43,7 @@ public sealed class InferenceSession : IDisposable
         _att = new float[b * _qDim];
         _o = new float[b * c.HiddenSize];
         _gate = new float[b * c.IntermediateSize];
-        _up = new float[b * c.IntermediateSize];
+        _up = new float[model.Spec.Mlp == MlpKind.SwiGlu ? b * c.IntermediateSize : 0];
         int fused = Math.Max(model.Spec.Qkv is null ? 0 : _qDim + 2 * _kvDim, model.Spec.GateUp is null ? 0 : 2 * c.IntermediateSize);
         _fused = new float[b * fused];
         _lastNormed = new float[c.HiddenSize];
@@ -96,11 +100,11 @@ public sealed class InferenceSession : IDisposable
             throw new QuantSharpException($"context is full: {Position} + {tokens.Length} tokens exceed the session's {ContextLength} positions");
         }
 
-        for (int i = 0; i < tokens.Length; i++)
+        foreach (int token in tokens)
         {
-            if ((uint)tokens[i] >= (uint)vocab)
+            if ((uint)token >= (uint)vocab)
             {
-                throw new QuantSharpException($"token id {tokens[i]} is outside the vocabulary of {vocab}");
+                throw new QuantSharpException($"token id {token} is outside the vocabulary of {vocab}");
             }
         }
 
@@ -121,81 +125,80 @@ public sealed class InferenceSession : IDisposable
     private void ForwardChunk(ReadOnlySpan<int> tokens, Span<float> logits, bool all, bool wantLogits)
     {
         ModelConfig c = _model.Config;
+        ArchitectureSpec spec = _model.Spec;
         int d = c.HiddenSize;
         int f = c.IntermediateSize;
         int n = tokens.Length;
         int pos = Position;
+        float eps = c.NormEps;
         Span<float> x = _x.AsSpan(0, n * d);
         Span<float> xn = _xn.AsSpan(0, n * d);
-        for (int t = 0; t < n; t++)
-        {
-            _model.Embedding.DequantizeRow(tokens[t], x.Slice(t * d, d));
-        }
+        _model.Embed(tokens, pos, x);
 
         for (int l = 0; l < _model.Blocks.Length; l++)
         {
             HiddenStateObserver?.Invoke(l, x, n);
             BlockWeights b = _model.Blocks[l];
-            RmsNorm.ApplyRows(x, b.AttnNorm, c.RmsNormEps, xn, n);
+            ReadOnlySpan<float> input = BlockOps.SublayerInput(spec, x, b.AttnNorm, b.AttnNormBias, eps, xn, n);
             Span<float> q = _q.AsSpan(0, n * _qDim);
             Span<float> k = _k.AsSpan(0, n * _kvDim);
             Span<float> v = _v.AsSpan(0, n * _kvDim);
-            BlockOps.ProjectQkv(b, xn, n, _qDim, _kvDim, _fused, q, k, v);
+            BlockOps.ProjectQkv(b, input, n, _qDim, _kvDim, _fused, q, k, v);
 
             for (int t = 0; t < n; t++)
             {
                 int ropePosition = pos + t >= KeyStart ? pos + t - KeyStart : 0;
-                _rope.Apply(q.Slice(t * _qDim, _qDim), c.Heads, ropePosition);
-                _rope.Apply(k.Slice(t * _kvDim, _kvDim), c.KvHeads, ropePosition);
+                _rope?.Apply(q.Slice(t * _qDim, _qDim), c.Heads, ropePosition);
+                _rope?.Apply(k.Slice(t * _kvDim, _kvDim), c.KvHeads, ropePosition);
                 _cache.Store(l, pos + t, k.Slice(t * _kvDim, _kvDim), v.Slice(t * _kvDim, _kvDim));
             }
 
             Span<float> att = _att.AsSpan(0, n * _qDim);
-            Attention.Run(q, att, _cache, l, c.Heads, pos, n, KeyStart, padRowsSeeAllKeys: _model.Spec.PaddedQueriesAttendAll);
+            Attention.Run(q, att, _cache, l, c.Heads, pos, n, KeyStart, padRowsSeeAllKeys: spec.PaddedQueriesAttendAll);
             Span<float> o = _o.AsSpan(0, n * d);
             b.O.MatMul(att, n, o);
-            TensorPrimitives.Add(x, o, x);
+            BlockOps.Residual(spec, x, o, b.OBias, b.AttnNorm, b.AttnNormBias, eps, n);
 
-            RmsNorm.ApplyRows(x, b.MlpNorm, c.RmsNormEps, xn, n);
+            input = BlockOps.SublayerInput(spec, x, b.MlpNorm, b.MlpNormBias, eps, xn, n);
             Span<float> gate = _gate.AsSpan(0, n * f);
-            Span<float> up = _up.AsSpan(0, n * f);
-            BlockOps.GateUpSwiGlu(b, xn, n, f, _fused, gate, up);
+            Span<float> up = _up.AsSpan(0, _up.Length == 0 ? 0 : n * f);
+            BlockOps.MlpActivation(spec, b, input, n, f, _fused, gate, up);
             b.Down.MatMul(gate, n, o);
-            TensorPrimitives.Add(x, o, x);
+            BlockOps.Residual(spec, x, o, b.DownBias, b.MlpNorm, b.MlpNormBias, eps, n);
         }
 
         Position = pos + n;
-        if (!_model.Spec.LastHiddenStateIsNormed)
+        if (!spec.LastHiddenStateIsNormed)
         {
             HiddenStateObserver?.Invoke(_model.Blocks.Length, x, n);
         }
 
         if (all)
         {
-            RmsNorm.ApplyRows(x, _model.FinalNorm, c.RmsNormEps, xn, n);
-            if (_model.Spec.LastHiddenStateIsNormed)
+            BlockOps.Normalize(spec, x, _finalNorm, _model.FinalNormBias, eps, xn, n);
+            if (spec.LastHiddenStateIsNormed)
             {
                 HiddenStateObserver?.Invoke(_model.Blocks.Length, xn, n);
             }
 
-            _model.LmHead.MatMul(xn, n, logits);
+            _head.MatMul(xn, n, logits);
         }
         else if (wantLogits || HiddenStateObserver is not null)
         {
-            if (HiddenStateObserver is not null && _model.Spec.LastHiddenStateIsNormed)
+            if (HiddenStateObserver is not null && spec.LastHiddenStateIsNormed)
             {
-                RmsNorm.ApplyRows(x, _model.FinalNorm, c.RmsNormEps, xn, n);
+                BlockOps.Normalize(spec, x, _finalNorm, _model.FinalNormBias, eps, xn, n);
                 HiddenStateObserver(_model.Blocks.Length, xn, n);
                 xn.Slice((n - 1) * d, d).CopyTo(_lastNormed);
             }
             else
             {
-                RmsNorm.Apply(x.Slice((n - 1) * d, d), _model.FinalNorm, c.RmsNormEps, _lastNormed);
+                BlockOps.Normalize(spec, x.Slice((n - 1) * d, d), _finalNorm, _model.FinalNormBias, eps, _lastNormed, 1);
             }
 
             if (wantLogits)
             {
-                _model.LmHead.MatVec(_lastNormed, logits[..c.VocabSize]);
+                _head.MatVec(_lastNormed, logits[..c.VocabSize]);
             }
         }
     }

@@ -4,7 +4,7 @@ using System.Text.Json;
 
 namespace QuantSharp.Models;
 
-/// <summary>Hyper-parameters of a decoder-only transformer, read from a Hugging Face <c>config.json</c>.</summary>
+/// <summary>Hyper-parameters of a transformer (decoder or encoder), read from a Hugging Face <c>config.json</c>.</summary>
 public sealed class ModelConfig
 {
     /// <summary>First entry of <c>architectures</c> (e.g. <c>LlamaForCausalLM</c>), or <c>model_type</c> when absent.</summary>
@@ -37,8 +37,8 @@ public sealed class ModelConfig
     /// <summary>Longest context the model was trained for.</summary>
     public required int MaxPositions { get; init; }
 
-    /// <summary>RMSNorm epsilon.</summary>
-    public float RmsNormEps { get; init; } = 1e-6f;
+    /// <summary>Norm epsilon (RMSNorm or LayerNorm).</summary>
+    public float NormEps { get; init; } = 1e-6f;
 
     /// <summary>RoPE base.</summary>
     public double RopeTheta { get; init; } = 10000.0;
@@ -154,7 +154,7 @@ public sealed class ModelConfig
             HeadDim = headDim,
             VocabSize = vocab,
             MaxPositions = maxPos,
-            RmsNormEps = (float)(GetDouble(root, "rms_norm_eps") ?? GetDouble(root, "layernorm_epsilon") ?? 1e-6),
+            NormEps = (float)(GetDouble(root, "rms_norm_eps") ?? GetDouble(root, "layernorm_epsilon") ?? GetDouble(root, "layer_norm_eps") ?? 1e-6),
             // GLM-4 scales the base by rope_ratio (ChatGLM3 has no such field: 10000).
             RopeTheta = GetDouble(root, "rope_theta") ?? 10000.0 * (GetDouble(root, "rope_ratio") ?? 1.0),
             RopeScaling = ParseRopeScaling(root, source),

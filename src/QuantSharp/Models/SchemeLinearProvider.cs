@@ -35,7 +35,10 @@ public sealed class SchemeLinearProvider : ILinearProvider
         Func<TensorView, ILinearWeight> convert = Converter(scheme);
         ArchitectureSpec spec = ArchitectureSpec.For(config);
         var names = spec.BlockLinearNames(config.Layers).ToList();
-        names.Add(config.TieWordEmbeddings ? spec.Embedding : spec.LmHead);
+        if (spec.LmHead is not null)
+        {
+            names.Add(config.TieWordEmbeddings ? spec.Embedding : spec.LmHead);
+        }
         var options = new ParallelOptions { MaxDegreeOfParallelism = parallelism > 0 ? parallelism : Environment.ProcessorCount };
         Parallel.ForEach(names.Where(source.Tensors.ContainsKey), options, name => _weights[name] = convert(source.Tensors[name]));
     }

@@ -138,7 +138,7 @@ public static class CalibratedQuantization
             options.Progress?.Invoke(l + 1, model.Blocks.Length, $"block {l}");
         }
 
-        var quantized = new TransformerModel(c, model.Spec, model.Embedding, blocks, model.FinalNorm, model.LmHead, null);
+        TransformerModel quantized = model.WithBlocks(blocks);
         long peak = Process.GetCurrentProcess().PeakWorkingSet64;
         return new CalibratedResult(quantized, linears, replaced, reports, clock.Elapsed.TotalSeconds, peak, activationBytes);
     }
@@ -163,7 +163,7 @@ public static class CalibratedQuantization
             blocks[l] = blk;
         }
 
-        return new TransformerModel(model.Config, model.Spec, model.Embedding, blocks, model.FinalNorm, model.LmHead, null);
+        return model.WithBlocks(blocks);
     }
 
     private static long QuantizeBlockSequential(TransformerModel model, BlockRunner runner, BlockWeights blk, int l, IReadOnlyList<InputGroup> groups, float[][] x, Func<string, QuantSpec> specFor, QuantMethod method, CalibrationOptions options, Dictionary<string, ILinearWeight> linears, List<LayerReport> reports)
@@ -266,6 +266,16 @@ public static class CalibratedQuantization
             int cols = stats[gi].Cols;
             float[]? producer = null;
             int rowStart = 0;
+            if (g.Producer is null)
+            {
+                foreach (string name in g.Consumers)
+                {
+                    notes[name] = $"no scaling: {g.NoScaleReason}";
+                }
+
+                continue;
+            }
+
             if (g.Producer == p + spec.AttnNorm)
             {
                 producer = blk.AttnNorm;
@@ -325,6 +335,12 @@ public static class CalibratedQuantization
             {
                 System.Numerics.Tensors.TensorPrimitives.Divide(producer, s, producer);
                 replaced[g.Producer] = producer;
+                float[]? normBias = ReferenceEquals(producer, blk.AttnNorm) ? blk.AttnNormBias : blk.MlpNormBias;
+                if (normBias is not null)
+                {
+                    System.Numerics.Tensors.TensorPrimitives.Divide(normBias, s, normBias);
+                    replaced[ArchitectureSpec.BiasOf(g.Producer)] = normBias;
+                }
             }
             else
             {
@@ -333,6 +349,8 @@ public static class CalibratedQuantization
                 {
                     System.Numerics.Tensors.TensorPrimitives.Divide(producer.AsSpan((rowStart + i) * pcols, pcols), s[i], producer.AsSpan((rowStart + i) * pcols, pcols));
                 }
+
+                FoldIntoProducerBias(model, blk, l, g.Producer, rowStart, s, replaced);
             }
 
             stats[gi].DivideSample(s);
@@ -374,6 +392,32 @@ public static class CalibratedQuantization
         }
 
         return captured;
+    }
+
+    /// <summary>Divides the bias entries of a linear producer's rows <paramref name="rowStart"/>… by the AWQ scales (the
+    /// q/k/v bias is stored as one [Q | K | V] vector; a separate V's entries start after Q and K) and records the
+    /// producer's bias tensor as replaced.</summary>
+    private static void FoldIntoProducerBias(TransformerModel model, BlockWeights blk, int layer, string producer, int rowStart, float[] s, Dictionary<string, float[]> replaced)
+    {
+        ArchitectureSpec spec = model.Spec;
+        string p = spec.LayerPrefix(layer);
+        int qDim = model.Config.Heads * model.Config.HeadDim, kvDim = model.Config.KvHeads * model.Config.HeadDim;
+        (float[]? bias, int offset, int length) = producer == p + spec.V ? (blk.QkvBias, qDim + kvDim, kvDim)
+            : producer == p + spec.Qkv ? (blk.QkvBias, 0, qDim + (2 * kvDim))
+            : producer == p + spec.Up ? (blk.UpBias, 0, blk.UpBias?.Length ?? 0)
+            : producer == p + spec.GateUp ? (blk.UpBias, 0, blk.UpBias?.Length ?? 0)
+            : ((float[]?)null, 0, 0);
+        if (bias is null)
+        {
+            return;
+        }
+
+        for (int i = 0; i < s.Length; i++)
+        {
+            bias[offset + rowStart + i] /= s[i];
+        }
+
+        replaced[ArchitectureSpec.BiasOf(producer)] = bias.AsSpan(offset, length).ToArray();
     }
 
     /// <summary>Per-group capture for AWQ: mean |x| over all tokens and an evenly strided token subsample.</summary>
@@ -444,12 +488,7 @@ public static class CalibratedQuantization
         }
     }
 
-    internal static BlockWeights Clone(BlockWeights b) => new()
-    {
-        AttnNorm = (float[])b.AttnNorm.Clone(),
-        MlpNorm = (float[])b.MlpNorm.Clone(),
-        Q = b.Q, K = b.K, V = b.V, Qkv = b.Qkv, QkvBias = b.QkvBias, O = b.O, Gate = b.Gate, Up = b.Up, GateUp = b.GateUp, Down = b.Down,
-    };
+    internal static BlockWeights Clone(BlockWeights b) => b.CloneVectors();
 
     internal static ILinearWeight Get(ArchitectureSpec spec, BlockWeights b, int layer, string fullName)
     {

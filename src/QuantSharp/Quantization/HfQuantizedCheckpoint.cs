@@ -25,6 +25,11 @@ public static class HfQuantizedCheckpoint
             throw new QuantSharpException($"the {layout} layout needs every block linear in one int4/int2 group scheme; found {string.Join(", ", linears.Select(l => l.Weight.Scheme).Distinct())}");
         }
 
+        if (model.Spec.IsEncoder || model.Spec.LinearBias || model.Spec.Norm != NormKind.Rms)
+        {
+            throw new QuantSharpException($"the {layout} layout is written for Llama-family and GLM decoders; {model.Config.Architecture} (norm biases, linear biases) is not supported: save it in the quantsharp layout");
+        }
+
         if (Directory.Exists(outDir) || File.Exists(outDir))
         {
             throw new QuantSharpException($"{outDir}: already exists; choose a new output folder");
@@ -45,10 +50,11 @@ public static class HfQuantizedCheckpoint
                     writer.Add(a.LayerPrefix(i) + a.MlpNorm, [model.Blocks[i].MlpNorm.Length], model.Blocks[i].MlpNorm);
                 }
 
-                writer.Add(a.FinalNorm, [model.FinalNorm.Length], model.FinalNorm);
+                (float[] finalNorm, ILinearWeight head) = model.RequireHead();
+                writer.Add(a.FinalNorm!, [finalNorm.Length], finalNorm);
                 if (!model.Config.TieWordEmbeddings)
                 {
-                    AddDense(writer, a.LmHead, model.LmHead);
+                    AddDense(writer, a.LmHead!, head);
                 }
 
                 foreach ((string name, ILinearWeight w) in linears)

@@ -153,7 +153,7 @@ public sealed class GlmLoaderTests
         int heads = config.Heads, perGroup = config.Heads / config.KvHeads, d = config.HeadDim;
         int SourceIndex(int col) => count == cols ? col : (col / d / perGroup * d) + (col % d); // dense column → V channel
 
-        float[] producer = tensors[g.Producer].Values;
+        float[] producer = tensors[g.Producer!].Values;
         if (g.ProducerRows is null)
         {
             for (int i = 0; i < count; i++)
@@ -163,7 +163,7 @@ public sealed class GlmLoaderTests
         }
         else
         {
-            int producerCols = (int)tensors[g.Producer].Shape[1];
+            int producerCols = (int)tensors[g.Producer!].Shape[1];
             for (int r = 0; r < count; r++)
             {
                 for (int c = 0; c < producerCols; c++)
@@ -172,7 +172,7 @@ public sealed class GlmLoaderTests
                 }
             }
 
-            string bias = ArchitectureSpec.BiasOf(g.Producer);
+            string bias = ArchitectureSpec.BiasOf(g.Producer!);
             if (tensors.TryGetValue(bias, out var b))
             {
                 for (int r = 0; r < count; r++)

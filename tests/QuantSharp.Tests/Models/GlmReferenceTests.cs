@@ -19,7 +19,7 @@ public sealed class GlmReferenceTests(ITestOutputHelper output)
         ModelConfig c = loaded.Model.Config;
         Assert.Equal((64, 4, 2, 16, 96, 256, 128, 2), (c.HiddenSize, c.Heads, c.KvHeads, c.HeadDim, c.IntermediateSize, c.VocabSize, c.MaxPositions, c.Layers));
         Assert.Equal(name == "glm4-tiny" ? 5_000_000.0 : 10_000.0, c.RopeTheta);
-        Assert.Equal(name == "glm4-tiny" ? 1.5625e-07f : 1e-05f, c.RmsNormEps);
+        Assert.Equal(name == "glm4-tiny" ? 1.5625e-07f : 1e-05f, c.NormEps);
         ArchitectureSpec spec = loaded.Model.Spec;
         Assert.Equal("transformer.encoder.layers.1.", spec.LayerPrefix(1));
         Assert.Equal(RopeStyle.InterleavedPartial, spec.Rope);
@@ -95,7 +95,7 @@ public sealed class GlmReferenceTests(ITestOutputHelper output)
         float[,] minus1 = encoder.Encode(ids, new TextEncoderOptions { Layer = -1 });
         Assert.Equal(GlmFixture.Row(encoder.Encode(ids, new TextEncoderOptions { Layer = 2 }), last), GlmFixture.Row(minus1, last));
         float[] normed = new float[64];
-        RmsNorm.Apply(GlmFixture.Row(minus1, last), loaded.Model.FinalNorm, loaded.Model.Config.RmsNormEps, normed);
+        RmsNorm.Apply(GlmFixture.Row(minus1, last), loaded.Model.FinalNorm, loaded.Model.Config.NormEps, normed);
         GlmFixture.AssertClose(GlmFixture.Floats(e.GetProperty("final_layernorm_output_last_position")), normed, HiddenTolerance, "final_layernorm output");
     }
 
@@ -133,7 +133,7 @@ public sealed class GlmReferenceTests(ITestOutputHelper output)
         float[] pooled = GlmFixture.Row(minus1, padded.Length - 1);
         double pooledDiff = GlmFixture.AssertClose(GlmFixture.Floats(p.GetProperty("hidden_states_minus1_last_position_pooled")), pooled, HiddenTolerance, "pooled hidden_states[-1]");
         float[] normed = new float[pooled.Length];
-        RmsNorm.Apply(pooled, loaded.Model.FinalNorm, loaded.Model.Config.RmsNormEps, normed);
+        RmsNorm.Apply(pooled, loaded.Model.FinalNorm, loaded.Model.Config.NormEps, normed);
         GlmFixture.AssertClose(GlmFixture.Floats(p.GetProperty("final_layernorm_output_last_position")), normed, HiddenTolerance, "padded final_layernorm output");
         output.WriteLine($"{name}: padded hs[-2] max |Δ| pads {worstPad:E3}, real {worstReal:E3}; pooled {pooledDiff:E3}");
 

@@ -31,7 +31,7 @@ public class GgufRoundTripTests
         using LoadedModel gguf = ModelLoader.Load(path);
         Assert.Equal(Logits(original.Model, s_prompt), Logits(gguf.Model, s_prompt));
         Assert.True(gguf.Model.Config.TieWordEmbeddings);
-        Assert.Equal(original.Model.Config.RmsNormEps, gguf.Model.Config.RmsNormEps);
+        Assert.Equal(original.Model.Config.NormEps, gguf.Model.Config.NormEps);
 
         // The vocabulary travels in tokenizer.ggml.*: same ids for text, same BOS/EOS.
         string text = "Once upon a time, there was a  little girl named Lily.\nShe loved cats!";
