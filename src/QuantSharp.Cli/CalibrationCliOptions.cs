@@ -14,7 +14,7 @@ internal sealed class CalibrationCliOptions
 {
     public Option<string> Method { get; } = new("--method") { Description = "rtn | gptq | awq (default rtn).", DefaultValueFactory = _ => "rtn" };
 
-    public Option<string> Calib { get; } = new("--calib") { Description = "Calibration text file (e.g. ../shared/data/wikitext-2-tokens/valid.txt), or 'self' for data-free calibration (the model samples its own sequences from BOS).", DefaultValueFactory = _ => "self" };
+    public Option<string> Calib { get; } = new("--calib") { Description = "Calibration text file (e.g. ../shared/data/wikitext-2-tokens/valid.txt), or 'self' for data-free calibration (a decoder samples its own sequences from BOS; an encoder gets [CLS] … [SEP] sequences of tokens drawn from a Zipf prior over its vocabulary).", DefaultValueFactory = _ => "self" };
 
     public Option<int> Samples { get; } = new("--calib-samples") { Description = "Calibration sequences.", DefaultValueFactory = _ => 128 };
 
@@ -62,6 +62,12 @@ internal sealed class CalibrationCliOptions
 
         string calib = calibOverride ?? parse.GetValue(Calib)!;
         int seed = parse.GetValue(Seed);
+        bool encoder = loaded.Model.Spec.IsEncoder;
+        if (calib == "self" && encoder)
+        {
+            return CalibrationData.Unigram(loaded.RequireTokenizer(), samples, length, seed);
+        }
+
         if (calib == "self")
         {
             var progress = new StderrProgress("self-calibration");
@@ -74,7 +80,7 @@ internal sealed class CalibrationCliOptions
             throw new UsageException($"--calib {calib}: file not found (give a text file or 'self')");
         }
 
-        return CalibrationData.FromText(loaded.RequireTokenizer(), File.ReadAllText(calib), samples, length, seed, calib);
+        return CalibrationData.FromText(loaded.RequireTokenizer(), File.ReadAllText(calib), samples, length, seed, calib, encoder);
     }
 
     /// <summary>The scheme of each layer: from --plan when given, else <paramref name="scheme"/> for all.</summary>

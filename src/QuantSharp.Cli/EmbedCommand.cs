@@ -8,34 +8,51 @@ using QuantSharp.Tensors;
 
 namespace QuantSharp.Cli;
 
-/// <summary><c>quantsharp embed</c>: a model as a text encoder — one layer's hidden states for every position.</summary>
+/// <summary><c>quantsharp embed</c>: sentence embeddings from an encoder (BERT, sentence-transformers), or a decoder as a
+/// text encoder — one layer's hidden states for every position.</summary>
 internal static class EmbedCommand
 {
     public static Command Create()
     {
         var model = CliOptions.ModelArgument();
-        var text = new Option<string?>("--text") { Description = "Text to encode (needs the checkpoint's tokenizer; not available for GLM models, whose tokenizers are not verified here: use --ids)." };
+        var text = new Option<string?>("--text") { Description = "Text to encode (with the checkpoint's tokenizer; specials such as [CLS] or [gMASK] sop are added)." };
+        var file = new Option<string?>("--file", "-f") { Description = "Encoders: a UTF-8 file with one text per line (empty lines skipped); one embedding per line." };
         var ids = new Option<string?>("--ids") { Description = "Token ids to encode, comma-separated, used as given (for ChatGLM3 start with [gMASK]=64790, sop=64792)." };
-        var layer = new Option<int>("--layer") { Description = "Hidden state to return, Hugging Face hidden_states indexing: 0 = embeddings, i = output of block i, negative from the end (Kolors: -2).", DefaultValueFactory = _ => -2 };
+        var layer = new Option<int?>("--layer") { Description = "Hidden state to use, Hugging Face hidden_states indexing: 0 = embeddings, i = output of block i, negative from the end. Default: -1 for encoders, -2 for decoders (Kolors)." };
+        var batch = new Option<int>("--batch") { Description = "Encoders: texts per forward pass (sorted by length and packed without padding).", DefaultValueFactory = _ => 32 };
         var maxLength = new Option<int>("--max-length") { Description = "Pad to this many positions (Kolors: 256); 0 = no padding.", DefaultValueFactory = _ => 0 };
         var pad = new Option<string>("--pad") { Description = "Padding side with --max-length: left (as the ChatGLM tokenizers pad) or none.", DefaultValueFactory = _ => "left" };
         var padId = new Option<int?>("--pad-id") { Description = "Pad token id (default: the config's pad_token_id, else 0)." };
-        var outputFile = new Option<string?>("--output", "-o") { Description = "Write hidden_states F32 [positions, hidden], input_ids and attention_mask I32 [positions] to this .safetensors file." };
+        var outputFile = new Option<string?>("--output", "-o") { Description = "Encoders: write embeddings F32 [texts, dim] to a .safetensors (tensor 'embeddings') or .npy file. Decoders: write hidden_states F32 [positions, hidden], input_ids and attention_mask I32 [positions] to a .safetensors file." };
         var json = CliOptions.Json();
         var threads = CliOptions.Threads();
-        var command = new Command("embed", "Run a model as a text encoder and return one layer's hidden states for every position (pads included).\n"
-            + "Left padding matches THUDM's GLM code: pads get position 0 and attend to every key, real tokens never see pads.\n"
-            + "Example: quantsharp embed ../shared/models/glm-tiny/chatglm3-tiny --ids 1,2,3,4 --layer -2 --max-length 8 --json")
+        var command = new Command("embed", "Encoders (BERT, sentence-transformers folders): sentence embeddings, pooled and normalized as the checkpoint's\n"
+            + "modules.json says. Decoders: run as a text encoder and return one layer's hidden states for every position (pads included);\n"
+            + "left padding matches THUDM's GLM code: pads get position 0 and attend to every key, real tokens never see pads.\n"
+            + "Examples: quantsharp embed ../shared/models/all-MiniLM-L6-v2 --file sentences.txt --output emb.npy\n"
+            + "          quantsharp embed ../shared/models/glm-tiny/chatglm3-tiny --ids 1,2,3,4 --layer -2 --max-length 8 --json")
         {
-            model, text, ids, layer, maxLength, pad, padId, outputFile, json, threads,
+            model, text, file, ids, layer, batch, maxLength, pad, padId, outputFile, json, threads,
         };
         command.SetAction(parse =>
         {
             CliOptions.ApplyThreads(parse.GetValue(threads));
-            string? textValue = parse.GetValue(text), idsValue = parse.GetValue(ids);
-            if ((textValue is null) == (idsValue is null))
+            string? textValue = parse.GetValue(text), idsValue = parse.GetValue(ids), fileValue = parse.GetValue(file);
+            if ((textValue is null ? 0 : 1) + (idsValue is null ? 0 : 1) + (fileValue is null ? 0 : 1) != 1)
             {
-                throw new UsageException("give exactly one of --text and --ids");
+                throw new UsageException("give exactly one of --text, --file and --ids");
+            }
+
+            string path = CliOptions.ResolveModel(parse.GetValue(model));
+            using LoadedModel loaded = ModelOptions.Load(path);
+            if (loaded.Model.Spec.IsEncoder)
+            {
+                return SentenceEmbeddings.Run(loaded, textValue, fileValue, idsValue, parse.GetValue(layer) ?? -1, parse.GetValue(batch), parse.GetValue(outputFile), parse.GetValue(json));
+            }
+
+            if (fileValue is not null)
+            {
+                throw new UsageException($"--file gives sentence embeddings, which need an encoder; {loaded.Model.Config.Architecture} is a decoder: use --text or --ids for its hidden states");
             }
 
             string padSide = parse.GetValue(pad)!;
@@ -52,18 +69,17 @@ internal static class EmbedCommand
 
             var options = new TextEncoderOptions
             {
-                Layer = parse.GetValue(layer),
+                Layer = parse.GetValue(layer) ?? -2,
                 PadToLength = padSide == "left" ? length : 0,
                 PadId = parse.GetValue(padId),
             };
-            return Run(CliOptions.ResolveModel(parse.GetValue(model)), textValue, idsValue, options, padSide == "none" ? length : 0, parse.GetValue(outputFile), parse.GetValue(json));
+            return Run(loaded, textValue, idsValue, options, padSide == "none" ? length : 0, parse.GetValue(outputFile), parse.GetValue(json));
         });
         return command;
     }
 
-    private static int Run(string path, string? text, string? idsText, TextEncoderOptions options, int maxUnpadded, string? outputPath, bool json)
+    private static int Run(LoadedModel loaded, string? text, string? idsText, TextEncoderOptions options, int maxUnpadded, string? outputPath, bool json)
     {
-        using LoadedModel loaded = ModelOptions.Load(path);
         int[] ids = idsText is not null ? ModelOptions.ParseIds(idsText) : Tokenize(loaded, text!);
         if (maxUnpadded > 0 && ids.Length > maxUnpadded)
         {

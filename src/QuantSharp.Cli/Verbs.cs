@@ -16,6 +16,7 @@ internal static class Verbs
         QuantizeCommand.Create(),
         PlanCommand.Create(),
         EmbedCommand.Create(),
+        FidelityCommand.Create(),
         ExportCommand.Create(),
         SynthCommand.Create(),
         BenchCommand.Create(),

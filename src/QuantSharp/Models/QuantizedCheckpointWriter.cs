@@ -296,5 +296,23 @@ public static class QuantizedCheckpointWriter
 
             File.Copy(file, Path.Combine(destination, name));
         }
+
+        // Pipeline subfolders a checkpoint ships (sentence-transformers' 1_Pooling/, 2_Normalize/): small files, no weights.
+        foreach (string folder in Directory.EnumerateDirectories(sourceFolder))
+        {
+            string[] files = Directory.GetFiles(folder);
+            if (files.Length == 0 || files.Length > 16 || Directory.EnumerateDirectories(folder).Any()
+                || files.Any(f => s_weightExtensions.Any(e => f.EndsWith(e, StringComparison.OrdinalIgnoreCase)) || new FileInfo(f).Length > (1 << 20)))
+            {
+                continue;
+            }
+
+            string target = Path.Combine(destination, Path.GetFileName(folder));
+            Directory.CreateDirectory(target);
+            foreach (string file in files)
+            {
+                File.Copy(file, Path.Combine(target, Path.GetFileName(file)));
+            }
+        }
     }
 }

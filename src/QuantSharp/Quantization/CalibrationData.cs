@@ -5,8 +5,9 @@ using QuantSharp.Models;
 namespace QuantSharp.Quantization;
 
 /// <summary>
-/// Calibration sequences, all of one length, each starting with BOS: drawn from a text (fixed-seed random windows of
-/// the tokenized file) or written by the unquantized model itself (data-free: sampled from BOS with a temperature).
+/// Calibration sequences, all of one length, each starting with BOS (an encoder's wrapped in its specials): drawn from a
+/// text (fixed-seed random windows of the tokenized file) or data-free — written by an unquantized decoder itself
+/// (sampled from BOS with a temperature), or drawn from a unigram prior over an encoder's vocabulary.
 /// </summary>
 public sealed class CalibrationData
 {
@@ -41,18 +42,21 @@ public sealed class CalibrationData
     }
 
     /// <summary>
-    /// <paramref name="samples"/> windows of <paramref name="length"/> − 1 consecutive tokens of <paramref name="text"/>
-    /// (tokenized as one string), each prefixed with BOS; start positions drawn uniformly with <paramref name="seed"/>.
+    /// <paramref name="samples"/> windows of consecutive tokens of <paramref name="text"/> (tokenized as one string),
+    /// <paramref name="length"/> tokens with the specials: a decoder's windows start with BOS; an encoder's
+    /// (<paramref name="encoder"/>) are wrapped in the tokenizer's prefix and suffix ([CLS] … [SEP]), as a sentence
+    /// is. Start positions drawn uniformly with <paramref name="seed"/>.
     /// </summary>
-    /// <exception cref="QuantSharpException">The text is shorter than one window, or the tokenizer has no BOS.</exception>
-    public static CalibrationData FromText(Tokenizer tokenizer, string text, int samples, int length, int seed, string source)
+    /// <exception cref="QuantSharpException">The text is shorter than one window, or a decoder's tokenizer has no BOS.</exception>
+    public static CalibrationData FromText(Tokenizer tokenizer, string text, int samples, int length, int seed, string source, bool encoder = false)
     {
-        int bos = tokenizer.BosId ?? throw new QuantSharpException($"calibration: the tokenizer has no BOS token");
+        int[] prefix = encoder ? [.. tokenizer.Prefix] : [tokenizer.BosId ?? throw new QuantSharpException($"calibration: the tokenizer has no BOS token")];
+        int[] suffix = encoder ? [.. tokenizer.Suffix] : [];
         IReadOnlyList<int> tokens = tokenizer.Encode(text);
-        int span = length - 1;
-        if (samples < 1 || length < 2)
+        int span = length - prefix.Length - suffix.Length;
+        if (samples < 1 || span < 1)
         {
-            throw new QuantSharpException($"calibration: need --calib-samples ≥ 1 and --calib-len ≥ 2 (got {samples}, {length})");
+            throw new QuantSharpException($"calibration: need --calib-samples ≥ 1 and --calib-len ≥ {prefix.Length + suffix.Length + 1} (got {samples}, {length})");
         }
 
         if (tokens.Count < span)
@@ -65,17 +69,57 @@ public sealed class CalibrationData
         for (int i = 0; i < samples; i++)
         {
             int start = rng.Next(0, tokens.Count - span + 1);
-            int[] s = new int[length];
-            s[0] = bos;
-            for (int j = 0; j < span; j++)
-            {
-                s[j + 1] = tokens[start + j];
-            }
-
-            sequences.Add(s);
+            sequences.Add([.. prefix, .. Enumerable.Range(start, span).Select(j => tokens[j]), .. suffix]);
         }
 
         return new CalibrationData(sequences, source);
+    }
+
+    /// <summary>
+    /// Data-free calibration for an encoder, which cannot write its own text: each sequence is the tokenizer's prefix,
+    /// tokens drawn from a Zipf law over the vocabulary's ordinary tokens in id order (p(rank r) ∝ 1/(r + 10); WordPiece
+    /// and BPE vocabularies list tokens roughly by training frequency), and the suffix. Special, control and
+    /// <c>[unused…]</c> tokens are never drawn.
+    /// </summary>
+    /// <exception cref="QuantSharpException">Bad counts, or a vocabulary without ordinary tokens.</exception>
+    public static CalibrationData Unigram(Tokenizer tokenizer, int samples, int length, int seed)
+    {
+        int span = length - tokenizer.Prefix.Count - tokenizer.Suffix.Count;
+        if (samples < 1 || span < 1)
+        {
+            throw new QuantSharpException($"calibration: need --calib-samples ≥ 1 and --calib-len > {tokenizer.Prefix.Count + tokenizer.Suffix.Count} (got {samples}, {length})");
+        }
+
+        int[] ordinary = [.. Enumerable.Range(0, tokenizer.VocabSize).Where(id => !tokenizer.IsSpecial(id)
+            && tokenizer.TokenToString(id) is string t && t.Length > 0 && !t.StartsWith("[unused", StringComparison.Ordinal) && !t.StartsWith("<unused", StringComparison.Ordinal))];
+        if (ordinary.Length == 0)
+        {
+            throw new QuantSharpException("calibration: the vocabulary has no ordinary tokens to draw");
+        }
+
+        double[] cumulative = new double[ordinary.Length];
+        double total = 0;
+        for (int r = 0; r < ordinary.Length; r++)
+        {
+            total += 1.0 / (r + 10);
+            cumulative[r] = total;
+        }
+
+        var rng = new Random(seed);
+        var sequences = new List<int[]>(samples);
+        for (int i = 0; i < samples; i++)
+        {
+            int[] body = new int[span];
+            for (int j = 0; j < span; j++)
+            {
+                int r = Array.BinarySearch(cumulative, rng.NextDouble() * total);
+                body[j] = ordinary[Math.Min(r < 0 ? ~r : r, ordinary.Length - 1)];
+            }
+
+            sequences.Add([.. tokenizer.Prefix, .. body, .. tokenizer.Suffix]);
+        }
+
+        return new CalibrationData(sequences, "self");
     }
 
     /// <summary>

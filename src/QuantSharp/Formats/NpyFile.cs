@@ -1,0 +1,88 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+
+namespace QuantSharp.Formats;
+
+/// <summary>NumPy's <c>.npy</c> format (version 1.0) for a little-endian float32 array, written atomically.</summary>
+public static class NpyFile
+{
+    private static ReadOnlySpan<byte> Magic => "\x93NUMPY"u8;
+
+    /// <summary>Writes <paramref name="values"/> (row-major, C order) with <paramref name="shape"/> to <paramref name="path"/>
+    /// through a temporary sibling.</summary>
+    /// <exception cref="ArgumentException">The shape does not hold exactly the values.</exception>
+    public static void Write(string path, ReadOnlySpan<long> shape, ReadOnlySpan<float> values)
+    {
+        long count = 1;
+        foreach (long d in shape)
+        {
+            count *= d;
+        }
+
+        if (count != values.Length)
+        {
+            throw new ArgumentException($"shape ({string.Join(", ", shape.ToArray())}) holds {count} values, not {values.Length}", nameof(values));
+        }
+
+        string dims = shape.Length == 1 ? $"{shape[0]}," : string.Join(", ", shape.ToArray().Select(d => d.ToString(CultureInfo.InvariantCulture)));
+        string dict = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}";
+        int unpadded = Magic.Length + 2 + 2 + dict.Length + 1;
+        string header = dict + new string(' ', ((unpadded + 63) / 64 * 64) - unpadded) + "\n";
+        byte[] bytes = new byte[values.Length * 4];
+        for (int i = 0; i < values.Length; i++)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
+        }
+
+        AtomicFile.Write(path, stream =>
+        {
+            stream.Write(Magic);
+            stream.Write([1, 0]);
+            Span<byte> length = stackalloc byte[2];
+            BinaryPrimitives.WriteUInt16LittleEndian(length, (ushort)header.Length);
+            stream.Write(length);
+            stream.Write(Encoding.ASCII.GetBytes(header));
+            stream.Write(bytes);
+        });
+    }
+
+    /// <summary>Reads a float32 <c>.npy</c> file written by <see cref="Write"/> (or NumPy, version 1.0, C order).</summary>
+    /// <exception cref="QuantSharpException">Not such a file.</exception>
+    public static (long[] Shape, float[] Values) Read(string path)
+    {
+        byte[] data = File.ReadAllBytes(path);
+        if (data.Length < 10 || !data.AsSpan(0, 6).SequenceEqual(Magic) || data[6] != 1)
+        {
+            throw new QuantSharpException($"{path}: not a version 1.0 .npy file");
+        }
+
+        int headerLength = BinaryPrimitives.ReadUInt16LittleEndian(data.AsSpan(8));
+        if (10 + headerLength > data.Length)
+        {
+            throw new QuantSharpException($"{path}: header length {headerLength} runs past the end of the file");
+        }
+
+        string header = Encoding.ASCII.GetString(data, 10, headerLength);
+        if (!header.Contains("'descr': '<f4'", StringComparison.Ordinal) || !header.Contains("'fortran_order': False", StringComparison.Ordinal))
+        {
+            throw new QuantSharpException($"{path}: only little-endian float32 arrays in C order are read (header {header.Trim()})");
+        }
+
+        int open = header.IndexOf('(', StringComparison.Ordinal), close = header.IndexOf(')', StringComparison.Ordinal);
+        long[] shape = [.. header[(open + 1)..close].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => long.Parse(s, CultureInfo.InvariantCulture))];
+        long count = shape.Aggregate(1L, (a, b) => a * b);
+        if (count * 4 != data.Length - 10 - headerLength)
+        {
+            throw new QuantSharpException($"{path}: shape ({string.Join(", ", shape)}) needs {count * 4} bytes of data, the file holds {data.Length - 10 - headerLength}");
+        }
+
+        float[] values = new float[count];
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = BinaryPrimitives.ReadSingleLittleEndian(data.AsSpan(10 + headerLength + (i * 4)));
+        }
+
+        return (shape, values);
+    }
+}
