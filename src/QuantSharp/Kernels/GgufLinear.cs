@@ -212,10 +212,14 @@ public sealed unsafe class GgufLinear : ILinearWeight
         {
             byte* tile = ThreadScratch.Tile(InterleavedPrefill.TileBytes(blocks) + (nuint)(InterleavedPrefill.UnpackWorkFloats(blocks) * sizeof(float)));
             float* work = (float*)(tile + InterleavedPrefill.TileBytes(blocks));
-            for (; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
+            for (int tb = 0; tb < job.Tokens; tb += InterleavedPrefill.TokenBlock)
             {
-                InterleavedPrefill.UnpackInt4(job.SplitCodes + ((long)r * blocks * 16), (long)blocks * 16, job.SplitScales + ((long)r * blocks), null, blocks, 1, blocks, tile, work);
-                InterleavedPrefill.Multiply(tile, blocks, job.Tokens, a.Q, a.Scale, job.ScaledSums, job.Y + r, job.Rows);
+                int count = Math.Min(InterleavedPrefill.TokenBlock, job.Tokens - tb);
+                for (r = start; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
+                {
+                    InterleavedPrefill.UnpackInt4(job.SplitCodes + ((long)r * blocks * 16), (long)blocks * 16, job.SplitScales + ((long)r * blocks), null, blocks, 1, blocks, tile, work);
+                    InterleavedPrefill.MultiplyBlock(tile, blocks, tb, count, a.Q, a.Scale, job.ScaledSums, job.Y + r, job.Rows);
+                }
             }
         }
 
@@ -258,23 +262,27 @@ public sealed unsafe class GgufLinear : ILinearWeight
             // Q4_0 goes through its split layout (SplitQ4_0Slice). Rows past the last full tile take the paths below.
             GgufActivations a = GgufActivations.At(job.X, job.Tokens, job.Cols, 0);
             byte* tile = ThreadScratch.Tile(InterleavedPrefill.TileBytes(blocks32));
-            for (; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
+            for (int tb = 0; tb < job.Tokens; tb += InterleavedPrefill.TokenBlock)
             {
-                byte* w = job.W + r * job.RowBytes;
-                switch (job.Type)
+                int count = Math.Min(InterleavedPrefill.TokenBlock, job.Tokens - tb);
+                for (r = start; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
                 {
-                    case GgmlType.Q4_K:
-                        InterleavedPrefill.UnpackQ4_K(w, job.RowBytes, blocks32 / 8, tile);
-                        break;
-                    case GgmlType.Q8_0:
-                        InterleavedPrefill.UnpackQ8_0(w, job.RowBytes, blocks32, tile);
-                        break;
-                    default:
-                        InterleavedPrefill.UnpackTQ2_0(w, job.RowBytes, blocks32 / 8, tile);
-                        break;
-                }
+                    byte* w = job.W + r * job.RowBytes;
+                    switch (job.Type)
+                    {
+                        case GgmlType.Q4_K:
+                            InterleavedPrefill.UnpackQ4_K(w, job.RowBytes, blocks32 / 8, tile);
+                            break;
+                        case GgmlType.Q8_0:
+                            InterleavedPrefill.UnpackQ8_0(w, job.RowBytes, blocks32, tile);
+                            break;
+                        default:
+                            InterleavedPrefill.UnpackTQ2_0(w, job.RowBytes, blocks32 / 8, tile);
+                            break;
+                    }
 
-                InterleavedPrefill.Multiply(tile, blocks32, job.Tokens, a.Q, a.Scale, job.ScaledSums, job.Y + r, job.Rows);
+                    InterleavedPrefill.MultiplyBlock(tile, blocks32, tb, count, a.Q, a.Scale, job.ScaledSums, job.Y + r, job.Rows);
+                }
             }
         }
 

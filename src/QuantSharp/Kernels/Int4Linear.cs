@@ -74,10 +74,14 @@ public sealed unsafe class Int4Linear : PackedLinear
             float* scaledSums = (float*)work;
             InterleavedPrefill.ScaledSums(job.X.D, job.X.Sums, n, scaledSums);
             byte* tile = ThreadScratch.Tile(InterleavedPrefill.TileBytes(chunks));
-            for (; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
+            for (int tb = 0; tb < job.Tokens; tb += InterleavedPrefill.TokenBlock)
             {
-                InterleavedPrefill.UnpackInt4(job.Q + ((long)r * job.RowBytes), job.RowBytes, job.Scales + ((long)r * groups), job.Zeros == null ? null : job.Zeros + ((long)r * groups), groups, job.GroupChunks, chunks, tile, scaledSums + n);
-                InterleavedPrefill.Multiply(tile, chunks, job.Tokens, job.X.Q, job.X.D, scaledSums, job.Y + r, job.Rows);
+                int count = Math.Min(InterleavedPrefill.TokenBlock, job.Tokens - tb);
+                for (r = start; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
+                {
+                    InterleavedPrefill.UnpackInt4(job.Q + ((long)r * job.RowBytes), job.RowBytes, job.Scales + ((long)r * groups), job.Zeros == null ? null : job.Zeros + ((long)r * groups), groups, job.GroupChunks, chunks, tile, scaledSums + n);
+                    InterleavedPrefill.MultiplyBlock(tile, chunks, tb, count, job.X.Q, job.X.D, scaledSums, job.Y + r, job.Rows);
+                }
             }
         }
 

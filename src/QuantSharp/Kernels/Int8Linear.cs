@@ -54,10 +54,14 @@ public sealed unsafe class Int8Linear : PackedLinear
             float* scaledSums = ThreadScratch.Floats(n);
             InterleavedPrefill.ScaledSums(job.X.D, job.X.Sums, n, scaledSums);
             byte* tile = ThreadScratch.Tile(InterleavedPrefill.TileBytes(chunks));
-            for (; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
+            for (int tb = 0; tb < job.Tokens; tb += InterleavedPrefill.TokenBlock)
             {
-                InterleavedPrefill.UnpackInt8(job.W + ((long)r * job.Cols), job.Cols, job.Scales + r, chunks, tile);
-                InterleavedPrefill.Multiply(tile, chunks, job.Tokens, job.X.Q, job.X.D, scaledSums, job.Y + r, job.Rows);
+                int count = Math.Min(InterleavedPrefill.TokenBlock, job.Tokens - tb);
+                for (r = start; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
+                {
+                    InterleavedPrefill.UnpackInt8(job.W + ((long)r * job.Cols), job.Cols, job.Scales + r, chunks, tile);
+                    InterleavedPrefill.MultiplyBlock(tile, chunks, tb, count, job.X.Q, job.X.D, scaledSums, job.Y + r, job.Rows);
+                }
             }
         }
 

@@ -289,6 +289,15 @@ internal static unsafe class InterleavedPrefill
         }
     }
 
+    /// <summary>Tokens whose activations stay cache-resident while a thread sweeps its row tiles: callers loop token
+    /// blocks outside and tiles inside (re-unpacking each tile per block), so a long prefill does not stream every
+    /// token's activations from memory once per 8-row tile.</summary>
+    internal const int TokenBlock = 64;
+
+    /// <summary><see cref="Multiply"/> over tokens <paramref name="first"/> … <paramref name="first"/> + <paramref name="count"/> − 1.</summary>
+    internal static void MultiplyBlock(byte* tile, int chunks, int first, int count, sbyte* q, float* d, float* scaledSums, float* y, long yStride)
+        => Multiply(tile, chunks, count, q + ((long)first * chunks * 32), d + ((long)first * chunks), scaledSums + ((long)first * chunks), y + (first * yStride), yStride);
+
     /// <summary>
     /// Outputs of the tile's 8 rows for <paramref name="tokens"/> tokens: token t's results go to
     /// <c>y[t · yStride + 0 … 7]</c>. <paramref name="q"/>, <paramref name="d"/>, <paramref name="scaledSums"/>: the

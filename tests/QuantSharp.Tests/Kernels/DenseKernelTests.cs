@@ -54,7 +54,15 @@ public class DenseKernelTests
     {
         TensorView view = Weight(dtype, rows, cols, rows * 31 + cols);
         var linear = new DenseLinear(view);
-        const int tokens = 5;
+        // 70 tokens: two token blocks, 4×4 tiles, a 2-token pair and a single token at the end of a block.
+        foreach (int tokens in new[] { 2, 5, 70 })
+        {
+            Check(view, linear, rows, cols, tokens);
+        }
+    }
+
+    private static void Check(TensorView view, DenseLinear linear, int rows, int cols, int tokens)
+    {
         float[] x = RandomFloats(tokens * cols, 7);
         float[] y = new float[tokens * rows];
         linear.MatMul(x, tokens, y);
