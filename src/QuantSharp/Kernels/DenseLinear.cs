@@ -92,11 +92,14 @@ public sealed unsafe class DenseLinear : ILinearWeight
                 job.X = ThreadScratch.Floats(Cols);
                 job.Shift = F16RowKernels.ScaleActivations(x[..Cols], new Span<float>(job.X, Cols));
                 WorkerPool.Shared.For(Rows, &MatVecF16Slice, &job, grain: 16, minPerThread);
-                return;
             }
-
-            WorkerPool.Shared.For(Rows, &MatVecSlice, &job, grain: 16, minPerThread);
+            else
+            {
+                WorkerPool.Shared.For(Rows, &MatVecSlice, &job, grain: 16, minPerThread);
+            }
         }
+
+        GC.KeepAlive(_view); // the workers read its memory through a raw pointer
     }
 
     /// <summary>Whether this F16 tensor holds no infinity or NaN; scanned once (one pass over the weight) on first use.</summary>
@@ -144,6 +147,8 @@ public sealed unsafe class DenseLinear : ILinearWeight
             var job = new Job { W = _data, DType = _dtype, ElementSize = _elementSize, Rows = Rows, Cols = Cols, X = px, Y = py, Tokens = tokens };
             WorkerPool.Shared.For(Rows, &MatMulSlice, &job, grain: RowTile, minPerThread: RowTile);
         }
+
+        GC.KeepAlive(_view); // the workers read its memory through a raw pointer
     }
 
     private void CheckSizes(int xLength, int yLength, int tokens)

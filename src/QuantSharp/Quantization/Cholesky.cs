@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace QuantSharp.Quantization;
 
 /// <summary>Dense symmetric positive-definite helpers in double precision (row-major n × n), for GPTQ.</summary>
@@ -9,11 +11,8 @@ public static class Cholesky
     {
         for (int j = 0; j < n; j++)
         {
-            double sum = a[(j * n) + j];
-            for (int k = 0; k < j; k++)
-            {
-                sum -= a[(j * n) + k] * a[(j * n) + k];
-            }
+            ReadOnlySpan<double> rowJ = a.AsSpan(j * n, j);
+            double sum = a[(j * n) + j] - TensorPrimitives.Dot(rowJ, rowJ);
 
             if (!(sum > 0))
             {
@@ -24,13 +23,7 @@ public static class Cholesky
             a[(j * n) + j] = ljj;
             for (int i = j + 1; i < n; i++)
             {
-                double s = a[(i * n) + j];
-                for (int k = 0; k < j; k++)
-                {
-                    s -= a[(i * n) + k] * a[(j * n) + k];
-                }
-
-                a[(i * n) + j] = s / ljj;
+                a[(i * n) + j] = (a[(i * n) + j] - TensorPrimitives.Dot(a.AsSpan(i * n, j), rowJ)) / ljj;
             }
 
             for (int k = j + 1; k < n; k++)
@@ -45,35 +38,26 @@ public static class Cholesky
     /// <summary>The inverse of <c>L·Lᵀ</c> from its lower factor (as torch.cholesky_inverse): <c>(L⁻¹)ᵀ·L⁻¹</c>.</summary>
     public static double[] InverseFromLower(double[] l, int n)
     {
-        // Invert L (lower triangular) column by column by forward substitution.
-        double[] inv = new double[n * n];
-        for (int j = 0; j < n; j++)
+        // Invert L (lower triangular) column by column by forward substitution; column j of L⁻¹ is kept as row j of
+        // invT, so every inner product runs over contiguous memory.
+        double[] invT = new double[n * n];
+        Parallel.For(0, n, j =>
         {
-            inv[(j * n) + j] = 1.0 / l[(j * n) + j];
+            Span<double> column = invT.AsSpan(j * n, n);
+            column[j] = 1.0 / l[(j * n) + j];
             for (int i = j + 1; i < n; i++)
             {
-                double s = 0;
-                for (int k = j; k < i; k++)
-                {
-                    s -= l[(i * n) + k] * inv[(k * n) + j];
-                }
-
-                inv[(i * n) + j] = s / l[(i * n) + i];
+                column[i] = -TensorPrimitives.Dot(l.AsSpan((i * n) + j, i - j), column.Slice(j, i - j)) / l[(i * n) + i];
             }
-        }
+        });
 
-        // A⁻¹ = L⁻ᵀ·L⁻¹: entry (i, j) = Σ_k inv[k, i]·inv[k, j] over k ≥ max(i, j).
+        // A⁻¹ = L⁻ᵀ·L⁻¹: entry (i, j) = Σ_k L⁻¹[k, i]·L⁻¹[k, j] over k ≥ max(i, j).
         double[] result = new double[n * n];
         Parallel.For(0, n, i =>
         {
             for (int j = i; j < n; j++)
             {
-                double s = 0;
-                for (int k = j; k < n; k++)
-                {
-                    s += inv[(k * n) + i] * inv[(k * n) + j];
-                }
-
+                double s = TensorPrimitives.Dot(invT.AsSpan((i * n) + j, n - j), invT.AsSpan((j * n) + j, n - j));
                 result[(i * n) + j] = s;
                 result[(j * n) + i] = s;
             }

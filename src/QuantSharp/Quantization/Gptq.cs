@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using QuantSharp.Tensors;
 
 namespace QuantSharp.Quantization;
@@ -196,23 +197,23 @@ public static class Gptq
                     double d = u[((long)i * cols) + i];
                     double e = (w[i] - q) / d;
                     err[i - i1] = e;
-                    for (int j = i + 1; j < i2; j++)
+                    if (i + 1 < i2)
                     {
-                        w[j] -= e * u[((long)i * cols) + j];
+                        Span<double> rest = w.AsSpan(i + 1, i2 - i - 1);
+                        TensorPrimitives.MultiplyAdd(u.AsSpan((int)(((long)i * cols) + i + 1), i2 - i - 1), -e, rest, rest);
                     }
                 }
 
-                for (int i = i1; i < i2; i++)
+                if (i2 < cols)
                 {
-                    double e = err[i - i1];
-                    if (e == 0)
+                    Span<double> tail = w.AsSpan(i2, cols - i2);
+                    for (int i = i1; i < i2; i++)
                     {
-                        continue;
-                    }
-
-                    for (int j = i2; j < cols; j++)
-                    {
-                        w[j] -= e * u[((long)i * cols) + j];
+                        double e = err[i - i1];
+                        if (e != 0)
+                        {
+                            TensorPrimitives.MultiplyAdd(u.AsSpan((int)(((long)i * cols) + i2), cols - i2), -e, tail, tail);
+                        }
                     }
                 }
             }
@@ -255,13 +256,7 @@ public static class Gptq
                     continue;
                 }
 
-                double row = 0;
-                for (int j = 0; j < cols; j++)
-                {
-                    row += covariance[((long)i * cols) + j] * delta[j];
-                }
-
-                s += delta[i] * row;
+                s += delta[i] * TensorPrimitives.Dot(covariance.AsSpan((int)((long)i * cols), cols), delta);
             }
 
             perRow[r] = s;

@@ -11,6 +11,7 @@ public sealed class HessianAccumulator
     private readonly double[] _sum;
     private readonly double[] _absSum;
     private float[] _transposed = [];
+    private float[] _gram = [];
 
     /// <summary>Creates an accumulator for inputs of <paramref name="cols"/> features.</summary>
     public HessianAccumulator(int cols)
@@ -51,15 +52,24 @@ public sealed class HessianAccumulator
             }
         }
 
-        // Dots of one batch in float (≤ a few hundred terms), accumulated across batches in double.
-        Parallel.For(0, n, i =>
+        // Dots of one batch in float (≤ a few hundred terms) through the f32 GEMM (the channels × tokens matrix times its
+        // transpose), accumulated across batches in double.
+        var channels = new Kernels.DenseLinear(Tensors.TensorView.FromFloats("calibration inputs", [n, tokens], xt.AsSpan(0, tokens * n)));
+        if (_gram.Length < (long)n * n)
         {
-            ReadOnlySpan<float> xi = xt.AsSpan(i * tokens, tokens);
+            _gram = new float[(long)n * n];
+        }
+
+        channels.MatMul(xt.AsSpan(0, tokens * n), n, _gram);
+        GC.KeepAlive(channels);
+        for (int i = 0; i < n; i++)
+        {
             for (int j = i; j < n; j++)
             {
-                _sum[((long)i * n) + j] += TensorPrimitives.Dot(xi, xt.AsSpan(j * tokens, tokens));
+                _sum[((long)i * n) + j] += _gram[((long)i * n) + j];
             }
-        });
+        }
+
         Tokens += tokens;
     }
 
