@@ -19,7 +19,7 @@ internal static class PlanCommand
         var calib = new CalibrationCliOptions();
         calib.Samples.DefaultValueFactory = _ => 4;
         calib.Length.DefaultValueFactory = _ => 128;
-        var command = new Command("plan", "Measures each linear layer's sensitivity (mean KL divergence from the unquantized model on calibration data when only\n"
+        var command = new Command("plan", "Measures each linear layer's sensitivity (decoders: mean KL divergence from the unquantized model; encoders: relative error of the last hidden state; on calibration data when only\n"
             + "that layer is quantized to 8, 4, 3, 2 bits or ternary) and picks a bit width per layer that fits the budget with the least total.\n"
             + "Example: quantsharp plan ../shared/models/brown-llama --avg-bits 3.5 --calib ../shared/data/wikitext-2-tokens/valid.txt -o plan.json")
         {

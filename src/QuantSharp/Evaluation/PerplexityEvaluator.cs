@@ -16,6 +16,16 @@ public static class PerplexityEvaluator
     public static PerplexityResult Evaluate(TransformerModel model, IReadOnlyList<int> tokens, int bosId, PerplexityOptions? options = null)
     {
         options ??= new PerplexityOptions();
+        if (options.Protocol == PerplexityProtocol.LlamaCpp)
+        {
+            return EvaluateLlamaCpp(model, tokens, bosId, options);
+        }
+
+        if (options.LogitsFile is not null)
+        {
+            throw new QuantSharpException("a llama.cpp logits file is written with the llama.cpp protocol only (--protocol llama.cpp)");
+        }
+
         int ctx = options.Context > 0 ? options.Context : Math.Min(512, model.Config.MaxPositions);
         if (ctx > model.Config.MaxPositions)
         {
@@ -69,5 +79,81 @@ public static class PerplexityEvaluator
 
         double mean = nll / scored;
         return new PerplexityResult(Math.Exp(mean), mean, tokens.Count, windows, scored, ctx, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>llama.cpp's <c>llama-perplexity</c> protocol (<see cref="PerplexityProtocol.LlamaCpp"/>), optionally
+    /// writing its logits file.</summary>
+    private static PerplexityResult EvaluateLlamaCpp(TransformerModel model, IReadOnlyList<int> text, int bosId, PerplexityOptions options)
+    {
+        int ctx = options.Context > 0 ? options.Context : Math.Min(512, model.Config.MaxPositions);
+        if (ctx > model.Config.MaxPositions || ctx < 4)
+        {
+            throw new QuantSharpException($"--ctx {ctx} must be between 4 and the model's context of {model.Config.MaxPositions}");
+        }
+
+        int[] tokens = options.AddBos ? [bosId, .. text] : [.. text];
+        if (tokens.Length < 2 * ctx)
+        {
+            throw new QuantSharpException($"the text tokenizes to {tokens.Length} tokens; the llama.cpp protocol needs at least 2 × ctx = {2 * ctx}");
+        }
+
+        int chunks = tokens.Length / ctx;
+        if (options.MaxWindows > 0)
+        {
+            chunks = Math.Min(chunks, options.MaxWindows);
+        }
+
+        int vocab = model.Config.VocabSize, first = ctx / 2, scoredPerChunk = ctx - 1 - first;
+        using var session = new InferenceSession(model, ctx, ctx);
+        float[] logits = new float[ctx * vocab];
+        int[] window = new int[ctx];
+        ushort[] records = options.LogitsFile is null ? [] : new ushort[scoredPerChunk * LlamaCppLogitsFile.RecordLength(vocab)];
+        double nll = 0;
+        long scored = 0;
+        var clock = Stopwatch.StartNew();
+        void Run(Stream? output)
+        {
+            if (output is not null)
+            {
+                LlamaCppLogitsFile.WriteHeader(output, ctx, vocab, chunks, tokens);
+            }
+
+            for (int c = 0; c < chunks; c++)
+            {
+                tokens.AsSpan(c * ctx, ctx).CopyTo(window);
+                if (options.AddBos)
+                {
+                    window[0] = bosId;
+                }
+
+                session.Reset();
+                session.Forward(window, logits);
+                int n = LlamaCppLogitsFile.RecordLength(vocab);
+                for (int p = first; p < ctx - 1; p++)
+                {
+                    // Scored against the text's own next token (a chunk's first token is BOS only as input).
+                    int target = tokens[(c * ctx) + p + 1];
+                    nll += output is null
+                        ? -LogProb.Of(logits.AsSpan(p * vocab, vocab), target)
+                        : LlamaCppLogitsFile.Encode(logits.AsSpan(p * vocab, vocab), target, records.AsSpan((p - first) * n, n));
+                    scored++;
+                }
+
+                output?.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(records.AsSpan()));
+                options.Progress?.Invoke(c + 1, chunks);
+            }
+        }
+
+        if (options.LogitsFile is null)
+        {
+            Run(null);
+        }
+        else
+        {
+            Formats.AtomicFile.Write(options.LogitsFile, Run);
+        }
+
+        double mean = nll / scored;
+        return new PerplexityResult(Math.Exp(mean), mean, tokens.Length, chunks, scored, ctx, clock.Elapsed.TotalSeconds);
     }
 }

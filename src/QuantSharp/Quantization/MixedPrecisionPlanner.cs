@@ -23,9 +23,10 @@ public sealed record PlanCandidate(string Label, QuantSpec Spec)
 }
 
 /// <summary>
-/// Mixed precision: measures each block linear's sensitivity (mean KL divergence of the next-token distribution from
-/// the unquantized model's, over calibration tokens, when only that layer is round-to-nearest quantized to a
-/// candidate), then picks one candidate per layer meeting a byte budget with the least summed sensitivity.
+/// Mixed precision: measures each block linear's sensitivity when only that layer is round-to-nearest quantized to a
+/// candidate — for a decoder the mean KL divergence of the next-token distribution from the unquantized model's over
+/// calibration tokens, for an encoder the relative squared error ‖ΔH‖²/‖H‖² of the last hidden state per sequence —
+/// then picks one candidate per layer meeting a byte budget with the least summed sensitivity.
 /// </summary>
 public static class MixedPrecisionPlanner
 {
@@ -48,7 +49,9 @@ public static class MixedPrecisionPlanner
             }
         }
 
-        float[][] reference = [.. inputs[^1].Select(x => LogSoftmaxRows(model, x, L))];
+        // Decoders: next-token log-probabilities; encoders (no head): the last hidden state itself.
+        bool encoder = model.Spec.IsEncoder;
+        float[][] reference = [.. inputs[^1].Select(x => encoder ? x : LogSoftmaxRows(model, x, L))];
         var result = new List<(string, long, PlanEntry[])>();
         int total = model.Spec.BlockLinearNames(c.Layers).Count(), done = 0;
         float[] work = new float[L * d];
@@ -75,10 +78,10 @@ public static class MixedPrecisionPlanner
                             runner.Run(model.Blocks[m], m, work, L);
                         }
 
-                        kl += Kl(reference[s], LogSoftmaxRows(model, work, L), L, vocab);
+                        kl += encoder ? RelativeSquaredError(reference[s], work) : Kl(reference[s], LogSoftmaxRows(model, work, L), L, vocab);
                     }
 
-                    options[k] = new PlanEntry(name, cand.Label, cand.Spec, q.BytesInMemory, kl / ((long)n * L));
+                    options[k] = new PlanEntry(name, cand.Label, cand.Spec, q.BytesInMemory, kl / (encoder ? n : (long)n * L));
                 }
 
                 result.Add((name, (long)w.Rows * w.Cols, options));
@@ -137,6 +140,20 @@ public static class MixedPrecisionPlanner
     /// <summary>The byte budget for an average of <paramref name="bits"/> bits per weight (scales included) over the measured layers.</summary>
     public static long BudgetForAverageBits(IReadOnlyList<(string Layer, long Params, PlanEntry[] Options)> measured, double bits)
         => (long)Math.Floor(measured.Sum(m => m.Params) * bits / 8);
+
+    /// <summary>‖x − ref‖² / ‖ref‖² over a whole sequence's hidden states.</summary>
+    private static double RelativeSquaredError(float[] reference, float[] x)
+    {
+        double diff = 0, norm = 0;
+        for (int i = 0; i < reference.Length; i++)
+        {
+            double d = x[i] - reference[i];
+            diff += d * d;
+            norm += (double)reference[i] * reference[i];
+        }
+
+        return diff / Math.Max(norm, 1e-30);
+    }
 
     private static float[] LogSoftmaxRows(TransformerModel model, float[] x, int tokens)
     {

@@ -35,7 +35,7 @@ public class Stories260KTests
         double nll = 0;
         for (int t = 0; t + 1 < ids.Length; t++)
         {
-            nll -= Evaluation.LogProb.Of(logits.AsSpan(t * vocab, vocab), ids[t + 1]);
+            nll -= QuantSharp.Evaluation.LogProb.Of(logits.AsSpan(t * vocab, vocab), ids[t + 1]);
         }
 
         nll /= ids.Length - 1;
