@@ -7,7 +7,7 @@ namespace QuantSharp.Formats;
 /// <summary>NumPy's <c>.npy</c> format (version 1.0) for a little-endian float32 array, written atomically.</summary>
 public static class NpyFile
 {
-    private static ReadOnlySpan<byte> Magic => "\x93NUMPY"u8;
+    private static ReadOnlySpan<byte> Magic => [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
     /// <summary>Writes <paramref name="values"/> (row-major, C order) with <paramref name="shape"/> to <paramref name="path"/>
     /// through a temporary sibling.</summary>
