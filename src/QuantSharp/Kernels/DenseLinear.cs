@@ -176,70 +176,25 @@ public sealed unsafe class DenseLinear : ILinearWeight
         }
     }
 
-    /// <summary>Tokens whose activations stay cache-resident while a thread sweeps its rows (64 tokens × 1536 floats = 384 KiB, in L2).</summary>
-    private const int TokenBlock = 64;
+    /// <summary>Rows converted to F32 at a time for F16/BF16 weights (64 rows × 1536 floats = 384 KiB, in L2).</summary>
+    private const int ConvertRows = 64;
 
     private static void MatMulSlice(void* context, int start, int end)
     {
         ref Job job = ref Unsafe.AsRef<Job>(context);
         int cols = job.Cols;
-        int rows = job.Rows;
-        float* tile = job.DType == DType.F32 ? null : ThreadScratch.Floats((long)RowTile * cols);
-        float* acc = stackalloc float[16];
-        bool wide = Vector512.IsHardwareAccelerated;
-        for (int tb = 0; tb < job.Tokens; tb += TokenBlock)
+        if (job.DType == DType.F32)
         {
-            int tEnd = Math.Min(job.Tokens, tb + TokenBlock);
-            for (int r0 = start; r0 < end; r0 += RowTile)
-            {
-                int rowCount = Math.Min(RowTile, end - r0);
-                float* w;
-                if (tile is null)
-                {
-                    w = (float*)job.W + (long)r0 * cols;
-                }
-                else
-                {
-                    DenseKernels.ToFloat(job.DType, job.W + (long)r0 * cols * job.ElementSize, tile, rowCount * cols);
-                    w = tile;
-                }
+            DenseKernels.Gemm((float*)job.W + ((long)start * cols), end - start, cols, job.X, job.Tokens, job.Y + start, job.Rows);
+            return;
+        }
 
-                int t = tb;
-                if (rowCount == RowTile)
-                {
-                    for (; wide && t + 4 <= tEnd; t += 4)
-                    {
-                        DenseKernels.Dot4x4(w, cols, job.X + (long)t * cols, cols, cols, acc);
-                        for (int i = 0; i < RowTile; i++)
-                        {
-                            for (int j = 0; j < 4; j++)
-                            {
-                                job.Y[(long)(t + j) * rows + r0 + i] = acc[(4 * i) + j];
-                            }
-                        }
-                    }
-
-                    for (; t + 2 <= tEnd; t += 2)
-                    {
-                        float* x0 = job.X + (long)t * cols;
-                        DenseKernels.Dot4x2(w, cols, x0, x0 + cols, cols, acc);
-                        float* y0 = job.Y + (long)t * rows + r0;
-                        float* y1 = y0 + rows;
-                        y0[0] = acc[0]; y1[0] = acc[1];
-                        y0[1] = acc[2]; y1[1] = acc[3];
-                        y0[2] = acc[4]; y1[2] = acc[5];
-                        y0[3] = acc[6]; y1[3] = acc[7];
-                    }
-                }
-
-                for (; t < tEnd; t++)
-                {
-                    for (int i = 0; i < rowCount; i++)
-                    {
-                        job.Y[(long)t * rows + r0 + i] = DenseKernels.Dot(w + (long)i * cols, job.X + (long)t * cols, cols);
-                    }
-                }
-            }
+        float* tile = ThreadScratch.Floats((long)ConvertRows * cols);
+        for (int r0 = start; r0 < end; r0 += ConvertRows)
+        {
+            int count = Math.Min(ConvertRows, end - r0);
+            DenseKernels.ToFloat(job.DType, job.W + ((long)r0 * cols * job.ElementSize), tile, count * cols);
+            DenseKernels.Gemm(tile, count, cols, job.X, job.Tokens, job.Y + r0, job.Rows);
         }
     }
 }

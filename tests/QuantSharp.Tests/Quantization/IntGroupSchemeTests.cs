@@ -54,14 +54,23 @@ public sealed class IntGroupSchemeTests
                 }
             }
 
-            float[] x = QuantTestData.Random(3, cols, 99);
-            float[] fast = new float[3 * rows], slow = new float[3 * rows];
-            q.MatMul(x, 3, fast);
-            ((IntGroupLinear)q).MultiplyReference(x, 3, slow);
-            for (int i = 0; i < fast.Length; i++)
-            {
-                Assert.Equal(slow[i], fast[i], 1e-4f);
-            }
+            AssertMatMulMatchesReference(q, rows, cols, 3);
+        }
+
+        // Prefill shapes: several 64-row dequantization chunks with a remainder, two 64-token blocks with a remainder.
+        float[] big = QuantTestData.Random(150, 96, 5);
+        AssertMatMulMatchesReference(QuantizedLinear.Quantize("w", big, 150, 96, spec), 150, 96, 70);
+    }
+
+    private static void AssertMatMulMatchesReference(PackedLinear q, int rows, int cols, int tokens)
+    {
+        float[] x = QuantTestData.Random(tokens, cols, 99);
+        float[] fast = new float[tokens * rows], slow = new float[tokens * rows];
+        q.MatMul(x, tokens, fast);
+        ((IntGroupLinear)q).MultiplyReference(x, tokens, slow);
+        for (int i = 0; i < fast.Length; i++)
+        {
+            Assert.Equal(slow[i], fast[i], 1e-4f);
         }
     }
 }
