@@ -35,6 +35,36 @@ public sealed unsafe class Int8Linear : PackedLinear
 
     private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
+        if (tokens >= 2 && !AvxVnni.IsSupported)
+        {
+            // Without AVX-VNNI (maddubs would saturate on codes up to 255): dequantized rows through the F32 GEMM, on
+            // the activations rounded to int8 per 32 as every int8 path does, so prefill and decode agree.
+            float[] rounded = System.Buffers.ArrayPool<float>.Shared.Rent(tokens * Cols);
+            try
+            {
+                fixed (float* px = x)
+                {
+                    ActivationQuantizer.Q8 q = ActivationQuantizer.Quantize(px, tokens, Cols);
+                    int padded = q.Chunks * ActivationQuantizer.Block;
+                    for (int t = 0; t < tokens; t++)
+                    {
+                        for (int c = 0; c < Cols; c++)
+                        {
+                            rounded[(t * Cols) + c] = q.Q[((long)t * padded) + c] * q.D[((long)t * q.Chunks) + (c / ActivationQuantizer.Block)];
+                        }
+                    }
+                }
+
+                MultiplyDequantized(rounded.AsSpan(0, tokens * Cols), tokens, y);
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<float>.Shared.Return(rounded);
+            }
+
+            return;
+        }
+
         fixed (float* px = x, py = y)
         {
             var job = new Job { W = _w, Scales = _scales, X = ActivationQuantizer.Quantize(px, tokens, Cols), Y = py, Rows = Rows, Cols = Cols, Tokens = tokens };

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using QuantSharp.Quantization;
 using QuantSharp.Tensors;
@@ -7,9 +6,9 @@ namespace QuantSharp.Kernels;
 
 /// <summary>
 /// A grouped int4/int3/int2 weight in the <see cref="IntGroupScheme"/> layout, optionally with a GPTQ act-order
-/// <c>g_idx</c>. Generic kernel: each row is dequantized once per call into per-thread scratch and dotted with every
-/// token (<see cref="TensorPrimitives.Dot(ReadOnlySpan{float}, ReadOnlySpan{float})"/>), so prefill amortises the unpacking;
-/// <see cref="MultiplyReference"/> is its scalar twin.
+/// <c>g_idx</c>. Generic kernel: rows are dequantized once per call, 64 at a time, into per-thread scratch and
+/// multiplied with every token by the blocked F32 GEMM (<see cref="PackedLinear"/>'s dequantized path), so prefill
+/// amortises the unpacking; <see cref="MultiplyReference"/> is its scalar twin.
 /// </summary>
 [SkipLocalsInit]
 public sealed unsafe class IntGroupLinear : PackedLinear
@@ -55,45 +54,7 @@ public sealed unsafe class IntGroupLinear : PackedLinear
     /// <summary>True when the weight carries an act-order <c>g_idx</c>.</summary>
     public bool HasGIdx => _gIdx != null;
 
-    private struct Job
-    {
-        public IntGroupLinear Self;
-        public float* X;
-        public float* Y;
-        public int Tokens;
-    }
-
-    private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
-    {
-        fixed (float* px = x, py = y)
-        {
-            var job = new Job { Self = this, X = px, Y = py, Tokens = tokens };
-            WorkerPool.Shared.For(Rows, &Slice, Unsafe.AsPointer(ref job), grain: 4, minPerThread: MinRowsPerThread);
-        }
-    }
-
-    /// <summary>Rows dequantized to F32 at a time for a multi-token product (64 rows × 1536 floats = 384 KiB, in L2).</summary>
-    private const int DequantRows = 64;
-
-    private static void Slice(void* context, int start, int end)
-    {
-        ref Job job = ref Unsafe.AsRef<Job>(context);
-        IntGroupLinear self = job.Self;
-        int cols = self.Cols;
-        int chunk = job.Tokens == 1 ? 1 : DequantRows;
-        float* tile = ThreadScratch.Floats((long)chunk * cols);
-        for (int r0 = start; r0 < end; r0 += chunk)
-        {
-            int count = Math.Min(chunk, end - r0);
-            for (int i = 0; i < count; i++)
-            {
-                self.Dequantize(r0 + i, new Span<float>(tile + ((long)i * cols), cols));
-            }
-
-            // Dequantized rows through the blocked F32 GEMM: one dequantization per row however many tokens.
-            DenseKernels.Gemm(tile, count, cols, job.X, job.Tokens, job.Y + r0, self.Rows);
-        }
-    }
+    private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y) => MultiplyDequantized(x, tokens, y);
 
     /// <summary>Scalar reference of <see cref="ILinearWeight.MatMul"/>: dequantize, then a sequential double-accumulated dot.</summary>
     internal void MultiplyReference(ReadOnlySpan<float> x, int tokens, Span<float> y)

@@ -69,5 +69,48 @@ public abstract class PackedLinear : ILinearWeight
     private protected abstract void Dequantize(int row, Span<float> destination);
 
     /// <summary>Rows per thread below which a call stays on one thread (≈ 64 K weights of work).</summary>
+    /// <summary>Rows dequantized to F32 at a time by <see cref="MultiplyDequantized"/> (64 rows × 1536 floats = 384 KiB, in L2).</summary>
+    private const int DequantRows = 64;
+
+    /// <summary>
+    /// A multi-token product for schemes (or CPUs) without an integer prefill kernel: the rows are dequantized 64 at a
+    /// time (once each, however many tokens) and multiplied by the F32 activations with the blocked F32 GEMM.
+    /// </summary>
+    private protected unsafe void MultiplyDequantized(ReadOnlySpan<float> x, int tokens, Span<float> y)
+    {
+        fixed (float* px = x, py = y)
+        {
+            var job = new DequantizedJob { Self = this, X = px, Y = py, Tokens = tokens };
+            WorkerPool.Shared.For(Rows, &DequantizedSlice, System.Runtime.CompilerServices.Unsafe.AsPointer(ref job), grain: 4, minPerThread: MinRowsPerThread);
+        }
+    }
+
+    private unsafe struct DequantizedJob
+    {
+        public PackedLinear Self;
+        public float* X;
+        public float* Y;
+        public int Tokens;
+    }
+
+    private static unsafe void DequantizedSlice(void* context, int start, int end)
+    {
+        ref DequantizedJob job = ref System.Runtime.CompilerServices.Unsafe.AsRef<DequantizedJob>(context);
+        PackedLinear self = job.Self;
+        int cols = self.Cols;
+        int chunk = job.Tokens == 1 ? 1 : DequantRows;
+        float* tile = ThreadScratch.Floats((long)chunk * cols);
+        for (int r0 = start; r0 < end; r0 += chunk)
+        {
+            int count = Math.Min(chunk, end - r0);
+            for (int i = 0; i < count; i++)
+            {
+                self.Dequantize(r0 + i, new Span<float>(tile + ((long)i * cols), cols));
+            }
+
+            DenseKernels.Gemm(tile, count, cols, job.X, job.Tokens, job.Y + r0, self.Rows);
+        }
+    }
+
     private protected int MinRowsPerThread => Math.Max(8, 65536 / Math.Max(1, Cols));
 }
