@@ -115,7 +115,7 @@ public static unsafe class Attention
                     s[p] = Dot8(q, keys + (long)p * hd, hd) * job.Scale;
                 }
 
-                TensorPrimitives.SoftMax(s, s);
+                Softmax.InPlace(s);
                 WeightedSum8(scores, values, n, hd, o);
                 continue;
             }
@@ -125,7 +125,7 @@ public static unsafe class Attention
                 s[p] = TensorPrimitives.Dot(qs, new ReadOnlySpan<float>(keys + (long)p * hd, hd)) * job.Scale;
             }
 
-            TensorPrimitives.SoftMax(s, s);
+            Softmax.InPlace(s);
             os.Clear();
             for (int p = 0; p < n; p++)
             {

@@ -52,7 +52,7 @@ public sealed class Sampler
         int n = logits.Length;
         Span<float> probs = _probs.AsSpan(0, n);
         TensorPrimitives.Divide(logits, _options.Temperature, probs);
-        TensorPrimitives.SoftMax(probs, probs);
+        Kernels.Softmax.InPlace(probs);
         Span<int> order = _order.AsSpan(0, n);
         for (int i = 0; i < n; i++)
         {
