@@ -23,6 +23,7 @@ internal static class FidelityCommand
         var ctx = new Option<int>("--ctx", "-c") { Description = "Decoders: window length in tokens, BOS included (default: the smaller of 512 and the model's context).", DefaultValueFactory = _ => 0 };
         var maxWindows = new Option<int>("--max-windows") { Description = "Decoders: compare at most this many windows (0 = all).", DefaultValueFactory = _ => 0 };
         var secondHalf = new Option<bool>("--second-half") { Description = "Decoders: score only the second half of each window." };
+        var protocol = new Option<string>("--protocol") { Description = "Decoders: quantsharp (windows of [BOS] + ctx − 1 tokens) or llama.cpp (llama-perplexity's chunks, second half scored).", DefaultValueFactory = _ => "quantsharp" };
         var json = CliOptions.Json();
         var threads = CliOptions.Threads();
         var command = new Command("fidelity", "Measure what quantization costs a model against its unquantized reference, on the same inputs.\n"
@@ -32,7 +33,7 @@ internal static class FidelityCommand
             + "Example: quantsharp fidelity ../shared/models/all-MiniLM-L6-v2 /tmp/minilm-int4 --file ../shared/data/wikitext-2-raw/wiki.test.raw --max-texts 2000\n"
             + "Example: quantsharp fidelity ../shared/models/brown-llama --scheme int3 --method gptq --calib ../shared/data/wikitext-2-tokens/valid.txt --file ../shared/models/brown-llama/heldout.txt")
         {
-            reference, candidate, file, maxTexts, minWords, pairs, layer, perLayer, ctx, maxWindows, secondHalf, json, threads,
+            reference, candidate, file, maxTexts, minWords, pairs, layer, perLayer, ctx, maxWindows, secondHalf, protocol, json, threads,
         };
         var scheme = new SchemeOptions("--scheme", required: false);
         scheme.AddTo(command);
@@ -74,7 +75,18 @@ internal static class FidelityCommand
 
                 return refModel.Model.Spec.IsEncoder
                     ? RunEncoder(parse, refModel, cand, candName, text, parse.GetValue(maxTexts), parse.GetValue(minWords), parse.GetValue(pairs), parse.GetValue(layer) ?? -1, parse.GetValue(perLayer), parse.GetValue(json))
-                    : RunDecoder(refModel, cand, candName, text, new PerplexityOptions { Context = parse.GetValue(ctx), MaxWindows = parse.GetValue(maxWindows), SecondHalf = parse.GetValue(secondHalf) }, parse.GetValue(json));
+                    : RunDecoder(refModel, cand, candName, text, new PerplexityOptions
+                    {
+                        Context = parse.GetValue(ctx),
+                        MaxWindows = parse.GetValue(maxWindows),
+                        SecondHalf = parse.GetValue(secondHalf),
+                        Protocol = parse.GetValue(protocol) switch
+                        {
+                            "quantsharp" => PerplexityProtocol.QuantSharp,
+                            "llama.cpp" => PerplexityProtocol.LlamaCpp,
+                            var other => throw new UsageException($"--protocol {other}: use quantsharp or llama.cpp"),
+                        },
+                    }, parse.GetValue(json));
             }
             finally
             {
@@ -212,6 +224,8 @@ internal static class FidelityCommand
             Context = options.Context,
             MaxWindows = options.MaxWindows,
             SecondHalf = options.SecondHalf,
+            Protocol = options.Protocol,
+            AddBos = tokenizer.AddBosByDefault,
             Progress = (d, t) => progress.Report(d, t, "windows"),
         });
         if (json)

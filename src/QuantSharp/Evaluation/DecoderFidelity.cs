@@ -13,8 +13,8 @@ namespace QuantSharp.Evaluation;
 public sealed record DecoderFidelityResult(double ReferencePerplexity, double CandidatePerplexity, double KlMean, double KlP99, double TopOneAgreement, long ScoredTokens, int Windows);
 
 /// <summary>
-/// Compares a quantized decoder with its reference on the windows <see cref="PerplexityEvaluator"/> scores (the text
-/// cut into [BOS] + ctx − 1 tokens): perplexity of both, KL divergence of the next-token distributions (mean, p99) and
+/// Compares a quantized decoder with its reference on the windows <see cref="PerplexityEvaluator"/> scores (either
+/// <see cref="PerplexityProtocol"/>): perplexity of both, KL divergence of the next-token distributions (mean, p99) and
 /// top-1 agreement at every scored position.
 /// </summary>
 public static class DecoderFidelity
@@ -31,12 +31,16 @@ public static class DecoderFidelity
         }
 
         int ctx = options.Context > 0 ? options.Context : Math.Min(512, reference.Config.MaxPositions);
-        int span = ctx - 1;
-        int windows = span < 1 ? 0 : tokens.Count / span;
+        bool llama = options.Protocol == PerplexityProtocol.LlamaCpp;
+        // llama.cpp: BOS in front of the text, chunks of ctx tokens, each chunk's first token replaced by BOS, the
+        // second half scored; QuantSharp: [BOS] + ctx − 1 text tokens per window.
+        int[] stream = llama && options.AddBos ? [bosId, .. tokens] : [.. tokens];
+        int span = llama ? ctx : ctx - 1;
+        int windows = span < 1 ? 0 : stream.Length / span;
         windows = options.MaxWindows > 0 ? Math.Min(windows, options.MaxWindows) : windows;
-        if (windows == 0)
+        if (windows == 0 || (llama && stream.Length < 2 * ctx))
         {
-            throw new QuantSharpException($"the text has {tokens.Count} tokens, fewer than one window of {span}; use a smaller --ctx");
+            throw new QuantSharpException($"the text has {tokens.Count} tokens, too few for {(llama ? "two chunks" : "one window")} of {span}; use a smaller --ctx");
         }
 
         using var refSession = new InferenceSession(reference, ctx, ctx);
@@ -47,20 +51,28 @@ public static class DecoderFidelity
         var kls = new List<double>();
         double refNll = 0, candNll = 0;
         long agree = 0;
-        int firstScored = options.SecondHalf ? ctx / 2 : 0;
+        int firstScored = options.SecondHalf || llama ? ctx / 2 : 0;
         for (int w = 0; w < windows; w++)
         {
-            window[0] = bosId;
-            for (int i = 0; i < span; i++)
+            if (llama)
             {
-                window[i + 1] = tokens[(w * span) + i];
+                stream.AsSpan(w * ctx, ctx).CopyTo(window);
+                if (options.AddBos)
+                {
+                    window[0] = bosId;
+                }
+            }
+            else
+            {
+                window[0] = bosId;
+                stream.AsSpan(w * span, span).CopyTo(window.AsSpan(1));
             }
 
             refSession.Reset();
             candSession.Reset();
             refSession.Forward(window, refLogits);
             candSession.Forward(window, candLogits);
-            for (int p = firstScored; p < span; p++)
+            for (int p = firstScored; p < ctx - 1; p++)
             {
                 LogSoftmax(refLogits.AsSpan(p * vocab, vocab), refLp);
                 LogSoftmax(candLogits.AsSpan(p * vocab, vocab), candLp);
@@ -75,8 +87,9 @@ public static class DecoderFidelity
 
                 kls.Add(Math.Max(0, kl));
                 agree += refTop == candTop ? 1 : 0;
-                refNll -= refLp[window[p + 1]];
-                candNll -= candLp[window[p + 1]];
+                int target = llama ? stream[(w * ctx) + p + 1] : window[p + 1];
+                refNll -= refLp[target];
+                candNll -= candLp[target];
             }
 
             options.Progress?.Invoke(w + 1, windows);

@@ -97,6 +97,18 @@ public sealed class EncoderCliTests
     }
 
     [Fact]
+    public void FidelityWithTheLlamaCppProtocolScoresWhatPerplexityScores()
+    {
+        string heldout = Path.Combine(TestPaths.BrownLlama, "heldout.txt");
+        JsonElement fidelity = CliRunner.LastJson(CliRunner.Run("fidelity", TestPaths.BrownLlama, "--scheme", "int8", "--file", heldout,
+            "--ctx", "64", "--max-windows", "3", "--protocol", "llama.cpp", "--json").Stdout);
+        JsonElement perplexity = CliRunner.LastJson(CliRunner.Run("perplexity", TestPaths.BrownLlama, "--file", heldout,
+            "--ctx", "64", "--max-windows", "3", "--protocol", "llama.cpp", "--json").Stdout);
+        Assert.Equal(3 * 31, fidelity.GetProperty("scored_tokens").GetInt32());
+        Assert.Equal(perplexity.GetProperty("ppl").GetDouble(), fidelity.GetProperty("reference_ppl").GetDouble(), 4);
+    }
+
+    [Fact]
     public void PerplexityProtocolLlamaCppScoresTheSecondHalfOfEachChunk()
     {
         JsonElement json = CliRunner.LastJson(CliRunner.Run("perplexity", TestPaths.BrownLlama, "--file", Path.Combine(TestPaths.BrownLlama, "heldout.txt"),
