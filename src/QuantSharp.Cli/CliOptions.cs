@@ -20,6 +20,17 @@ internal static class CliOptions
 
     public static Option<int> Threads() => new("--threads", "-t") { Description = "Threads for the kernels (default: one per core).", DefaultValueFactory = _ => Environment.ProcessorCount };
 
+    /// <summary>--protocol for perplexity-style scoring: quantsharp (windows of [BOS] + ctx − 1 tokens) or llama.cpp.</summary>
+    public static Option<string> Protocol() => new("--protocol") { Description = "quantsharp (windows of [BOS] + ctx − 1 text tokens) or llama.cpp (llama-perplexity's exact chunking: BOS in front, chunks of ctx tokens with BOS as first token, second half scored).", DefaultValueFactory = _ => "quantsharp" };
+
+    /// <summary>Parses a --protocol value.</summary>
+    public static Evaluation.PerplexityProtocol ParseProtocol(string? value) => value switch
+    {
+        "quantsharp" => Evaluation.PerplexityProtocol.QuantSharp,
+        "llama.cpp" => Evaluation.PerplexityProtocol.LlamaCpp,
+        _ => throw new UsageException($"--protocol {value}: use quantsharp or llama.cpp"),
+    };
+
     /// <summary>Applies --threads.</summary>
     public static void ApplyThreads(int threads)
     {

@@ -23,7 +23,7 @@ internal static class FidelityCommand
         var ctx = new Option<int>("--ctx", "-c") { Description = "Decoders: window length in tokens, BOS included (default: the smaller of 512 and the model's context).", DefaultValueFactory = _ => 0 };
         var maxWindows = new Option<int>("--max-windows") { Description = "Decoders: compare at most this many windows (0 = all).", DefaultValueFactory = _ => 0 };
         var secondHalf = new Option<bool>("--second-half") { Description = "Decoders: score only the second half of each window." };
-        var protocol = new Option<string>("--protocol") { Description = "Decoders: quantsharp (windows of [BOS] + ctx − 1 tokens) or llama.cpp (llama-perplexity's chunks, second half scored).", DefaultValueFactory = _ => "quantsharp" };
+        var protocol = CliOptions.Protocol();
         var json = CliOptions.Json();
         var threads = CliOptions.Threads();
         var command = new Command("fidelity", "Measure what quantization costs a model against its unquantized reference, on the same inputs.\n"
@@ -80,12 +80,7 @@ internal static class FidelityCommand
                         Context = parse.GetValue(ctx),
                         MaxWindows = parse.GetValue(maxWindows),
                         SecondHalf = parse.GetValue(secondHalf),
-                        Protocol = parse.GetValue(protocol) switch
-                        {
-                            "quantsharp" => PerplexityProtocol.QuantSharp,
-                            "llama.cpp" => PerplexityProtocol.LlamaCpp,
-                            var other => throw new UsageException($"--protocol {other}: use quantsharp or llama.cpp"),
-                        },
+                        Protocol = CliOptions.ParseProtocol(parse.GetValue(protocol)),
                     }, parse.GetValue(json));
             }
             finally

@@ -4,7 +4,7 @@ using QuantSharp.Models;
 
 namespace QuantSharp.Cli;
 
-/// <summary><c>quantsharp perplexity</c>: perplexity over a text file, llama.cpp's protocol.</summary>
+/// <summary><c>quantsharp perplexity</c>: perplexity over a text file (QuantSharp's windows or llama-perplexity's chunks).</summary>
 internal static class PerplexityCommand
 {
     public static Command Create()
@@ -14,7 +14,7 @@ internal static class PerplexityCommand
         var ctx = new Option<int>("--ctx", "-c") { Description = "Window length in tokens, BOS included (default: the smaller of 512 and the model's context).", DefaultValueFactory = _ => 0 };
         var secondHalf = new Option<bool>("--second-half") { Description = "Score only the second half of each window (the first half is context), as llama.cpp's perplexity tool does." };
         var maxWindows = new Option<int>("--max-windows") { Description = "Evaluate at most this many windows (0 = all).", DefaultValueFactory = _ => 0 };
-        var protocol = new Option<string>("--protocol") { Description = "quantsharp (windows of [BOS] + ctx − 1 text tokens) or llama.cpp (llama-perplexity's exact chunking: BOS in front, chunks of ctx tokens with BOS as first token, second half scored).", DefaultValueFactory = _ => "quantsharp" };
+        var protocol = CliOptions.Protocol();
         var klBase = new Option<string?>("--kl-divergence-base") { Description = "With --protocol llama.cpp: save every scored position's log-probabilities to this file in llama-perplexity's --kl-divergence-base format." };
         var kl = new Option<string?>("--kl-divergence") { Description = "Compare this model with the base logits in a file from --kl-divergence-base (ours or llama-perplexity's): KL divergence, same-top rate, both perplexities." };
         var json = CliOptions.Json();
@@ -41,12 +41,7 @@ internal static class PerplexityCommand
                 throw new UsageException($"--ctx {parse.GetValue(ctx)} must be positive");
             }
 
-            PerplexityProtocol chosen = parse.GetValue(protocol) switch
-            {
-                "quantsharp" => PerplexityProtocol.QuantSharp,
-                "llama.cpp" => PerplexityProtocol.LlamaCpp,
-                var other => throw new UsageException($"--protocol {other}: use quantsharp or llama.cpp"),
-            };
+            PerplexityProtocol chosen = CliOptions.ParseProtocol(parse.GetValue(protocol));
             string? basePath = parse.GetValue(klBase), klPath = parse.GetValue(kl);
             if (basePath is not null && chosen != PerplexityProtocol.LlamaCpp)
             {
@@ -78,7 +73,6 @@ internal static class PerplexityCommand
         int bos = tokenizer.BosId ?? throw new QuantSharpException($"{modelPath}: the tokenizer has no BOS token, which the perplexity protocol needs");
         IReadOnlyList<int> tokens = tokenizer.Encode(File.ReadAllText(file));
         var progress = new StderrProgress("perplexity");
-        double nllSoFar = 0;
         PerplexityResult result = PerplexityEvaluator.Evaluate(loaded.Model, tokens, bos, new PerplexityOptions
         {
             Context = options.Context,
@@ -89,7 +83,6 @@ internal static class PerplexityCommand
             LogitsFile = options.LogitsFile is null ? null : Path.GetFullPath(options.LogitsFile),
             Progress = (done, total) => progress.Report(done, total, "windows"),
         });
-        _ = nllSoFar;
         if (json)
         {
             CliOptions.WriteJson(w =>

@@ -30,19 +30,8 @@ public static class DecoderFidelity
             throw new QuantSharpException($"the models' vocabularies differ ({vocab} vs {candidate.Config.VocabSize})");
         }
 
-        int ctx = options.Context > 0 ? options.Context : Math.Min(512, reference.Config.MaxPositions);
-        bool llama = options.Protocol == PerplexityProtocol.LlamaCpp;
-        // llama.cpp: BOS in front of the text, chunks of ctx tokens, each chunk's first token replaced by BOS, the
-        // second half scored; QuantSharp: [BOS] + ctx − 1 text tokens per window.
-        int[] stream = llama && options.AddBos ? [bosId, .. tokens] : [.. tokens];
-        int span = llama ? ctx : ctx - 1;
-        int windows = span < 1 ? 0 : stream.Length / span;
-        windows = options.MaxWindows > 0 ? Math.Min(windows, options.MaxWindows) : windows;
-        if (windows == 0 || (llama && stream.Length < 2 * ctx))
-        {
-            throw new QuantSharpException($"the text has {tokens.Count} tokens, too few for {(llama ? "two chunks" : "one window")} of {span}; use a smaller --ctx");
-        }
-
+        PerplexityWindows windows = PerplexityWindows.Create(tokens, bosId, reference.Config.MaxPositions, options);
+        int ctx = windows.Context;
         using var refSession = new InferenceSession(reference, ctx, ctx);
         using var candSession = new InferenceSession(candidate, ctx, ctx);
         float[] refLogits = new float[ctx * vocab], candLogits = new float[ctx * vocab];
@@ -51,31 +40,17 @@ public static class DecoderFidelity
         var kls = new List<double>();
         double refNll = 0, candNll = 0;
         long agree = 0;
-        int firstScored = options.SecondHalf || llama ? ctx / 2 : 0;
-        for (int w = 0; w < windows; w++)
+        for (int w = 0; w < windows.Count; w++)
         {
-            if (llama)
-            {
-                stream.AsSpan(w * ctx, ctx).CopyTo(window);
-                if (options.AddBos)
-                {
-                    window[0] = bosId;
-                }
-            }
-            else
-            {
-                window[0] = bosId;
-                stream.AsSpan(w * span, span).CopyTo(window.AsSpan(1));
-            }
-
+            windows.Fill(w, window);
             refSession.Reset();
             candSession.Reset();
             refSession.Forward(window, refLogits);
             candSession.Forward(window, candLogits);
-            for (int p = firstScored; p < ctx - 1; p++)
+            for (int p = windows.FirstScored; p < ctx - 1; p++)
             {
-                LogSoftmax(refLogits.AsSpan(p * vocab, vocab), refLp);
-                LogSoftmax(candLogits.AsSpan(p * vocab, vocab), candLp);
+                LogProb.LogSoftmax(refLogits.AsSpan(p * vocab, vocab), refLp);
+                LogProb.LogSoftmax(candLogits.AsSpan(p * vocab, vocab), candLp);
                 double kl = 0;
                 int refTop = 0, candTop = 0;
                 for (int v = 0; v < vocab; v++)
@@ -87,32 +62,16 @@ public static class DecoderFidelity
 
                 kls.Add(Math.Max(0, kl));
                 agree += refTop == candTop ? 1 : 0;
-                int target = llama ? stream[(w * ctx) + p + 1] : window[p + 1];
+                int target = windows.Target(w, p);
                 refNll -= refLp[target];
                 candNll -= candLp[target];
             }
 
-            options.Progress?.Invoke(w + 1, windows);
+            options.Progress?.Invoke(w + 1, windows.Count);
         }
 
         double[] sorted = [.. kls.Order()];
         int n = sorted.Length;
-        return new DecoderFidelityResult(Math.Exp(refNll / n), Math.Exp(candNll / n), sorted.Average(), sorted[(int)Math.Floor(0.99 * (n - 1))], agree / (double)n, n, windows);
-    }
-
-    private static void LogSoftmax(ReadOnlySpan<float> logits, double[] destination)
-    {
-        float max = System.Numerics.Tensors.TensorPrimitives.Max(logits);
-        double sum = 0;
-        for (int i = 0; i < logits.Length; i++)
-        {
-            sum += Math.Exp(logits[i] - max);
-        }
-
-        double log = max + Math.Log(sum);
-        for (int i = 0; i < logits.Length; i++)
-        {
-            destination[i] = logits[i] - log;
-        }
+        return new DecoderFidelityResult(Math.Exp(refNll / n), Math.Exp(candNll / n), sorted.Average(), sorted[(int)Math.Floor(0.99 * (n - 1))], agree / (double)n, n, windows.Count);
     }
 }

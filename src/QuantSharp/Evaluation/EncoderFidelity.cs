@@ -45,7 +45,7 @@ public static class EncoderFidelity
             throw new QuantSharpException($"the two models differ in shape (dimension {reference.Dimension} vs {candidate.Dimension}, hidden state {reference.HiddenStateIndex} vs {candidate.HiddenStateIndex})");
         }
 
-        int d = reference.Dimension, n = sequences.Count;
+        int n = sequences.Count;
         float[][] refEmb = new float[n][], candEmb = new float[n][];
         var layerDiff = new List<double>();
         var layerNorm = new List<double>();
@@ -63,7 +63,7 @@ public static class EncoderFidelity
                 refStates.Add(states.ToArray());
                 if (index == reference.HiddenStateIndex)
                 {
-                    Pool(reference, states, b, lengths, idx, refEmb, d);
+                    Scatter(reference.PoolPacked(states, lengths), b, idx, refEmb);
                 }
 
                 return true;
@@ -85,7 +85,7 @@ public static class EncoderFidelity
                 layerDiff[index] += TensorPrimitives.SumOfSquares(diff);
                 if (index == candidate.HiddenStateIndex)
                 {
-                    Pool(candidate, states, b, lengths, idx, candEmb, d);
+                    Scatter(candidate.PoolPacked(states, lengths), b, idx, candEmb);
                 }
 
                 return true;
@@ -149,15 +149,11 @@ public static class EncoderFidelity
 
     private static double Percentile(double[] sorted, double p) => sorted[(int)Math.Floor(p * (sorted.Length - 1))];
 
-    private static void Pool(SentenceEncoder encoder, ReadOnlySpan<float> states, IReadOnlyList<int> batch, int[] lengths, int[] idx, float[][] target, int d)
+    private static void Scatter(float[][] pooled, IReadOnlyList<int> batch, int[] idx, float[][] target)
     {
-        int start = 0;
         for (int i = 0; i < batch.Count; i++)
         {
-            float[] v = new float[d];
-            encoder.Pooling.Pool(states.Slice(start * d, lengths[i] * d), lengths[i], v);
-            target[idx[batch[i]]] = v;
-            start += lengths[i];
+            target[idx[batch[i]]] = pooled[i];
         }
     }
 }

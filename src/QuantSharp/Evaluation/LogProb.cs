@@ -17,4 +17,21 @@ public static class LogProb
 
         return logits[target] - max - Math.Log(sum);
     }
+
+    /// <summary>log softmax(logits) into <paramref name="destination"/>, the normaliser in double.</summary>
+    public static void LogSoftmax(ReadOnlySpan<float> logits, Span<double> destination)
+    {
+        float max = TensorPrimitives.Max(logits);
+        double sum = 0;
+        foreach (float l in logits)
+        {
+            sum += Math.Exp(l - max);
+        }
+
+        double log = max + Math.Log(sum);
+        for (int i = 0; i < logits.Length; i++)
+        {
+            destination[i] = logits[i] - log;
+        }
+    }
 }

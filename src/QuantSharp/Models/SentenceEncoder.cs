@@ -96,7 +96,6 @@ public sealed class SentenceEncoder : IDisposable
     public float[][] EmbedIds(IReadOnlyList<int[]> sequences)
     {
         var result = new float[sequences.Count][];
-        int d = Dimension;
         Run(sequences, (batch, lengths, index, states) =>
         {
             if (index != _hiddenIndex)
@@ -104,17 +103,29 @@ public sealed class SentenceEncoder : IDisposable
                 return true;
             }
 
-            int start = 0;
+            float[][] pooled = PoolPacked(states, lengths);
             for (int i = 0; i < batch.Count; i++)
             {
-                float[] v = new float[d];
-                Pooling.Pool(states.Slice(start * d, lengths[i] * d), lengths[i], v);
-                result[batch[i]] = v;
-                start += lengths[i];
+                result[batch[i]] = pooled[i];
             }
 
             return false;
         });
+        return result;
+    }
+
+    /// <summary>One pooled (and normalized) vector per sequence of a packed batch's hidden states.</summary>
+    internal float[][] PoolPacked(ReadOnlySpan<float> states, int[] lengths)
+    {
+        int d = Dimension, start = 0;
+        var result = new float[lengths.Length][];
+        for (int i = 0; i < lengths.Length; i++)
+        {
+            result[i] = new float[d];
+            Pooling.Pool(states.Slice(start * d, lengths[i] * d), lengths[i], result[i]);
+            start += lengths[i];
+        }
+
         return result;
     }
 

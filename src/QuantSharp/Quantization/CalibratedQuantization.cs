@@ -123,7 +123,7 @@ public static class CalibratedQuantization
         using var runner = new BlockRunner(model, L);
         for (int l = 0; l < model.Blocks.Length; l++)
         {
-            BlockWeights blk = Clone(model.Blocks[l]);
+            BlockWeights blk = model.Blocks[l].CloneVectors();
             IReadOnlyList<InputGroup> groups = model.Spec.InputGroups(l, c);
             long captured = method == QuantMethod.Awq
                 ? QuantizeBlockAwq(model, runner, blk, l, groups, x, specFor, options, linears, replaced, reports)
@@ -153,7 +153,7 @@ public static class CalibratedQuantization
         var blocks = new BlockWeights[model.Blocks.Length];
         for (int l = 0; l < blocks.Length; l++)
         {
-            BlockWeights blk = Clone(model.Blocks[l]);
+            BlockWeights blk = model.Blocks[l].CloneVectors();
             foreach (string name in BlockLinearNames(model.Spec, l))
             {
                 ILinearWeight w = Get(model.Spec, blk, l, name);
@@ -487,8 +487,6 @@ public static class CalibratedQuantization
             }
         }
     }
-
-    internal static BlockWeights Clone(BlockWeights b) => b.CloneVectors();
 
     internal static ILinearWeight Get(ArchitectureSpec spec, BlockWeights b, int layer, string fullName)
     {

@@ -66,7 +66,7 @@ public static class MixedPrecisionPlanner
                 {
                     PlanCandidate cand = candidates[k];
                     PackedLinear q = QuantizedLinear.Quantize(name, dense, w.Rows, w.Cols, cand.Spec);
-                    BlockWeights blk = CalibratedQuantization.Clone(model.Blocks[l]);
+                    BlockWeights blk = model.Blocks[l].CloneVectors();
                     CalibratedQuantization.Set(model.Spec, blk, l, name, q);
                     double kl = 0;
                     for (int s = 0; s < n; s++)
