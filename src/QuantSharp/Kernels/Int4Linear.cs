@@ -32,6 +32,10 @@ public sealed unsafe class Int4Linear : PackedLinear
     /// <summary>From this many tokens on, each 4-row tile is unpacked once and reused by every token.</summary>
     internal const int PrefillUnpackTokens = 2;
 
+    /// <summary>Up to this many tokens (batched decode of several sequences) go through
+    /// <see cref="Int4Kernels.DotRow4TokensAvx512"/>, each row decoded once for four tokens; more take the prefill tiles.</summary>
+    internal const int SmallBatchTokens = 4;
+
     private struct Job
     {
         public byte* Q;
@@ -66,6 +70,12 @@ public sealed unsafe class Int4Linear : PackedLinear
         int chunks = job.X.Chunks;
         int groups = job.Groups;
         int r = start;
+        if (job.Tokens >= 2 && job.Tokens <= SmallBatchTokens && job.GroupChunks <= 8 && KernelIsa.UseAvx512)
+        {
+            SmallBatch(ref job, start, end);
+            return;
+        }
+
         if (job.Tokens >= 2 && KernelIsa.UseAvx2)
         {
             // Prefill: 8-row interleaved tiles, a register-blocked GEMM over 4 tokens at a time (InterleavedPrefill).
@@ -161,6 +171,43 @@ public sealed unsafe class Int4Linear : PackedLinear
             {
                 long tc = (long)t * chunks;
                 job.Y[((long)t * job.Rows) + r] = Int4Kernels.Dot(q, s, z, job.GroupChunks, chunks, job.X.Q + (tc * 32), job.X.D + tc, job.X.Sums + tc);
+            }
+        }
+    }
+
+    /// <summary>Batched decode: every row is read once for each four tokens (the rest one token at a time).</summary>
+    private static void SmallBatch(ref Job job, int start, int end)
+    {
+        int chunks = job.X.Chunks;
+        int groups = job.Groups;
+        long tokenBytes = (long)chunks * 32;
+        sbyte* paired = (sbyte*)ThreadScratch.Tile((nuint)(job.Tokens * tokenBytes));
+        for (int t = 0; t < job.Tokens; t++)
+        {
+            Int4Kernels.PairActivations(job.X.Q + (t * tokenBytes), chunks, paired + (t * tokenBytes));
+        }
+
+        float* four = stackalloc float[4];
+        for (int r = start; r < end; r++)
+        {
+            byte* q = job.Q + ((long)r * job.RowBytes);
+            Half* s = job.Scales + ((long)r * groups);
+            byte* z = job.Zeros == null ? null : job.Zeros + ((long)r * groups);
+            int t = 0;
+            for (; t + 4 <= job.Tokens; t += 4)
+            {
+                long tc = (long)t * chunks;
+                Int4Kernels.DotRow4TokensAvx512(q, s, z, job.GroupChunks, chunks, job.X.Q + (tc * 32), paired + (tc * 32), job.X.D + tc, job.X.Sums + tc, chunks, four);
+                for (int k = 0; k < 4; k++)
+                {
+                    job.Y[((long)(t + k) * job.Rows) + r] = four[k];
+                }
+            }
+
+            for (; t < job.Tokens; t++)
+            {
+                long tc = (long)t * chunks;
+                job.Y[((long)t * job.Rows) + r] = Int4Kernels.DotRowAvx512(q, s, z, job.GroupChunks, chunks, job.X.Q + (tc * 32), paired + (tc * 32), job.X.D + tc, job.X.Sums + tc);
             }
         }
     }

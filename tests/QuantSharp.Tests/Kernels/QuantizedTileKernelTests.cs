@@ -16,6 +16,46 @@ public unsafe class QuantizedTileKernelTests
         return Enumerable.Range(0, cols).Select(_ => (float)((rng.NextDouble() * 2) - 1) * (rng.Next(50) == 0 ? 20f : 1f)).ToArray();
     }
 
+    [SkippableTheory]
+    [InlineData("int4-g32-sym")]
+    [InlineData("int4-g64-asym")]
+    [InlineData("int4-g128-asym")]
+    [InlineData("int4-g256-sym")]
+    public void Int4DotRow4Tokens_EqualsReferencePerToken(string specName)
+    {
+        Skip.IfNot(KernelIsa.UseAvx512, "needs AVX-512 F/BW (batched-decode kernel)");
+        QuantSpec spec = QuantSpec.ParseName(specName);
+        foreach (int cols in Widths)
+        {
+            QuantizedTensor t = QuantScheme.Quantize(spec, "w", QuantTestData.Random(1, cols, cols), 1, cols);
+            int chunks = PackLayout.Chunks(cols), gc = spec.GroupSize / 32;
+            float[] x = Enumerable.Range(0, 4).SelectMany(k => Activations(cols, cols + k)).ToArray();
+            byte[] zeros = spec.Symmetric ? [] : t["zeros"].Data;
+            float[] result = new float[4];
+            sbyte[] pairedBytes = new sbyte[4 * chunks * 32];
+            fixed (byte* q = t["qweight"].Data, ps = t["scales"].Data, pz = zeros)
+            fixed (float* px = x, pr = result)
+            fixed (sbyte* paired = pairedBytes)
+            {
+                ActivationQuantizer.Q8 a = ActivationQuantizer.Quantize(px, 4, cols);
+                for (int k = 0; k < 4; k++)
+                {
+                    Int4Kernels.PairActivations(a.Q + (k * chunks * 32), chunks, paired + (k * chunks * 32));
+                }
+
+                byte* z = spec.Symmetric ? null : pz;
+                Int4Kernels.DotRow4TokensAvx512(q, (Half*)ps, z, gc, chunks, a.Q, paired, a.D, a.Sums, chunks, pr);
+                for (int k = 0; k < 4; k++)
+                {
+                    long tc = (long)k * chunks;
+                    float reference = Int4Kernels.DotReference(q, (Half*)ps, z, gc, chunks, a.Q + (tc * 32), a.D + tc, a.Sums + tc);
+                    float magnitude = 1e-3f + Math.Abs(reference) + (x.Skip(k * cols).Take(cols).Sum(Math.Abs) * 0.1f);
+                    Assert.True(Math.Abs(result[k] - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} token {k}: batched {result[k]} vs reference {reference}");
+                }
+            }
+        }
+    }
+
     [Theory]
     [InlineData("int4-g32-sym")]
     [InlineData("int4-g32-asym")]
