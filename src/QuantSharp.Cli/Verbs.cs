@@ -12,6 +12,7 @@ internal static class Verbs
         TemplateCommand.Create(),
         ChatCommand.Create(),
         GenerateCommand.Create(),
+        ServeCommand.Create(),
         PerplexityCommand.Create(),
         QuantizeCommand.Create(),
         PlanCommand.Create(),

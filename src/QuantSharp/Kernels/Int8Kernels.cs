@@ -61,6 +61,62 @@ internal static unsafe class Int8Kernels
         return result;
     }
 
+    /// <summary>
+    /// <see cref="Dot"/> of one weight row with four tokens' activations (batched decode): each block of the row is loaded
+    /// and made absolute once for all four. Token t's activations start at <c>q + t·chunks·32</c> and its factors at
+    /// <c>d + t·chunks</c>. Same operations in the same order per token as <see cref="Dot"/>, so bit-identical to it.
+    /// Requires AVX2 and FMA.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Dot4Tokens(sbyte* w, int cols, sbyte* q, float* d, int chunks, float* result)
+    {
+        int full = cols / 32;
+        long qs = (long)chunks * 32;
+        sbyte* q0 = q, q1 = q + qs, q2 = q1 + qs, q3 = q2 + qs;
+        float* d0 = d, d1 = d + chunks, d2 = d1 + chunks, d3 = d2 + chunks;
+        Vector256<short> ones = Vector256.Create((short)1);
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+        int b = 0;
+        for (; b < full; b++)
+        {
+            int o = b * 32;
+            Vector256<sbyte> wv = Avx.LoadVector256(w + o);
+            Vector256<byte> aw = Avx2.Abs(wv);
+            if ((b & 1) == 0)
+            {
+                a0 = Fma.MultiplyAdd(SignedBlock(aw, wv, q0 + o, ones), Vector256.Create(d0[b]), a0);
+                a1 = Fma.MultiplyAdd(SignedBlock(aw, wv, q1 + o, ones), Vector256.Create(d1[b]), a1);
+                a2 = Fma.MultiplyAdd(SignedBlock(aw, wv, q2 + o, ones), Vector256.Create(d2[b]), a2);
+                a3 = Fma.MultiplyAdd(SignedBlock(aw, wv, q3 + o, ones), Vector256.Create(d3[b]), a3);
+            }
+            else
+            {
+                b0 = Fma.MultiplyAdd(SignedBlock(aw, wv, q0 + o, ones), Vector256.Create(d0[b]), b0);
+                b1 = Fma.MultiplyAdd(SignedBlock(aw, wv, q1 + o, ones), Vector256.Create(d1[b]), b1);
+                b2 = Fma.MultiplyAdd(SignedBlock(aw, wv, q2 + o, ones), Vector256.Create(d2[b]), b2);
+                b3 = Fma.MultiplyAdd(SignedBlock(aw, wv, q3 + o, ones), Vector256.Create(d3[b]), b3);
+            }
+        }
+
+        result[0] = Vector256.Sum(a0 + b0);
+        result[1] = Vector256.Sum(a1 + b1);
+        result[2] = Vector256.Sum(a2 + b2);
+        result[3] = Vector256.Sum(a3 + b3);
+        if (full * 32 < cols)
+        {
+            int o = full * 32;
+            result[0] += DotReference(w + o, cols - o, q0 + o, d0 + full);
+            result[1] += DotReference(w + o, cols - o, q1 + o, d1 + full);
+            result[2] += DotReference(w + o, cols - o, q2 + o, d2 + full);
+            result[3] += DotReference(w + o, cols - o, q3 + o, d3 + full);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> SignedBlock(Vector256<byte> absW, Vector256<sbyte> w, sbyte* q, Vector256<short> ones)
+        => Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(absW, Avx2.Sign(Avx.LoadVector256(q), w)), ones));
+
     /// <summary>Copies four rows (<paramref name="cols"/> apart) of int8 weights to <paramref name="codes"/> as unsigned
     /// bytes w + 128 (row i at <c>i · cols</c>), for <see cref="Dot4Codes"/>: one copy per 4-row tile serves every token.</summary>
     internal static void Unpack4(sbyte* w, int cols, byte* codes)

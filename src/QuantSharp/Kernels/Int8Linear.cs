@@ -33,8 +33,23 @@ public sealed unsafe class Int8Linear : PackedLinear
         public int Tokens;
     }
 
+    /// <summary>Without AVX-VNNI, up to this many tokens (batched decode) run the decode kernel, each row read once for
+    /// four tokens (<see cref="Int8Kernels.Dot4Tokens"/>); more go through the dequantized F32 GEMM.</summary>
+    internal const int SmallBatchTokens = 16;
+
     private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
+        if (tokens >= 2 && tokens <= SmallBatchTokens && !AvxVnni.IsSupported && Avx2.IsSupported && Fma.IsSupported)
+        {
+            fixed (float* px = x, py = y)
+            {
+                var job = new Job { W = _w, Scales = _scales, X = ActivationQuantizer.Quantize(px, tokens, Cols), Y = py, Rows = Rows, Cols = Cols, Tokens = tokens };
+                WorkerPool.Shared.For(Rows, &SmallBatchSlice, &job, grain: 4, minPerThread: MinRowsPerThread);
+            }
+
+            return;
+        }
+
         if (tokens >= 2 && !AvxVnni.IsSupported)
         {
             // Without AVX-VNNI (maddubs would saturate on codes up to 255): dequantized rows through the F32 GEMM, on
@@ -120,6 +135,33 @@ public sealed unsafe class Int8Linear : PackedLinear
             sbyte* w = job.W + ((long)r * job.Cols);
             float scale = job.Scales[r];
             for (int t = 0; t < job.Tokens; t++)
+            {
+                job.Y[((long)t * job.Rows) + r] = scale * Int8Kernels.Dot(w, job.Cols, job.X.Q + ((long)t * chunks * 32), job.X.D + ((long)t * chunks));
+            }
+        }
+    }
+
+    /// <summary>Batched decode: each row once per four tokens, the rest one token at a time; bit-identical to MatVec.</summary>
+    private static void SmallBatchSlice(void* context, int start, int end)
+    {
+        ref Job job = ref Unsafe.AsRef<Job>(context);
+        int chunks = job.X.Chunks;
+        float* four = stackalloc float[4];
+        for (int r = start; r < end; r++)
+        {
+            sbyte* w = job.W + ((long)r * job.Cols);
+            float scale = job.Scales[r];
+            int t = 0;
+            for (; t + 4 <= job.Tokens; t += 4)
+            {
+                Int8Kernels.Dot4Tokens(w, job.Cols, job.X.Q + ((long)t * chunks * 32), job.X.D + ((long)t * chunks), chunks, four);
+                for (int k = 0; k < 4; k++)
+                {
+                    job.Y[((long)(t + k) * job.Rows) + r] = scale * four[k];
+                }
+            }
+
+            for (; t < job.Tokens; t++)
             {
                 job.Y[((long)t * job.Rows) + r] = scale * Int8Kernels.Dot(w, job.Cols, job.X.Q + ((long)t * chunks * 32), job.X.D + ((long)t * chunks));
             }

@@ -16,6 +16,32 @@ public unsafe class QuantizedTileKernelTests
         return Enumerable.Range(0, cols).Select(_ => (float)((rng.NextDouble() * 2) - 1) * (rng.Next(50) == 0 ? 20f : 1f)).ToArray();
     }
 
+    [SkippableFact]
+    public void Int8Dot4Tokens_BitIdenticalToDecodeKernel()
+    {
+        Skip.IfNot(System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported, "needs AVX2 + FMA (batched-decode kernel)");
+        foreach (int cols in Widths)
+        {
+            sbyte[] w = QuantTestData.Random(1, cols, cols).Select(v => (sbyte)Math.Clamp((int)MathF.Round(v * 400), -127, 127)).ToArray();
+            float[] x = Enumerable.Range(0, 4).SelectMany(k => Activations(cols, cols + k)).ToArray();
+            float[] result = new float[4];
+            fixed (sbyte* pw = w)
+            fixed (float* px = x, pr = result)
+            {
+                ActivationQuantizer.Q8 a = ActivationQuantizer.Quantize(px, 4, cols);
+                Int8Kernels.Dot4Tokens(pw, cols, a.Q, a.D, a.Chunks, pr);
+                for (int k = 0; k < 4; k++)
+                {
+                    long tc = (long)k * a.Chunks;
+                    float single = Int8Kernels.Dot(pw, cols, a.Q + (tc * 32), a.D + tc);
+                    float reference = Int8Kernels.DotReference(pw, cols, a.Q + (tc * 32), a.D + tc);
+                    Assert.Equal(single, result[k]);
+                    Assert.True(Math.Abs(reference - result[k]) <= 1e-5f * (1 + Math.Abs(reference)), $"cols {cols} token {k}: {result[k]} vs reference {reference}");
+                }
+            }
+        }
+    }
+
     [SkippableTheory]
     [InlineData("int4-g32-sym")]
     [InlineData("int4-g64-asym")]

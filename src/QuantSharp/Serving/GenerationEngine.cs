@@ -1,0 +1,348 @@
+using System.Collections.Concurrent;
+using QuantSharp.Models;
+
+namespace QuantSharp.Serving;
+
+/// <summary>
+/// Serves concurrent generation requests on one model with continuous batching: up to
+/// <see cref="GenerationEngineOptions.Parallel"/> sequences are active at once, each with its own KV cache, and every step
+/// runs the next token of each decoding sequence plus a chunk of the waiting prompts through one forward pass
+/// (<see cref="SequenceBatch"/>), so the weights are streamed once per step for all of them. New requests join between
+/// steps; a request whose cancellation token fires is dropped at the next step and frees its slot. One background thread
+/// runs the steps and sleeps (no spinning) while there is nothing to do.
+/// </summary>
+public sealed class GenerationEngine : IDisposable
+{
+    private sealed class Slot
+    {
+        public InferenceSession? Session;
+        public GenerationStream? Stream;
+        public Sampler? Sampler;
+        public List<int> Seen = [];
+        public int Fed;
+        public int Last;
+        public int Generated;
+    }
+
+    private readonly TransformerModel _model;
+    private readonly GenerationEngineOptions _options;
+    private readonly SequenceBatch _batch;
+    private readonly Slot[] _slots;
+    private readonly ConcurrentQueue<GenerationStream> _waiting = new();
+    private readonly ConcurrentQueue<Action> _exclusive = new();
+    private readonly SemaphoreSlim _signal = new(0);
+    private readonly HashSet<int> _eos;
+    private readonly Thread _thread;
+    private readonly float[] _logits;
+    private int _waitingCount;
+    private volatile bool _stopping;
+
+    /// <summary>Starts the engine's thread for <paramref name="model"/>.</summary>
+    /// <exception cref="QuantSharpException">The model is an encoder.</exception>
+    public GenerationEngine(TransformerModel model, GenerationEngineOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        model.RequireHead();
+        options ??= new GenerationEngineOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.Parallel, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.PrefillChunk, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.QueueCapacity);
+        _model = model;
+        _options = options;
+        ContextLength = options.ContextLength > 0 ? Math.Min(options.ContextLength, model.Config.MaxPositions) : Math.Min(4096, model.Config.MaxPositions);
+        _batch = new SequenceBatch(model, options.Parallel, options.Parallel + options.PrefillChunk);
+        _slots = Enumerable.Range(0, options.Parallel).Select(_ => new Slot()).ToArray();
+        _eos = [.. model.Config.EosTokenIds];
+        _logits = new float[options.Parallel * model.Config.VocabSize];
+        _thread = new Thread(Loop) { IsBackground = true, Name = "QuantSharp generation engine" };
+        _thread.Start();
+    }
+
+    /// <summary>The model served.</summary>
+    public TransformerModel Model => _model;
+
+    /// <summary>Positions per sequence (prompt plus generated tokens).</summary>
+    public int ContextLength { get; }
+
+    /// <summary>Sequences decoded together.</summary>
+    public int Parallel => _options.Parallel;
+
+    /// <summary>Requests now generating or waiting for a slot.</summary>
+    public int Pending => Volatile.Read(ref _waitingCount) + _slots.Count(s => s.Stream is not null);
+
+    /// <summary>
+    /// Queues a request. Generated ids arrive in the returned stream's <see cref="GenerationStream.Tokens"/>; generation
+    /// ends at an end-of-sequence or <see cref="SamplingOptions.StopTokens"/> id (when <see cref="SamplingOptions.StopAtEos"/>),
+    /// after <see cref="SamplingOptions.MaxTokens"/>, when the context is full, or when <paramref name="cancellation"/> fires.
+    /// </summary>
+    /// <exception cref="QuantSharpException">The prompt is empty, holds an id outside the vocabulary, or leaves no room in the context.</exception>
+    /// <exception cref="EngineBusyException">The queue is full or the engine is shutting down.</exception>
+    public GenerationStream Submit(IReadOnlyList<int> prompt, SamplingOptions options, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(options);
+        if (prompt.Count == 0)
+        {
+            throw new QuantSharpException("the prompt is empty");
+        }
+
+        if (prompt.Count >= ContextLength)
+        {
+            throw new ContextOverflowException(prompt.Count, ContextLength);
+        }
+
+        int vocab = _model.Config.VocabSize;
+        foreach (int id in prompt)
+        {
+            if ((uint)id >= (uint)vocab)
+            {
+                throw new QuantSharpException($"token id {id} is outside the vocabulary of {vocab}");
+            }
+        }
+
+        if (_stopping)
+        {
+            throw new EngineBusyException("the engine is shutting down");
+        }
+
+        if (Interlocked.Increment(ref _waitingCount) > _options.QueueCapacity + FreeSlots())
+        {
+            Interlocked.Decrement(ref _waitingCount);
+            throw new EngineBusyException($"all {_options.Parallel} sequence slots are busy and {_options.QueueCapacity} requests are already waiting");
+        }
+
+        var stream = new GenerationStream([.. prompt], options, cancellation);
+        _waiting.Enqueue(stream);
+        _signal.Release();
+        return stream;
+    }
+
+    /// <summary>Runs <paramref name="work"/> on the engine's thread between two steps (for other uses of the model's
+    /// weights and kernels, such as embeddings, which must not overlap a step).</summary>
+    public Task<T> RunExclusiveAsync<T>(Func<T> work, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        if (_stopping)
+        {
+            throw new EngineBusyException("the engine is shutting down");
+        }
+
+        var completion = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _exclusive.Enqueue(() =>
+        {
+            if (cancellation.IsCancellationRequested)
+            {
+                completion.TrySetCanceled(cancellation);
+                return;
+            }
+
+            try
+            {
+                completion.TrySetResult(work());
+            }
+            catch (Exception e)
+            {
+                completion.TrySetException(e);
+            }
+        });
+        _signal.Release();
+        return completion.Task;
+    }
+
+    private int FreeSlots() => _slots.Count(s => s.Stream is null);
+
+    private void Loop()
+    {
+        var sessions = new InferenceSession[_slots.Length];
+        var owners = new int[_slots.Length];
+        int[] tokens = new int[_batch.MaxTokens];
+        int[] counts = new int[_slots.Length];
+        while (true)
+        {
+            while (_exclusive.TryDequeue(out Action? work))
+            {
+                work();
+            }
+
+            if (_stopping)
+            {
+                break;
+            }
+
+            Admit();
+            int n = 0, rows = 0, prefillBudget = _options.PrefillChunk;
+            for (int i = 0; i < _slots.Length; i++)
+            {
+                Slot slot = _slots[i];
+                if (slot.Stream is null)
+                {
+                    continue;
+                }
+
+                if (slot.Stream.Cancellation.IsCancellationRequested)
+                {
+                    Free(slot, GenerationFinish.Cancelled);
+                    continue;
+                }
+
+                int[] prompt = slot.Stream.Prompt;
+                int count;
+                if (slot.Fed < prompt.Length)
+                {
+                    if (prefillBudget == 0)
+                    {
+                        continue;
+                    }
+
+                    count = Math.Min(prefillBudget, prompt.Length - slot.Fed);
+                    prompt.AsSpan(slot.Fed, count).CopyTo(tokens.AsSpan(rows));
+                    slot.Fed += count;
+                    prefillBudget -= count;
+                }
+                else
+                {
+                    count = 1;
+                    tokens[rows] = slot.Last;
+                }
+
+                sessions[n] = slot.Session!;
+                counts[n] = count;
+                owners[n++] = i;
+                rows += count;
+            }
+
+            if (n == 0)
+            {
+                Array.Clear(sessions);
+                _signal.Wait();
+                continue;
+            }
+
+            try
+            {
+                _batch.Forward(sessions.AsSpan(0, n), tokens.AsSpan(0, rows), counts.AsSpan(0, n), _logits);
+            }
+            catch (Exception e)
+            {
+                for (int k = 0; k < n; k++)
+                {
+                    Free(_slots[owners[k]], GenerationFinish.Error, e);
+                }
+
+                continue;
+            }
+
+            int vocab = _model.Config.VocabSize;
+            for (int k = 0; k < n; k++)
+            {
+                Slot slot = _slots[owners[k]];
+                if (slot.Fed < slot.Stream!.Prompt.Length)
+                {
+                    continue; // more prompt to feed: these logits are not needed
+                }
+
+                Emit(slot, _logits.AsSpan(k * vocab, vocab));
+            }
+        }
+
+        foreach (Slot slot in _slots)
+        {
+            if (slot.Stream is not null)
+            {
+                Free(slot, GenerationFinish.Cancelled);
+            }
+
+            slot.Session?.Dispose();
+        }
+
+        while (_waiting.TryDequeue(out GenerationStream? stream))
+        {
+            stream.Complete(GenerationFinish.Cancelled);
+        }
+    }
+
+    private void Admit()
+    {
+        foreach (Slot slot in _slots)
+        {
+            if (slot.Stream is not null)
+            {
+                continue;
+            }
+
+            GenerationStream? stream = null;
+            while (_waiting.TryDequeue(out GenerationStream? next))
+            {
+                Interlocked.Decrement(ref _waitingCount);
+                if (!next.Cancellation.IsCancellationRequested)
+                {
+                    stream = next;
+                    break;
+                }
+
+                next.Complete(GenerationFinish.Cancelled);
+            }
+
+            if (stream is null)
+            {
+                return;
+            }
+
+            slot.Session ??= new InferenceSession(_model, ContextLength, maxBatch: 1);
+            slot.Session.Reset();
+            slot.Stream = stream;
+            slot.Sampler = new Sampler(stream.Options, _model.Config.VocabSize);
+            slot.Seen.Clear();
+            slot.Seen.AddRange(stream.Prompt);
+            slot.Fed = 0;
+            slot.Generated = 0;
+            if (stream.Options.MaxTokens <= 0)
+            {
+                Free(slot, GenerationFinish.Length);
+            }
+        }
+    }
+
+    private void Emit(Slot slot, Span<float> logits)
+    {
+        GenerationStream stream = slot.Stream!;
+        SamplingOptions options = stream.Options;
+        int next = slot.Sampler!.Next(logits, slot.Seen);
+        slot.Generated++;
+        if (options.StopAtEos && (_eos.Contains(next) || options.StopTokens.Contains(next)))
+        {
+            Free(slot, GenerationFinish.Stop);
+            return;
+        }
+
+        slot.Seen.Add(next);
+        slot.Last = next;
+        stream.Write(next);
+        if (slot.Generated >= options.MaxTokens || slot.Session!.Position >= ContextLength)
+        {
+            Free(slot, GenerationFinish.Length);
+        }
+    }
+
+    private static void Free(Slot slot, GenerationFinish finish, Exception? error = null)
+    {
+        slot.Stream?.Complete(finish, error);
+        slot.Stream = null;
+        slot.Sampler = null;
+    }
+
+    /// <summary>Stops the engine: running and waiting requests end as <see cref="GenerationFinish.Cancelled"/>, and the
+    /// KV caches are freed.</summary>
+    public void Dispose()
+    {
+        if (_stopping)
+        {
+            return;
+        }
+
+        _stopping = true;
+        _signal.Release();
+        _thread.Join();
+        _signal.Dispose();
+    }
+}

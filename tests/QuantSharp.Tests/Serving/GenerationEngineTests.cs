@@ -1,0 +1,112 @@
+using QuantSharp.Models;
+using QuantSharp.Serving;
+
+namespace QuantSharp.Tests.Serving;
+
+/// <summary>The continuous-batching engine: concurrent greedy requests give what each gives alone, and slots, queue
+/// and cancellation behave.</summary>
+public class GenerationEngineTests
+{
+    private static LoadedModel Load(string? scheme = null)
+        => ModelLoader.Load(TestPaths.BrownLlama, scheme is null ? new LoadOptions() : QuantizingLinearProvider.Options(WeightFormat.Parse(scheme)));
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("int4")]
+    [InlineData("int8")]
+    public async Task ConcurrentGreedyRequestsEqualOneSequenceAtATime(string? scheme)
+    {
+        using LoadedModel loaded = Load(scheme);
+        var tokenizer = loaded.RequireTokenizer();
+        string[] texts = ["The jury said", "It was a", "In the morning the committee", "He", "The city of Atlanta has", "She looked at"];
+        int[][] prompts = [.. texts.Select(t => tokenizer.Encode(t, addSpecialTokens: true))];
+        var options = new SamplingOptions { MaxTokens = 20, StopAtEos = true };
+        var generator = new Generator(loaded.Model);
+        int[][] alone = [.. prompts.Select(p => generator.Generate(p, options).Where(id => !loaded.Model.Config.EosTokenIds.Contains(id)).ToArray())];
+
+        // 6 requests on 4 slots: two wait, join as others finish, and prompts prefill in chunks of 3 beside decode rows.
+        using var engine = new GenerationEngine(loaded.Model, new GenerationEngineOptions { Parallel = 4, PrefillChunk = 3, ContextLength = 64 });
+        GenerationStream[] streams = [.. prompts.Select(p => engine.Submit(p, options))];
+        for (int i = 0; i < streams.Length; i++)
+        {
+            var ids = new List<int>();
+            await foreach (int id in streams[i].Tokens.ReadAllAsync())
+            {
+                ids.Add(id);
+            }
+
+            Assert.Equal(alone[i], ids);
+            Assert.Equal(ids.Count == 20 ? GenerationFinish.Length : GenerationFinish.Stop, streams[i].Finish);
+            Assert.Equal(ids.Count, streams[i].GeneratedTokens);
+        }
+
+        Assert.Equal(0, engine.Pending);
+    }
+
+    [Fact]
+    public async Task CancellingARequestFreesItsSlotForTheNext()
+    {
+        using LoadedModel loaded = Load();
+        using var engine = new GenerationEngine(loaded.Model, new GenerationEngineOptions { Parallel = 1, QueueCapacity = 1, ContextLength = 200 });
+        using var cancel = new CancellationTokenSource();
+        var endless = new SamplingOptions { MaxTokens = 150, StopAtEos = false };
+        GenerationStream first = engine.Submit([1, 100, 200], endless, cancel.Token);
+        GenerationStream second = engine.Submit([1, 300], new SamplingOptions { MaxTokens = 3, StopAtEos = false });
+        Assert.Throws<EngineBusyException>(() => engine.Submit([1, 5], endless));
+
+        Assert.True(await first.Tokens.WaitToReadAsync());
+        await cancel.CancelAsync();
+        while (await first.Tokens.WaitToReadAsync())
+        {
+            first.Tokens.TryRead(out _);
+        }
+
+        Assert.Equal(GenerationFinish.Cancelled, first.Finish);
+        Assert.True(first.GeneratedTokens < 150, $"generated {first.GeneratedTokens} tokens after cancellation");
+        int count = 0;
+        await foreach (int _ in second.Tokens.ReadAllAsync())
+        {
+            count++;
+        }
+
+        Assert.Equal(3, count);
+        Assert.Equal(GenerationFinish.Length, second.Finish);
+        Assert.Equal(0, engine.Pending);
+    }
+
+    [Fact]
+    public void RejectsPromptsThatCannotRun()
+    {
+        using LoadedModel loaded = Load();
+        using var engine = new GenerationEngine(loaded.Model, new GenerationEngineOptions { ContextLength = 16 });
+        var overflow = Assert.Throws<ContextOverflowException>(() => engine.Submit(Enumerable.Repeat(5, 16).ToArray(), new SamplingOptions()));
+        Assert.Contains("16", overflow.Message);
+        Assert.Throws<QuantSharpException>(() => engine.Submit([], new SamplingOptions()));
+        Assert.Throws<QuantSharpException>(() => engine.Submit([1, 4096], new SamplingOptions()));
+    }
+
+    [Fact]
+    public async Task ContextLimitEndsGenerationWithLength()
+    {
+        using LoadedModel loaded = Load();
+        using var engine = new GenerationEngine(loaded.Model, new GenerationEngineOptions { ContextLength = 10 });
+        GenerationStream stream = engine.Submit([1, 100, 200, 300], new SamplingOptions { MaxTokens = 100, StopAtEos = false });
+        int count = 0;
+        await foreach (int _ in stream.Tokens.ReadAllAsync())
+        {
+            count++;
+        }
+
+        Assert.Equal(GenerationFinish.Length, stream.Finish);
+        Assert.Equal(7, count); // positions 4..9 are fed back, and the token sampled at the last position is returned too
+    }
+
+    [Fact]
+    public async Task ExclusiveWorkRunsBetweenSteps()
+    {
+        using LoadedModel loaded = Load();
+        using var engine = new GenerationEngine(loaded.Model);
+        Assert.Equal(42, await engine.RunExclusiveAsync(() => 42));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => engine.RunExclusiveAsync<int>(() => throw new InvalidOperationException("x")));
+    }
+}
