@@ -52,6 +52,12 @@ internal static class CommonFields
         long? seed = body.Integer("seed", long.MinValue, long.MaxValue);
         body.Number("presence_penalty", -2, 2);
         body.Number("frequency_penalty", -2, 2);
-        return ChatRequest.Sampling(engine, tokenizer, promptTokens, maxTokens, temperature, topP is 0 ? 1e-6f : topP, (int?)topK, seed);
+        SamplingOptions sampling = ChatRequest.Sampling(engine, tokenizer, promptTokens, maxTokens, temperature, topP is 0 ? 1e-6f : topP, (int?)topK, seed);
+
+        // llama.cpp's server extension: keep generating past end-of-sequence (benchmarks that need fixed lengths).
+        return body.Bool("ignore_eos") == true ? new SamplingOptions
+        {
+            MaxTokens = sampling.MaxTokens, Temperature = sampling.Temperature, TopP = sampling.TopP, TopK = sampling.TopK, Seed = sampling.Seed, StopAtEos = false,
+        } : sampling;
     }
 }

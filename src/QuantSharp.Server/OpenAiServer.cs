@@ -75,6 +75,9 @@ public sealed class OpenAiServer : IAsyncDisposable
     /// <summary>The address the server listens on (after <see cref="StartAsync"/>), e.g. <c>http://127.0.0.1:8080</c>.</summary>
     public Uri Address => new(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
 
+    /// <summary>The engine behind the generation endpoints (null for an encoder).</summary>
+    internal GenerationEngine? Engine => _served.Engine;
+
     /// <summary>The id clients name the model by (its folder name).</summary>
     public string ModelId => _served.Id;
 
