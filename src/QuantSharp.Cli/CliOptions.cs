@@ -42,7 +42,8 @@ internal static class CliOptions
         WorkerPool.SetSharedThreads(threads);
     }
 
-    /// <summary>The model path given, or the sample model next to the repository.</summary>
+    /// <summary>The model path given; else the project's shared sample model ../shared/models/brown-llama when it is found
+    /// above the working or program directory; else stories260K, which ships with the CLI (samples/stories260K).</summary>
     public static string ResolveModel(string? given)
     {
         if (!string.IsNullOrEmpty(given))
@@ -50,19 +51,22 @@ internal static class CliOptions
             return given;
         }
 
-        foreach (string startDir in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        foreach (string relative in new[] { Path.Combine("shared", "models", "brown-llama"), Path.Combine("samples", "stories260K") })
         {
-            for (DirectoryInfo? d = new(startDir); d is not null; d = d.Parent)
+            foreach (string startDir in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
             {
-                string candidate = Path.Combine(d.FullName, "shared", "models", "brown-llama");
-                if (Directory.Exists(candidate))
+                for (DirectoryInfo? d = new(startDir); d is not null; d = d.Parent)
                 {
-                    return candidate;
+                    string candidate = Path.Combine(d.FullName, relative);
+                    if (Directory.Exists(candidate))
+                    {
+                        return candidate;
+                    }
                 }
             }
         }
 
-        throw new UsageException("no model given and the sample model ../shared/models/brown-llama was not found; pass a checkpoint folder");
+        throw new UsageException("no model given and no sample model found (../shared/models/brown-llama, samples/stories260K); pass a checkpoint folder");
     }
 
     /// <summary>Writes a single-line JSON object built by <paramref name="write"/> to stdout.</summary>
