@@ -3,7 +3,7 @@ using QuantSharp;
 using QuantSharp.Cli;
 
 var root = new RootCommand("QuantSharp: quantize transformer checkpoints to 8, 4 and 1.58 bits, save them, run them on CPU, and report what the bits cost.\n"
-    + "Every verb takes a model folder (a Hugging Face checkpoint: config.json, *.safetensors, tokenizer files); without one it uses the sample model ../shared/models/brown-llama.");
+    + "Every verb takes a model folder (a Hugging Face checkpoint: config.json, *.safetensors, tokenizer files); without one it uses the sample model (../shared/models/brown-llama, else samples/stories260K).");
 root.HelpName = "quantsharp";
 root.Add(CliOptions.Verbose);
 foreach (Command verb in Verbs.All())

@@ -29,7 +29,7 @@ public sealed class GenerationEngine : IDisposable
     private readonly SequenceBatch _batch;
     private readonly Slot[] _slots;
     private readonly ConcurrentQueue<GenerationStream> _waiting = new();
-    private readonly ConcurrentQueue<Action> _exclusive = new();
+    private readonly ConcurrentQueue<Action<bool>> _exclusive = new();
     private readonly SemaphoreSlim _signal = new(0);
     private readonly HashSet<int> _eos;
     private readonly Thread _thread;
@@ -113,7 +113,12 @@ public sealed class GenerationEngine : IDisposable
 
         var stream = new GenerationStream([.. prompt], options, cancellation);
         _waiting.Enqueue(stream);
-        _signal.Release();
+        Wake();
+        if (_stopping && !_thread.IsAlive && _waiting.TryDequeue(out GenerationStream? late))
+        {
+            late.Complete(GenerationFinish.Cancelled); // the engine stopped between the check above and the enqueue
+        }
+
         return stream;
     }
 
@@ -128,8 +133,14 @@ public sealed class GenerationEngine : IDisposable
         }
 
         var completion = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _exclusive.Enqueue(() =>
+        _exclusive.Enqueue(run =>
         {
+            if (!run)
+            {
+                completion.TrySetException(new EngineBusyException("the engine shut down before this work ran"));
+                return;
+            }
+
             if (cancellation.IsCancellationRequested)
             {
                 completion.TrySetCanceled(cancellation);
@@ -145,11 +156,31 @@ public sealed class GenerationEngine : IDisposable
                 completion.TrySetException(e);
             }
         });
-        _signal.Release();
+        Wake();
+        if (_stopping && !_thread.IsAlive)
+        {
+            while (_exclusive.TryDequeue(out Action<bool>? late))
+            {
+                late(false); // the engine stopped between the check above and the enqueue
+            }
+        }
+
         return completion.Task;
     }
 
     private int FreeSlots() => _slots.Count(s => s.Stream is null);
+
+    private void Wake()
+    {
+        try
+        {
+            _signal.Release();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed concurrently: nothing is left to wake.
+        }
+    }
 
     private void Loop()
     {
@@ -159,9 +190,9 @@ public sealed class GenerationEngine : IDisposable
         int[] counts = new int[_slots.Length];
         while (true)
         {
-            while (_exclusive.TryDequeue(out Action? work))
+            while (_exclusive.TryDequeue(out Action<bool>? work))
             {
-                work();
+                work(true);
             }
 
             if (_stopping)
@@ -258,6 +289,11 @@ public sealed class GenerationEngine : IDisposable
         while (_waiting.TryDequeue(out GenerationStream? stream))
         {
             stream.Complete(GenerationFinish.Cancelled);
+        }
+
+        while (_exclusive.TryDequeue(out Action<bool>? work))
+        {
+            work(false);
         }
     }
 
