@@ -41,6 +41,13 @@ internal static class QuantizeCommand
             bool calibrated = CalibrationCliOptions.ParseMethod(parse.GetValue(calibration.Method)!) != QuantMethod.Rtn || parse.GetValue(calibration.Plan) is not null;
             if (calibrated || layoutName != "quantsharp")
             {
+                if (scheme.IncludePatterns(parse).Length > 0 || scheme.ExcludePatterns(parse).Length > 0)
+                {
+                    // The calibrated path quantizes every block linear; until it can leave some dense, refuse rather
+                    // than silently quantize what the user excluded.
+                    throw new UsageException("--include/--exclude work with round-to-nearest only; --method gptq|awq, --plan and --layout gptq|awq quantize every block linear (use a --plan to give layers other schemes)");
+                }
+
                 return RunCalibrated(parse, calibration, parse.GetValue(model)!, parse.GetValue(output)!, format, layoutName, parse.GetValue(force), parse.GetValue(json));
             }
 

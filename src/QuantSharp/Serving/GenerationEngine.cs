@@ -34,7 +34,7 @@ public sealed class GenerationEngine : IDisposable
     private readonly HashSet<int> _eos;
     private readonly Thread _thread;
     private readonly float[] _logits;
-    private int _waitingCount;
+    private int _inFlight;
     private volatile bool _stopping;
 
     /// <summary>Starts the engine's thread for <paramref name="model"/>.</summary>
@@ -68,7 +68,7 @@ public sealed class GenerationEngine : IDisposable
     public int Parallel => _options.Parallel;
 
     /// <summary>Requests now generating or waiting for a slot.</summary>
-    public int Pending => Volatile.Read(ref _waitingCount) + _slots.Count(s => s.Stream is not null);
+    public int Pending => Volatile.Read(ref _inFlight);
 
     /// <summary>
     /// Queues a request. Generated ids arrive in the returned stream's <see cref="GenerationStream.Tokens"/>; generation
@@ -105,9 +105,9 @@ public sealed class GenerationEngine : IDisposable
             throw new EngineBusyException("the engine is shutting down");
         }
 
-        if (Interlocked.Increment(ref _waitingCount) > _options.QueueCapacity + FreeSlots())
+        if (Interlocked.Increment(ref _inFlight) > _options.Parallel + _options.QueueCapacity)
         {
-            Interlocked.Decrement(ref _waitingCount);
+            Interlocked.Decrement(ref _inFlight);
             throw new EngineBusyException($"all {_options.Parallel} sequence slots are busy and {_options.QueueCapacity} requests are already waiting");
         }
 
@@ -116,7 +116,7 @@ public sealed class GenerationEngine : IDisposable
         Wake();
         if (_stopping && !_thread.IsAlive && _waiting.TryDequeue(out GenerationStream? late))
         {
-            late.Complete(GenerationFinish.Cancelled); // the engine stopped between the check above and the enqueue
+            Complete(late, GenerationFinish.Cancelled); // the engine stopped between the check above and the enqueue
         }
 
         return stream;
@@ -167,8 +167,6 @@ public sealed class GenerationEngine : IDisposable
 
         return completion.Task;
     }
-
-    private int FreeSlots() => _slots.Count(s => s.Stream is null);
 
     private void Wake()
     {
@@ -288,7 +286,7 @@ public sealed class GenerationEngine : IDisposable
 
         while (_waiting.TryDequeue(out GenerationStream? stream))
         {
-            stream.Complete(GenerationFinish.Cancelled);
+            Complete(stream, GenerationFinish.Cancelled);
         }
 
         while (_exclusive.TryDequeue(out Action<bool>? work))
@@ -309,14 +307,13 @@ public sealed class GenerationEngine : IDisposable
             GenerationStream? stream = null;
             while (_waiting.TryDequeue(out GenerationStream? next))
             {
-                Interlocked.Decrement(ref _waitingCount);
                 if (!next.Cancellation.IsCancellationRequested)
                 {
                     stream = next;
                     break;
                 }
 
-                next.Complete(GenerationFinish.Cancelled);
+                Complete(next, GenerationFinish.Cancelled);
             }
 
             if (stream is null)
@@ -360,11 +357,22 @@ public sealed class GenerationEngine : IDisposable
         }
     }
 
-    private static void Free(Slot slot, GenerationFinish finish, Exception? error = null)
+    private void Free(Slot slot, GenerationFinish finish, Exception? error = null)
     {
-        slot.Stream?.Complete(finish, error);
+        if (slot.Stream is not null)
+        {
+            Complete(slot.Stream, finish, error);
+        }
+
         slot.Stream = null;
         slot.Sampler = null;
+    }
+
+    /// <summary>Ends a request and releases its place in the count of requests in flight.</summary>
+    private void Complete(GenerationStream stream, GenerationFinish finish, Exception? error = null)
+    {
+        Interlocked.Decrement(ref _inFlight);
+        stream.Complete(finish, error);
     }
 
     /// <summary>Stops the engine: running and waiting requests end as <see cref="GenerationFinish.Cancelled"/>, and the

@@ -26,6 +26,19 @@ public class QuantizeCalibratedCliTests
         Assert.Equal(8, CliRunner.LastJson(stdout).GetProperty("ids").GetArrayLength());
     }
 
+    [Theory]
+    [InlineData("--method", "gptq", "--exclude", "*.down_proj.weight")]
+    [InlineData("--method", "awq", "--include", "*.q_proj.weight")]
+    [InlineData("--layout", "gptq", "--exclude", "*.o_proj.weight")]
+    public void IncludeExcludeWithTheCalibratedPathAreRefusedNotIgnored(string option, string value, string patternOption, string pattern)
+    {
+        using var dir = new TempDir();
+        var (code, _, stderr) = CliRunner.Run("quantize", TestPaths.Stories260K, dir.File("o"), "--scheme", "int4", "--group-size", "32", option, value, patternOption, pattern, "--calib-samples", "2", "--calib-len", "16");
+        Assert.Equal(2, code);
+        Assert.Contains("--include/--exclude work with round-to-nearest only", stderr);
+        Assert.False(Directory.Exists(dir.File("o")));
+    }
+
     [Fact]
     public void UnknownMethodAndLayoutAreUsageErrors()
     {

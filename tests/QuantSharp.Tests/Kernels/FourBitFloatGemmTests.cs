@@ -62,14 +62,11 @@ public unsafe class FourBitFloatGemmTests
         return (t, absmax, FourBitFloatScheme.CodeBook(spec.Kind).ToArray());
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Cases))]
     public void Dequantize_EqualsSchemeDequantizeRowBitForBit(string specName, int tileRows)
     {
-        if (!Supported(tileRows))
-        {
-            return;
-        }
+        Skip.IfNot(Supported(tileRows), $"needs {(tileRows == FourBitFloatGemm.RowsAvx512 ? "AVX-512F" : "AVX2 + FMA")} for {tileRows}-row tiles");
 
         var scheme = QuantScheme.For(QuantSpec.ParseName(specName));
         foreach (int cols in Widths)
@@ -110,14 +107,11 @@ public unsafe class FourBitFloatGemmTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Cases))]
     public void MultiplyTile_EqualsReference(string specName, int tileRows)
     {
-        if (!Supported(tileRows))
-        {
-            return;
-        }
+        Skip.IfNot(Supported(tileRows), $"needs {(tileRows == FourBitFloatGemm.RowsAvx512 ? "AVX-512F" : "AVX2 + FMA")} for {tileRows}-row tiles");
 
         var scheme = QuantScheme.For(QuantSpec.ParseName(specName));
         foreach (int cols in Widths)

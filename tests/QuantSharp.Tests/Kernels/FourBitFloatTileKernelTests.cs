@@ -20,47 +20,38 @@ public unsafe class FourBitFloatTileKernelTests
         return Enumerable.Range(0, cols).Select(_ => (float)((rng.NextDouble() * 2) - 1) * (rng.Next(50) == 0 ? 20f : 1f)).ToArray();
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("nf4")]
     [InlineData("nf4-dq")]
     [InlineData("fp4")]
     [InlineData("fp4-dq")]
     public void Dot4Avx512_EqualsReferencePerRow(string specName)
     {
-        if (!Avx512F.IsSupported)
-        {
-            return;
-        }
+        Skip.IfNot(Avx512F.IsSupported, "needs AVX-512F");
 
         Check(specName, FourBitFloatKernels.Dot4Avx512);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("nf4")]
     [InlineData("nf4-dq")]
     [InlineData("fp4")]
     [InlineData("fp4-dq")]
     public void Dot4Avx2_EqualsReferencePerRow(string specName)
     {
-        if (!Avx2.IsSupported || !Fma.IsSupported)
-        {
-            return;
-        }
+        Skip.IfNot(Avx2.IsSupported && Fma.IsSupported, "needs AVX2 + FMA");
 
         Check(specName, FourBitFloatKernels.Dot4Avx2);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("nf4")]
     [InlineData("nf4-dq")]
     [InlineData("fp4")]
     [InlineData("fp4-dq")]
     public void DotRowAvx512_EqualsReferencePerRow(string specName)
     {
-        if (!Avx512F.IsSupported)
-        {
-            return;
-        }
+        Skip.IfNot(Avx512F.IsSupported, "needs AVX-512F");
 
         Check(specName, RowByRowAvx512);
     }
@@ -121,15 +112,12 @@ public unsafe class FourBitFloatTileKernelTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("nf4")]
     [InlineData("fp4-dq")]
     public void Dot4Tokens4Avx512_BitIdenticalToDecodePerToken(string specName)
     {
-        if (!Avx512F.IsSupported)
-        {
-            return;
-        }
+        Skip.IfNot(Avx512F.IsSupported, "needs AVX-512F");
 
         QuantSpec spec = QuantSpec.ParseName(specName);
         var scheme = (FourBitFloatScheme)QuantScheme.For(spec);
@@ -167,15 +155,12 @@ public unsafe class FourBitFloatTileKernelTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("nf4-dq")]
     [InlineData("fp4")]
     public void DotTokens4Avx2_BitIdenticalToDecodePerToken(string specName)
     {
-        if (!Avx2.IsSupported || !Fma.IsSupported)
-        {
-            return;
-        }
+        Skip.IfNot(Avx2.IsSupported && Fma.IsSupported, "needs AVX2 + FMA");
 
         QuantSpec spec = QuantSpec.ParseName(specName);
         var scheme = (FourBitFloatScheme)QuantScheme.For(spec);
