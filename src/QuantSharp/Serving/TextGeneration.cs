@@ -32,7 +32,8 @@ public sealed class TextGeneration
     /// <summary>Prompt tokens.</summary>
     public int PromptTokens => _prompt.Length;
 
-    /// <summary>Tokens generated (known once the stream ends).</summary>
+    /// <summary>Tokens of the reply (known once the stream ends): up to and including the one that completed a stop
+    /// string; the engine may have run a step or two further before it saw the stop.</summary>
     public int CompletionTokens { get; private set; }
 
     /// <summary>Why generation ended (known once the stream ends): <see cref="GenerationFinish.Stop"/> (end of sequence or
@@ -49,10 +50,12 @@ public sealed class TextGeneration
         TokenStreamDecoder decoder = _tokenizer.CreateStreamDecoder();
         var pending = new StringBuilder();
         bool stopped = false;
+        int consumed = 0;
         try
         {
             await foreach (int id in stream.Tokens.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
             {
+                consumed++;
                 pending.Append(decoder.Push(id));
                 (string ready, stopped) = Release(pending, final: false);
                 if (ready.Length > 0)
@@ -84,7 +87,7 @@ public sealed class TextGeneration
                 await stop.CancelAsync().ConfigureAwait(false); // the consumer went away early
             }
 
-            CompletionTokens = stream.GeneratedTokens;
+            CompletionTokens = consumed; // tokens of the reply, up to the one that completed a stop string
             Finish = stopped ? GenerationFinish.Stop : stream.Finish;
         }
 

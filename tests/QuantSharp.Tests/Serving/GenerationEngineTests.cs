@@ -46,23 +46,36 @@ public class GenerationEngineTests
     [Fact]
     public async Task CancellingARequestFreesItsSlotForTheNext()
     {
-        using LoadedModel loaded = Load();
-        using var engine = new GenerationEngine(loaded.Model, new GenerationEngineOptions { Parallel = 1, QueueCapacity = 1, ContextLength = 200 });
+        using LoadedModel loaded = ModelLoader.Load(TestPaths.Stories260K);
+        using var engine = new GenerationEngine(loaded.Model, new GenerationEngineOptions { Parallel = 1, QueueCapacity = 1, ContextLength = 512 });
         using var cancel = new CancellationTokenSource();
-        var endless = new SamplingOptions { MaxTokens = 150, StopAtEos = false };
+        var endless = new SamplingOptions { MaxTokens = 500, StopAtEos = false };
         GenerationStream first = engine.Submit([1, 100, 200], endless, cancel.Token);
         GenerationStream second = engine.Submit([1, 300], new SamplingOptions { MaxTokens = 3, StopAtEos = false });
         Assert.Throws<EngineBusyException>(() => engine.Submit([1, 5], endless));
 
+        // Once the first request is running, hold the engine between two steps, cancel, and let it go on: the next step
+        // must drop the request (a client that went away) and hand its slot to the waiting one.
         Assert.True(await first.Tokens.WaitToReadAsync());
+        using var held = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        Task<int> hold = engine.RunExclusiveAsync(() =>
+        {
+            held.Set();
+            release.Wait();
+            return 0;
+        });
+        held.Wait();
         await cancel.CancelAsync();
+        release.Set();
+        await hold;
         while (await first.Tokens.WaitToReadAsync())
         {
             first.Tokens.TryRead(out _);
         }
 
         Assert.Equal(GenerationFinish.Cancelled, first.Finish);
-        Assert.True(first.GeneratedTokens < 150, $"generated {first.GeneratedTokens} tokens after cancellation");
+        Assert.True(first.GeneratedTokens < 500, $"generated {first.GeneratedTokens} tokens after cancellation");
         int count = 0;
         await foreach (int _ in second.Tokens.ReadAllAsync())
         {
