@@ -31,7 +31,7 @@ internal static class ChatCompletionsEndpoint
             throw ApiException.BadRequest($"the chat template refused the conversation: {e.Message}", "messages");
         }
 
-        var sampling = CommonFields.Sampling(body, engine, tokenizer, prompt.Length, maxTokens);
+        var sampling = CommonFields.Sampling(body, engine, tokenizer, prompt.Length, maxTokens, "messages");
         context.Items[RequestLog.PromptTokensKey] = prompt.Length;
         var generation = new TextGeneration(engine, tokenizer, prompt, sampling, body.StopStrings("stop"));
         await CompletionResponder.RespondAsync(context, generation, served.Id, chat: true, stream, includeUsage);

@@ -34,11 +34,11 @@ internal static class CommonFields
 
     /// <summary>Sampling from <c>temperature</c>, <c>top_p</c>, <c>top_k</c> and <c>seed</c>; a token limit that cannot fit
     /// in the context with the prompt is a 400, as OpenAI answers it.</summary>
-    public static SamplingOptions Sampling(RequestBody body, GenerationEngine engine, Tokenizer tokenizer, int promptTokens, int? maxTokens)
+    public static SamplingOptions Sampling(RequestBody body, GenerationEngine engine, Tokenizer tokenizer, int promptTokens, int? maxTokens, string promptField)
     {
         if (promptTokens >= engine.ContextLength)
         {
-            throw ApiException.BadRequest($"the prompt has {promptTokens} tokens; this server's context window is {engine.ContextLength} tokens", "messages", "context_length_exceeded");
+            throw ApiException.BadRequest($"the prompt has {promptTokens} tokens; this server's context window is {engine.ContextLength} tokens", promptField, "context_length_exceeded");
         }
 
         if (maxTokens is int m && (long)promptTokens + m > engine.ContextLength)

@@ -64,18 +64,23 @@ internal static class CompletionResponder
             context.Response.StatusCode = 200;
             context.Response.ContentType = "text/event-stream";
             context.Response.Headers.CacheControl = "no-cache";
-            kind += ".chunk";
+            kind = chat ? "chat.completion.chunk" : "text_completion"; // OpenAI's streamed legacy completions keep their object name
             if (chat)
             {
                 await ChunkAsync(context, id, kind, created, model, chat, "", role: true, finish: null);
             }
 
-            for (bool more = hasFirst; more; more = await pieces.MoveNextAsync())
+            for (bool more = hasFirst; more; more = await NextOrErrorEventAsync(context, pieces))
             {
                 if (pieces.Current.Length > 0)
                 {
                     await ChunkAsync(context, id, kind, created, model, chat, pieces.Current, role: false, finish: null);
                 }
+            }
+
+            if (context.Items.ContainsKey(StreamFailedKey))
+            {
+                return;
             }
 
             context.Items[RequestLog.CompletionTokensKey] = generation.CompletionTokens;
@@ -96,6 +101,24 @@ internal static class CompletionResponder
         finally
         {
             await pieces.DisposeAsync();
+        }
+    }
+
+    private const string StreamFailedKey = "quantsharp.stream_failed";
+
+    /// <summary>The next piece; after the headers went out a failure can no longer change the status, so it becomes an
+    /// <c>error</c> event (as llama.cpp's server sends one) and the stream ends without <c>[DONE]</c>.</summary>
+    private static async Task<bool> NextOrErrorEventAsync(HttpContext context, IAsyncEnumerator<string> pieces)
+    {
+        try
+        {
+            return await pieces.MoveNextAsync();
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
+        {
+            context.Items[StreamFailedKey] = true;
+            await EventAsync(context, w => JsonResponse.WriteError(w, e.Message, "server_error", null, null));
+            return false;
         }
     }
 

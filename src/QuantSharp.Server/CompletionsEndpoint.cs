@@ -22,7 +22,7 @@ internal static class CompletionsEndpoint
         }
 
         (int? maxTokens, bool stream, bool includeUsage) = CommonFields.Read(body, chat: false);
-        var sampling = CommonFields.Sampling(body, engine, tokenizer, prompt.Length, maxTokens);
+        var sampling = CommonFields.Sampling(body, engine, tokenizer, prompt.Length, maxTokens, "prompt");
         context.Items[RequestLog.PromptTokensKey] = prompt.Length;
         var generation = new TextGeneration(engine, tokenizer, prompt, sampling, body.StopStrings("stop"));
         await CompletionResponder.RespondAsync(context, generation, served.Id, chat: false, stream, includeUsage);

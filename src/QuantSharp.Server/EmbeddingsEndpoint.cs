@@ -40,6 +40,14 @@ internal static class EmbeddingsEndpoint
             throw ApiException.BadRequest(e.Message, "input");
         }
 
+        foreach (Embedding<float> e in embeddings)
+        {
+            if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(e.Vector.Span))
+            {
+                throw new ApiException(500, "the model produced a non-finite embedding (NaN or infinity); its weights or quantization are broken", type: "server_error");
+            }
+        }
+
         int tokens = (int)(embeddings.Usage?.InputTokenCount ?? 0);
         context.Items[RequestLog.PromptTokensKey] = tokens;
         await JsonResponse.WriteAsync(context, 200, w =>

@@ -10,16 +10,21 @@ internal static class JsonResponse
     /// default encoder escapes quotes and non-ASCII text for embedding in HTML, which API responses never are).</summary>
     public static readonly JsonWriterOptions Options = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary>Writes the whole body to a buffer first, so a failure while writing it (a NaN, say) leaves the response
+    /// untouched and the caller can still answer with an error.</summary>
     public static async Task WriteAsync(HttpContext context, int status, Action<Utf8JsonWriter> body)
     {
-        context.Response.StatusCode = status;
-        context.Response.ContentType = "application/json";
-        await using (var writer = new Utf8JsonWriter(context.Response.Body, Options))
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, Options))
         {
             writer.WriteStartObject();
             body(writer);
             writer.WriteEndObject();
         }
+
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json";
+        await context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted);
     }
 
     public static Task ErrorAsync(HttpContext context, ApiException error)

@@ -121,6 +121,7 @@ public sealed class OpenAiServer : IAsyncDisposable
             ApiException error = e switch
             {
                 ApiException api => api,
+                EngineBusyException { ShuttingDown: true } stopping => new ApiException(503, stopping.Message, type: "server_error"),
                 EngineBusyException busy => new ApiException(429, busy.Message, type: "rate_limit_error"),
                 ContextOverflowException overflow => ApiException.BadRequest(overflow.Message, null, "context_length_exceeded"),
                 QuantSharpException bad => ApiException.BadRequest(bad.Message),

@@ -17,11 +17,13 @@ internal sealed class ServedModel : IDisposable
         Tokenizer = loaded.Tokenizer;
         if (!loaded.Model.Spec.IsEncoder)
         {
-            Engine = new GenerationEngine(loaded.Model, new GenerationEngineOptions { Parallel = options.Parallel, ContextLength = options.ContextLength, QueueCapacity = options.QueueCapacity });
             if (Tokenizer is not null && (options.ChatTemplate is not null || Tokenizer.ChatTemplate is not null || Tokenizer.HasChatGlm3Format))
             {
                 Formatter = ChatFormatter.For(Tokenizer, options.ChatTemplate, "--template");
             }
+
+            // Last: the engine starts a thread, and nothing after it may throw.
+            Engine = new GenerationEngine(loaded.Model, new GenerationEngineOptions { Parallel = options.Parallel, ContextLength = options.ContextLength, QueueCapacity = options.QueueCapacity });
         }
 
         int layer = loaded.Model.Spec.IsEncoder ? -1 : options.EmbeddingLayer;
@@ -46,7 +48,7 @@ internal sealed class ServedModel : IDisposable
         ?? throw ApiException.BadRequest($"{Id} is an encoder: it serves /v1/embeddings only");
 
     public Tokenizer RequireTokenizer() => Tokenizer
-        ?? throw ApiException.BadRequest($"{Id} has no tokenizer: give prompts as token ids (/v1/completions)");
+        ?? throw ApiException.BadRequest($"{Id} has no tokenizer (tokenizer.json, tokenizer.model, vocab files); the server needs one to read prompts and write replies");
 
     public void Dispose()
     {

@@ -4,8 +4,12 @@ namespace QuantSharp.Serving;
 public sealed class EngineBusyException : QuantSharpException
 {
     /// <summary>Creates the exception.</summary>
-    public EngineBusyException(string message)
+    public EngineBusyException(string message, bool shuttingDown = false)
         : base(message)
     {
+        ShuttingDown = shuttingDown;
     }
+
+    /// <summary>The engine is stopping for good (a server answers 503), rather than full for now (429).</summary>
+    public bool ShuttingDown { get; }
 }

@@ -28,7 +28,7 @@ public sealed class GenerationEngine : IDisposable
     private readonly GenerationEngineOptions _options;
     private readonly SequenceBatch _batch;
     private readonly Slot[] _slots;
-    private readonly ConcurrentQueue<GenerationStream> _waiting = new();
+    private readonly LinkedList<GenerationStream> _waiting = new(); // guarded by itself
     private readonly ConcurrentQueue<Action<bool>> _exclusive = new();
     private readonly SemaphoreSlim _signal = new(0);
     private readonly HashSet<int> _eos;
@@ -36,6 +36,7 @@ public sealed class GenerationEngine : IDisposable
     private readonly float[] _logits;
     private int _inFlight;
     private volatile bool _stopping;
+    private int _disposed;
 
     /// <summary>Starts the engine's thread for <paramref name="model"/>.</summary>
     /// <exception cref="QuantSharpException">The model is an encoder.</exception>
@@ -102,7 +103,7 @@ public sealed class GenerationEngine : IDisposable
 
         if (_stopping)
         {
-            throw new EngineBusyException("the engine is shutting down");
+            throw new EngineBusyException("the engine is shutting down", shuttingDown: true);
         }
 
         if (Interlocked.Increment(ref _inFlight) > _options.Parallel + _options.QueueCapacity)
@@ -112,11 +113,15 @@ public sealed class GenerationEngine : IDisposable
         }
 
         var stream = new GenerationStream([.. prompt], options, cancellation);
-        _waiting.Enqueue(stream);
-        Wake();
-        if (_stopping && !_thread.IsAlive && _waiting.TryDequeue(out GenerationStream? late))
+        lock (_waiting)
         {
-            Complete(late, GenerationFinish.Cancelled); // the engine stopped between the check above and the enqueue
+            _waiting.AddLast(stream);
+        }
+
+        Wake();
+        if (_stopping && !_thread.IsAlive)
+        {
+            DrainAfterStop(); // the engine stopped between the check above and the enqueue
         }
 
         return stream;
@@ -129,7 +134,7 @@ public sealed class GenerationEngine : IDisposable
         ArgumentNullException.ThrowIfNull(work);
         if (_stopping)
         {
-            throw new EngineBusyException("the engine is shutting down");
+            throw new EngineBusyException("the engine is shutting down", shuttingDown: true);
         }
 
         var completion = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -137,7 +142,7 @@ public sealed class GenerationEngine : IDisposable
         {
             if (!run)
             {
-                completion.TrySetException(new EngineBusyException("the engine shut down before this work ran"));
+                completion.TrySetException(new EngineBusyException("the engine shut down before this work ran", shuttingDown: true));
                 return;
             }
 
@@ -159,10 +164,7 @@ public sealed class GenerationEngine : IDisposable
         Wake();
         if (_stopping && !_thread.IsAlive)
         {
-            while (_exclusive.TryDequeue(out Action<bool>? late))
-            {
-                late(false); // the engine stopped between the check above and the enqueue
-            }
+            DrainAfterStop(); // the engine stopped between the check above and the enqueue
         }
 
         return completion.Task;
@@ -198,94 +200,128 @@ public sealed class GenerationEngine : IDisposable
                 break;
             }
 
-            Admit();
-            int n = 0, rows = 0, prefillBudget = _options.PrefillChunk;
-            for (int i = 0; i < _slots.Length; i++)
-            {
-                Slot slot = _slots[i];
-                if (slot.Stream is null)
-                {
-                    continue;
-                }
-
-                if (slot.Stream.Cancellation.IsCancellationRequested)
-                {
-                    Free(slot, GenerationFinish.Cancelled);
-                    continue;
-                }
-
-                int[] prompt = slot.Stream.Prompt;
-                int count;
-                if (slot.Fed < prompt.Length)
-                {
-                    if (prefillBudget == 0)
-                    {
-                        continue;
-                    }
-
-                    count = Math.Min(prefillBudget, prompt.Length - slot.Fed);
-                    prompt.AsSpan(slot.Fed, count).CopyTo(tokens.AsSpan(rows));
-                    slot.Fed += count;
-                    prefillBudget -= count;
-                }
-                else
-                {
-                    count = 1;
-                    tokens[rows] = slot.Last;
-                }
-
-                sessions[n] = slot.Session!;
-                counts[n] = count;
-                owners[n++] = i;
-                rows += count;
-            }
-
-            if (n == 0)
-            {
-                Array.Clear(sessions);
-                _signal.Wait();
-                continue;
-            }
-
             try
             {
-                _batch.Forward(sessions.AsSpan(0, n), tokens.AsSpan(0, rows), counts.AsSpan(0, n), _logits);
+                Step(sessions, owners, tokens, counts);
             }
             catch (Exception e)
             {
-                for (int k = 0; k < n; k++)
+                // Nothing may escape the engine's thread (it would end the process): fail what is running and go on.
+                foreach (Slot slot in _slots)
                 {
-                    Free(_slots[owners[k]], GenerationFinish.Error, e);
+                    Free(slot, GenerationFinish.Error, e);
                 }
 
-                continue;
-            }
-
-            int vocab = _model.Config.VocabSize;
-            for (int k = 0; k < n; k++)
-            {
-                Slot slot = _slots[owners[k]];
-                if (slot.Fed < slot.Stream!.Prompt.Length)
-                {
-                    continue; // more prompt to feed: these logits are not needed
-                }
-
-                Emit(slot, _logits.AsSpan(k * vocab, vocab));
+                Array.Clear(sessions);
             }
         }
 
         foreach (Slot slot in _slots)
         {
-            if (slot.Stream is not null)
-            {
-                Free(slot, GenerationFinish.Cancelled);
-            }
-
+            Free(slot, GenerationFinish.Cancelled);
             slot.Session?.Dispose();
         }
 
-        while (_waiting.TryDequeue(out GenerationStream? stream))
+        DrainAfterStop();
+    }
+
+    /// <summary>One step: admit waiting requests, run every active sequence's next rows, sample; sleeps when idle.</summary>
+    private void Step(InferenceSession[] sessions, int[] owners, int[] tokens, int[] counts)
+    {
+        Admit();
+        int n = 0, rows = 0, prefillBudget = _options.PrefillChunk;
+        for (int i = 0; i < _slots.Length; i++)
         {
+            Slot slot = _slots[i];
+            if (slot.Stream is null)
+            {
+                continue;
+            }
+
+            if (slot.Stream.Cancellation.IsCancellationRequested)
+            {
+                Free(slot, GenerationFinish.Cancelled);
+                continue;
+            }
+
+            int[] prompt = slot.Stream.Prompt;
+            int count;
+            if (slot.Fed < prompt.Length)
+            {
+                if (prefillBudget == 0)
+                {
+                    continue;
+                }
+
+                count = Math.Min(prefillBudget, prompt.Length - slot.Fed);
+                prompt.AsSpan(slot.Fed, count).CopyTo(tokens.AsSpan(rows));
+                slot.Fed += count;
+                prefillBudget -= count;
+            }
+            else
+            {
+                count = 1;
+                tokens[rows] = slot.Last;
+            }
+
+            sessions[n] = slot.Session!;
+            counts[n] = count;
+            owners[n++] = i;
+            rows += count;
+        }
+
+        if (n == 0)
+        {
+            Array.Clear(sessions);
+            _signal.Wait();
+            return;
+        }
+
+        try
+        {
+            _batch.Forward(sessions.AsSpan(0, n), tokens.AsSpan(0, rows), counts.AsSpan(0, n), _logits);
+        }
+        catch (Exception e)
+        {
+            for (int k = 0; k < n; k++)
+            {
+                Free(_slots[owners[k]], GenerationFinish.Error, e);
+            }
+
+            return;
+        }
+
+        int vocab = _model.Config.VocabSize;
+        for (int k = 0; k < n; k++)
+        {
+            Slot slot = _slots[owners[k]];
+            if (slot.Fed < slot.Stream!.Prompt.Length)
+            {
+                continue; // more prompt to feed: these logits are not needed
+            }
+
+            Emit(slot, _logits.AsSpan(k * vocab, vocab));
+        }
+    }
+
+    /// <summary>Ends everything still queued once the engine has stopped (called by the engine's thread as it exits,
+    /// by <see cref="Dispose"/> after it, and by a caller that enqueued just as it stopped; each item ends once).</summary>
+    private void DrainAfterStop()
+    {
+        while (true)
+        {
+            GenerationStream stream;
+            lock (_waiting)
+            {
+                if (_waiting.First is null)
+                {
+                    break;
+                }
+
+                stream = _waiting.First.Value;
+                _waiting.RemoveFirst();
+            }
+
             Complete(stream, GenerationFinish.Cancelled);
         }
 
@@ -297,6 +333,22 @@ public sealed class GenerationEngine : IDisposable
 
     private void Admit()
     {
+        lock (_waiting)
+        {
+            // Requests whose client went away while waiting end now, not when a slot frees up.
+            for (LinkedListNode<GenerationStream>? node = _waiting.First; node is not null;)
+            {
+                LinkedListNode<GenerationStream>? next = node.Next;
+                if (node.Value.Cancellation.IsCancellationRequested)
+                {
+                    _waiting.Remove(node);
+                    Complete(node.Value, GenerationFinish.Cancelled);
+                }
+
+                node = next;
+            }
+        }
+
         foreach (Slot slot in _slots)
         {
             if (slot.Stream is not null)
@@ -304,26 +356,30 @@ public sealed class GenerationEngine : IDisposable
                 continue;
             }
 
-            GenerationStream? stream = null;
-            while (_waiting.TryDequeue(out GenerationStream? next))
+            GenerationStream stream;
+            lock (_waiting)
             {
-                if (!next.Cancellation.IsCancellationRequested)
+                if (_waiting.First is null)
                 {
-                    stream = next;
-                    break;
+                    return;
                 }
 
-                Complete(next, GenerationFinish.Cancelled);
+                stream = _waiting.First.Value;
+                _waiting.RemoveFirst();
             }
 
-            if (stream is null)
-            {
-                return;
-            }
-
-            slot.Session ??= new InferenceSession(_model, ContextLength, maxBatch: 1);
-            slot.Session.Reset();
             slot.Stream = stream;
+            try
+            {
+                slot.Session ??= new InferenceSession(_model, ContextLength, maxBatch: 1);
+            }
+            catch (Exception e)
+            {
+                Free(slot, GenerationFinish.Error, e); // e.g. no memory for this slot's KV cache
+                continue;
+            }
+
+            slot.Session.Reset();
             slot.Sampler = new Sampler(stream.Options, _model.Config.VocabSize);
             slot.Seen.Clear();
             slot.Seen.AddRange(stream.Prompt);
@@ -379,14 +435,14 @@ public sealed class GenerationEngine : IDisposable
     /// KV caches are freed.</summary>
     public void Dispose()
     {
-        if (_stopping)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
         }
 
         _stopping = true;
-        _signal.Release();
+        Wake();
         _thread.Join();
-        _signal.Dispose();
+        DrainAfterStop();
     }
 }

@@ -143,9 +143,11 @@ public sealed class QuantSharpChatClient : IChatClient
         return new TextGeneration(_engine, _tokenizer, prompt, sampling, options?.StopSequences?.ToArray());
     }
 
+    /// <summary>Checks what can fail before the engine (and its thread) is created.</summary>
     private static LoadedModel Check(LoadedModel loaded)
     {
         ArgumentNullException.ThrowIfNull(loaded);
+        loaded.RequireTokenizer();
         return loaded;
     }
 

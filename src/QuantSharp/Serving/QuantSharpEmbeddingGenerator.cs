@@ -66,7 +66,8 @@ public sealed class QuantSharpEmbeddingGenerator : IEmbeddingGenerator<string, E
     /// <inheritdoc />
     public void Dispose()
     {
+        // Wait for a running call: it reads the encoder's buffers and the model's weights.
+        _gate.Wait();
         _encoder.Dispose();
-        _gate.Dispose();
     }
 }

@@ -42,7 +42,8 @@ public sealed class TextGeneration
     public GenerationFinish Finish { get; private set; }
 
     /// <summary>Submits the request and yields the generated text piece by piece.</summary>
-    /// <exception cref="EngineBusyException">The engine's queue is full.</exception>
+    /// <exception cref="EngineBusyException">The engine's queue is full, or it shut down before the reply was complete.</exception>
+    /// <exception cref="InvalidOperationException">The forward pass failed.</exception>
     public async IAsyncEnumerable<string> StreamAsync([EnumeratorCancellation] CancellationToken cancellation = default)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
@@ -94,7 +95,12 @@ public sealed class TextGeneration
         cancellation.ThrowIfCancellationRequested();
         if (Finish == GenerationFinish.Error)
         {
-            throw new QuantSharpException($"generation failed: {stream.Error?.Message}", stream.Error!);
+            throw new InvalidOperationException($"generation failed: {stream.Error?.Message}", stream.Error);
+        }
+
+        if (Finish == GenerationFinish.Cancelled)
+        {
+            throw new EngineBusyException("the engine shut down before the reply was complete", shuttingDown: true);
         }
     }
 

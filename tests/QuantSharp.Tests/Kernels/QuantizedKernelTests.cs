@@ -273,6 +273,33 @@ public unsafe class QuantizedKernelTests
         }
     }
 
+    /// <summary>Group sizes that are multiples of 32 but not powers of two (g96, g160, g224) are valid int4 specs; every
+    /// path (decode, batched decode, prefill tiles) must read each chunk's own group.</summary>
+    [Theory]
+    [InlineData("int4-g96-asym")]
+    [InlineData("int4-g160-sym")]
+    [InlineData("int4-g224-asym")]
+    public void Int4GroupsOfOddChunkCounts_EveryPathWithinBound(string specName)
+    {
+        QuantSpec spec = QuantSpec.ParseName(specName);
+        const int rows = 21, cols = 1344; // 42 chunks: 14 groups of 3, 8.4 of 5, 6 of 7
+        PackedLinear w = QuantizedLinear.Quantize("w", QuantTestData.Random(rows, cols, 5), rows, cols, spec);
+        foreach (int tokens in new[] { 1, 2, 3, 4, 5, 9, 20 })
+        {
+            float[] x = Activations(tokens, cols, 11 + tokens);
+            float[] y = new float[tokens * rows];
+            w.MatMul(x, tokens, y);
+            for (int t = 0; t < tokens; t++)
+            {
+                (double[] exact, double[] bound) = Reference(w, x[(t * cols)..((t + 1) * cols)]);
+                for (int r = 0; r < rows; r++)
+                {
+                    Assert.True(Math.Abs(y[(t * rows) + r] - exact[r]) <= bound[r], $"{spec} {tokens} tokens, token {t} row {r}: {y[(t * rows) + r]} vs {exact[r]}, bound {bound[r]}");
+                }
+            }
+        }
+    }
+
     [Fact]
     public void WrongSizes_Throw()
     {

@@ -233,7 +233,9 @@ public class OpenAiServerTests
             Assert.Equal(HttpStatusCode.OK, streaming.StatusCode);
             Assert.Equal("text/event-stream", streaming.Content.Headers.ContentType?.MediaType);
             var reader = new StreamReader(await streaming.Content.ReadAsStreamAsync(cancel.Token));
-            Assert.StartsWith("data: {", await reader.ReadLineAsync(cancel.Token));
+            string? firstEvent = await reader.ReadLineAsync(cancel.Token);
+            Assert.StartsWith("data: {", firstEvent);
+            Assert.Contains("\"object\":\"text_completion\"", firstEvent); // streamed legacy completions keep their object name
 
             (int status, JsonElement body, HttpResponseMessage busy) = await h.PostAsync("/v1/completions", "{\"prompt\": \"The\", \"max_tokens\": 2}");
             if (status == 200 && engine.Pending == 0 && attempt < 5)

@@ -88,6 +88,76 @@ public class GenerationEngineTests
     }
 
     [Fact]
+    public async Task ACancelledWaitingRequestEndsWithoutWaitingForASlot()
+    {
+        using LoadedModel loaded = ModelLoader.Load(TestPaths.Stories260K);
+        using var engine = new GenerationEngine(loaded.Model, new GenerationEngineOptions { Parallel = 1, QueueCapacity = 1, ContextLength = 512 });
+        using var stopFirst = new CancellationTokenSource();
+        using var stopSecond = new CancellationTokenSource();
+        GenerationStream first = engine.Submit([1, 100], new SamplingOptions { MaxTokens = 500, StopAtEos = false }, stopFirst.Token);
+        Assert.True(await first.Tokens.WaitToReadAsync());
+        GenerationStream second = engine.Submit([1, 200], new SamplingOptions { MaxTokens = 5 }, stopSecond.Token);
+
+        // Cancel the waiting request while the engine is held between steps; the next step must end it, although the
+        // only slot is still busy with the first request's 500 tokens.
+        using var held = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        Task<int> hold = engine.RunExclusiveAsync(() =>
+        {
+            held.Set();
+            release.Wait();
+            return 0;
+        });
+        held.Wait();
+        await stopSecond.CancelAsync();
+        release.Set();
+        await hold;
+        // Watch the count of requests in flight drop from 2 to 1 (a tight poll: the first request has ~450 tokens
+        // left, hundreds of milliseconds), and see which one ended.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (engine.Pending == 2 && clock.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            Thread.Yield();
+        }
+
+        GenerationFinish firstAtThatMoment = first.Finish;
+        Assert.Equal(GenerationFinish.Cancelled, second.Finish);
+        Assert.Equal(GenerationFinish.None, firstAtThatMoment);
+        await DrainAsync(second);
+        await stopFirst.CancelAsync();
+        await DrainAsync(first).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(GenerationFinish.Cancelled, first.Finish);
+        Assert.Equal(0, engine.Pending);
+    }
+
+    /// <summary>Reads a stream to its end (a channel's Completion waits for its items to be read).</summary>
+    private static async Task DrainAsync(GenerationStream stream)
+    {
+        await foreach (int _ in stream.Tokens.ReadAllAsync())
+        {
+        }
+    }
+
+    [Fact]
+    public async Task DisposeEndsEverythingAndIsIdempotent()
+    {
+        using LoadedModel loaded = ModelLoader.Load(TestPaths.Stories260K);
+        var engine = new GenerationEngine(loaded.Model, new GenerationEngineOptions { Parallel = 1, QueueCapacity = 2, ContextLength = 512 });
+        GenerationStream running = engine.Submit([1, 100], new SamplingOptions { MaxTokens = 500, StopAtEos = false });
+        GenerationStream waiting = engine.Submit([1, 200], new SamplingOptions { MaxTokens = 5 });
+        engine.Dispose();
+        engine.Dispose();
+        Assert.True(DrainAsync(running).IsCompleted, "the running request's stream is complete once Dispose returns");
+        Assert.True(DrainAsync(waiting).IsCompleted, "the waiting request's stream is complete once Dispose returns");
+        await DrainAsync(running);
+        Assert.Contains(running.Finish, new[] { GenerationFinish.Cancelled, GenerationFinish.Length });
+        Assert.Equal(GenerationFinish.Cancelled, waiting.Finish);
+        Assert.Equal(0, engine.Pending);
+        var busy = Assert.Throws<EngineBusyException>(() => engine.Submit([1], new SamplingOptions()));
+        Assert.True(busy.ShuttingDown);
+    }
+
+    [Fact]
     public void RejectsPromptsThatCannotRun()
     {
         using LoadedModel loaded = Load();
