@@ -12,7 +12,7 @@ internal static class CliOptions
 
     public static Argument<string?> ModelArgument() => new("model")
     {
-        Description = "Checkpoint folder (config.json + *.safetensors + tokenizer files), a quantized folder, or a .gguf file. Default: ../shared/models/brown-llama.",
+        Description = "Checkpoint folder (config.json + *.safetensors + tokenizer files), a quantized folder, or a .gguf file. Default: ../shared/models/brown-llama when found above, else the bundled samples/stories260K.",
         Arity = ArgumentArity.ZeroOrOne,
     };
 
