@@ -11,7 +11,10 @@ namespace QuantSharp.Formats;
 /// <param name="Name">Tensor name.</param>
 /// <param name="Shape">Shape.</param>
 /// <param name="Constant">When set, every element has this value (norm weights); otherwise random.</param>
-public sealed record RandomTensorSpec(string Name, long[] Shape, float? Constant = null)
+/// <param name="Outliers">Random values only: a few input columns (the last dimension; about 1 in 200, the same
+/// columns in every tensor of that width) are scaled ×<see cref="RandomSafetensorsWriter.OutlierScale"/>, as trained
+/// LLM weights have salient input channels, so that quantizing them is representative.</param>
+public sealed record RandomTensorSpec(string Name, long[] Shape, float? Constant = null, bool Outliers = false)
 {
     /// <summary>Number of elements.</summary>
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
@@ -33,6 +36,16 @@ public static unsafe class RandomSafetensorsWriter
 {
     /// <summary>Elements per independently seeded chunk.</summary>
     public const int ChunkElements = 1 << 16;
+
+    /// <summary>How much larger the values of an outlier column are (see <see cref="RandomTensorSpec.Outliers"/>).</summary>
+    public const float OutlierScale = 8f;
+
+    /// <summary>Whether input column <paramref name="column"/> is an outlier column (about 1 in 200, fixed by the seed).</summary>
+    public static bool IsOutlierColumn(ulong seed, long column)
+    {
+        ulong state = seed ^ ((ulong)column * 0xD6E8FEB86659FD93UL) ^ 0x5851F42D4C957F2DUL;
+        return SplitMix(ref state) % 200 == 0;
+    }
 
     /// <summary>Writes <paramref name="tensors"/> in <paramref name="dtype"/> to <paramref name="path"/>.</summary>
     /// <param name="path">Output file; replaced atomically.</param>
@@ -74,6 +87,16 @@ public static unsafe class RandomSafetensorsWriter
             }
         }
 
+        var outlierColumns = new Dictionary<long, bool[]>();
+        foreach (RandomTensorSpec t in tensors)
+        {
+            long width = t.Shape[^1];
+            if (t.Outliers && !outlierColumns.ContainsKey(width))
+            {
+                outlierColumns[width] = [.. Enumerable.Range(0, checked((int)width)).Select(c => IsOutlierColumn(seed, c))];
+            }
+        }
+
         string tmp = path + $".{Guid.NewGuid():N}.tmp";
         try
         {
@@ -99,7 +122,8 @@ public static unsafe class RandomSafetensorsWriter
                         RandomTensorSpec spec = tensors[t];
                         long first = c * ChunkElements;
                         int count = (int)Math.Min(ChunkElements, spec.ElementCount - first);
-                        Fill(data + offsets[t] + (first * elementSize), count, dtype, spec.Constant, Mix(seed, (ulong)t, (ulong)c), std);
+                        bool[]? outliers = spec.Outliers ? outlierColumns[spec.Shape[^1]] : null;
+                        Fill(data + offsets[t] + (first * elementSize), count, dtype, spec.Constant, Mix(seed, (ulong)t, (ulong)c), std, outliers, first);
                         long now = Interlocked.Add(ref done, (long)count * elementSize);
                         progress?.Invoke(now, offsets[^1]);
                     });
@@ -174,8 +198,9 @@ public static unsafe class RandomSafetensorsWriter
         return z ^ (z >> 31);
     }
 
-    /// <summary>Fills <paramref name="count"/> elements at <paramref name="destination"/>.</summary>
-    internal static void Fill(byte* destination, int count, DType dtype, float? constant, ulong state, float std)
+    /// <summary>Fills <paramref name="count"/> elements at <paramref name="destination"/> (element <paramref name="first"/>
+    /// of its tensor onwards); columns marked in <paramref name="outliers"/> are scaled by <see cref="OutlierScale"/>.</summary>
+    internal static void Fill(byte* destination, int count, DType dtype, float? constant, ulong state, float std, bool[]? outliers = null, long first = 0)
     {
         const int Block = 4096;
         float* values = stackalloc float[Block];
@@ -195,6 +220,23 @@ public static unsafe class RandomSafetensorsWriter
                     ulong r = SplitMix(ref state);
                     long sum = (long)(r & 0xFFFF) + (long)((r >> 16) & 0xFFFF) + (long)((r >> 32) & 0xFFFF) + (long)(r >> 48);
                     values[i] = (sum - 131070) * scale;
+                }
+
+                if (outliers is not null)
+                {
+                    int column = (int)((first + start) % outliers.Length);
+                    for (int i = 0; i < n; i++)
+                    {
+                        if (outliers[column])
+                        {
+                            values[i] *= OutlierScale;
+                        }
+
+                        if (++column == outliers.Length)
+                        {
+                            column = 0;
+                        }
+                    }
                 }
             }
 
