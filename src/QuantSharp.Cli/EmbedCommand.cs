@@ -23,7 +23,7 @@ internal static class EmbedCommand
         var maxLength = new Option<int>("--max-length") { Description = "Pad to this many positions (Kolors: 256); 0 = no padding.", DefaultValueFactory = _ => 0 };
         var pad = new Option<string>("--pad") { Description = "Padding side with --max-length: left (as the ChatGLM tokenizers pad) or none.", DefaultValueFactory = _ => "left" };
         var padId = new Option<int?>("--pad-id") { Description = "Pad token id (default: the config's pad_token_id, else 0)." };
-        var outputFile = new Option<string?>("--output", "-o") { Description = "Encoders: write embeddings F32 [texts, dim] to a .safetensors (tensor 'embeddings') or .npy file. Decoders: write hidden_states F32 [positions, hidden], input_ids and attention_mask I32 [positions] to a .safetensors file." };
+        var outputFile = new Option<string?>("--output", "-o") { Description = "Encoders: write embeddings F32 [texts, dim] to a .safetensors (tensor 'embeddings') or .npy file. Decoders: write hidden_states F32 [positions, hidden], input_ids and attention_mask I32 [positions] to a .safetensors file, or hidden_states alone to a .npy file." };
         var json = CliOptions.Json();
         var threads = CliOptions.Threads();
         var command = new Command("embed", "Encoders (BERT, sentence-transformers folders): sentence embeddings, pooled and normalized as the checkpoint's\n"
@@ -53,6 +53,11 @@ internal static class EmbedCommand
             if (fileValue is not null)
             {
                 throw new UsageException($"--file gives sentence embeddings, which need an encoder; {loaded.Model.Config.Architecture} is a decoder: use --text or --ids for its hidden states");
+            }
+
+            if (parse.GetValue(outputFile) is string output && !output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) && !output.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new UsageException($"--output {output}: give a .safetensors or .npy file");
             }
 
             string padSide = parse.GetValue(pad)!;
@@ -168,6 +173,14 @@ internal static class EmbedCommand
     private static void Write(string path, float[] states, int rows, int width, int[] inputIds, int[] mask, int layer, int layers)
     {
         string full = Path.GetFullPath(path);
+        if (full.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
+        {
+            // NumPy holds one array: the hidden states (the ids and mask are in --json).
+            QuantSharp.Formats.NpyFile.Write(full, [rows, width], states);
+            return;
+        }
+
+
         using var writer = new SafetensorsWriter(Path.GetDirectoryName(full));
         writer.Metadata["hidden_states_index"] = layer.ToString(System.Globalization.CultureInfo.InvariantCulture);
         writer.Metadata["hidden_states_count"] = (layers + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -47,6 +47,14 @@ public sealed class GlmEmbedCommandTests
         }
 
         Assert.Equal("0", f.Metadata["hidden_states_index"]);
+
+        // The same rows as NumPy (hidden states only).
+        string npy = dir.File("emb.npy");
+        (code, _, stderr) = Cli.CliRunner.Run("embed", GlmFixture.Path("glm4-tiny"), "--ids", "1,2,3", "--layer", "0", "--max-length", "5", "--output", npy, "--threads", "1");
+        Assert.True(code == 0, stderr);
+        (long[] shape, float[] values) = QuantSharp.Formats.NpyFile.Read(npy);
+        Assert.Equal([5L, 64L], shape);
+        Assert.Equal(states, values);
     }
 
     [Theory]
@@ -55,6 +63,7 @@ public sealed class GlmEmbedCommandTests
     [InlineData("--ids", "1,2,3", "--max-length", "2")]
     [InlineData("--ids", "1,2,3", "--pad", "right", "--max-length", "4")]
     [InlineData("--ids", "1,x")]
+    [InlineData("--ids", "1,2,3", "--output", "states.bin")]
     public void EmbedBadInput_ExitCode2WithOneLineError(params string[] args)
     {
         (int code, _, string stderr) = Cli.CliRunner.Run(["embed", GlmFixture.Path("glm4-tiny"), .. args]);
