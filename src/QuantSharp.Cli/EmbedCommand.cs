@@ -23,6 +23,7 @@ internal static class EmbedCommand
         var maxLength = new Option<int>("--max-length") { Description = "Pad to this many positions (Kolors: 256); 0 = no padding.", DefaultValueFactory = _ => 0 };
         var pad = new Option<string>("--pad") { Description = "Padding side with --max-length: left (as the ChatGLM tokenizers pad) or none.", DefaultValueFactory = _ => "left" };
         var padId = new Option<int?>("--pad-id") { Description = "Pad token id (default: the config's pad_token_id, else 0)." };
+        var preset = new Option<string?>("--preset") { Description = "kolors: Kolors' text-encoder call — ChatGLM3 tokenizer ([gMASK] sop added), left padding to 256 positions, hidden_states[-2] for every position (the same as --max-length 256 --layer -2)." };
         var outputFile = new Option<string?>("--output", "-o") { Description = "Encoders: write embeddings F32 [texts, dim] to a .safetensors (tensor 'embeddings') or .npy file. Decoders: write hidden_states F32 [positions, hidden], input_ids and attention_mask I32 [positions] to a .safetensors file, or hidden_states alone to a .npy file." };
         var json = CliOptions.Json();
         var threads = CliOptions.Threads();
@@ -30,9 +31,10 @@ internal static class EmbedCommand
             + "modules.json says. Decoders: run as a text encoder and return one layer's hidden states for every position (pads included);\n"
             + "left padding matches THUDM's GLM code: pads get position 0 and attend to every key, real tokens never see pads.\n"
             + "Examples: quantsharp embed ../shared/models/all-MiniLM-L6-v2 --file sentences.txt --output emb.npy\n"
-            + "          quantsharp embed ../shared/models/glm-tiny/chatglm3-tiny --ids 1,2,3,4 --layer -2 --max-length 8 --json")
+            + "          quantsharp embed ../shared/models/glm-tiny/chatglm3-tiny --ids 1,2,3,4 --layer -2 --max-length 8 --json\n"
+            + "          quantsharp embed path/to/chatglm3-6b-int4 --preset kolors --text \"一只可爱的小猫\" --output prompt.npy")
         {
-            model, text, file, ids, layer, batch, maxLength, pad, padId, outputFile, json, threads,
+            model, text, file, ids, layer, batch, maxLength, pad, padId, preset, outputFile, json, threads,
         };
         command.SetAction(parse =>
         {
@@ -67,6 +69,29 @@ internal static class EmbedCommand
             }
 
             int length = parse.GetValue(maxLength);
+            int? layerGiven = parse.GetValue(layer);
+            switch (parse.GetValue(preset))
+            {
+                case null:
+                    break;
+                case "kolors":
+                    if (loaded.Tokenizer is not { HasChatGlm3Format: true } && idsValue is null)
+                    {
+                        throw new UsageException($"--preset kolors encodes with ChatGLM3's tokenizer; {path} has {(loaded.Tokenizer is null ? "no tokenizer" : "another tokenizer")}");
+                    }
+
+                    if (length != 0 && length != 256 || layerGiven is not (null or -2) || padSide != "left")
+                    {
+                        throw new UsageException("--preset kolors fixes --max-length 256, --layer -2 and left padding; leave them out");
+                    }
+
+                    length = 256;
+                    layerGiven = -2;
+                    break;
+                case var other:
+                    throw new UsageException($"--preset {other}: the only preset is kolors");
+            }
+
             if (length < 0)
             {
                 throw new UsageException($"--max-length {length} must not be negative");
@@ -74,7 +99,7 @@ internal static class EmbedCommand
 
             var options = new TextEncoderOptions
             {
-                Layer = parse.GetValue(layer) ?? -2,
+                Layer = layerGiven ?? -2,
                 PadToLength = padSide == "left" ? length : 0,
                 PadId = parse.GetValue(padId),
             };

@@ -1,3 +1,4 @@
+using QuantSharp.Models;
 using System.Text.Json;
 using QuantSharp.Formats;
 
@@ -55,6 +56,37 @@ public sealed class GlmEmbedCommandTests
         (long[] shape, float[] values) = QuantSharp.Formats.NpyFile.Read(npy);
         Assert.Equal([5L, 64L], shape);
         Assert.Equal(states, values);
+    }
+
+    [Fact]
+    public void KolorsPresetEncodesWithTheChatGlm3TokenizerLeftPaddedTo256()
+    {
+        // A tiny GLM with ChatGLM3's real vocabulary size and tokenizer (random weights; the call's shape is what counts).
+        using var dir = new TempDir();
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(GlmFixture.Path("chatglm3-tiny"), "config.json")))!;
+        config["padded_vocab_size"] = 65024;
+        config["seq_length"] = 512;
+        string model = dir.File("glm");
+        SyntheticCheckpoint.WriteFromConfig(config.ToJsonString(), null, model, QuantSharp.Tensors.DType.F32, 1, TestPaths.Model("chatglm3-tokenizer"));
+
+        string npy = dir.File("prompt.npy");
+        (int code, string stdout, string stderr) = Cli.CliRunner.Run("embed", model, "--preset", "kolors", "--text", "一只可爱的小猫", "--output", npy, "--json", "--threads", "1");
+        Assert.True(code == 0, stderr);
+        System.Text.Json.JsonElement result = Cli.CliRunner.LastJson(stdout);
+        int[] ids = [.. result.GetProperty("input_ids").EnumerateArray().Select(e => e.GetInt32())];
+        Assert.Equal(256, ids.Length);
+        int pads = result.GetProperty("pads").GetInt32();
+        Assert.All(ids[..pads], id => Assert.Equal(0, id));
+        Assert.Equal([64790, 64792], ids[pads..(pads + 2)]); // [gMASK] sop
+        Assert.Equal(1, result.GetProperty("layer").GetInt32()); // hidden_states[-2] of a 2-block model
+        (long[] shape, _) = QuantSharp.Formats.NpyFile.Read(npy);
+        Assert.Equal([256L, 64L], shape);
+
+        (code, _, stderr) = Cli.CliRunner.Run("embed", model, "--preset", "kolors", "--text", "x", "--max-length", "77");
+        Assert.Equal(2, code);
+        Assert.Contains("--preset kolors fixes", stderr);
+        (code, _, stderr) = Cli.CliRunner.Run("embed", GlmFixture.Path("glm4-tiny"), "--preset", "kolors", "--text", "x");
+        Assert.Equal(2, code);
     }
 
     [Theory]
