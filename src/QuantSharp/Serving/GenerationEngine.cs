@@ -308,26 +308,29 @@ public sealed class GenerationEngine : IDisposable
     /// by <see cref="Dispose"/> after it, and by a caller that enqueued just as it stopped; each item ends once).</summary>
     private void DrainAfterStop()
     {
-        while (true)
+        while (TakeWaiting() is GenerationStream stream)
         {
-            GenerationStream stream;
-            lock (_waiting)
-            {
-                if (_waiting.First is null)
-                {
-                    break;
-                }
-
-                stream = _waiting.First.Value;
-                _waiting.RemoveFirst();
-            }
-
             Complete(stream, GenerationFinish.Cancelled);
         }
 
         while (_exclusive.TryDequeue(out Action<bool>? work))
         {
             work(false);
+        }
+    }
+
+    /// <summary>The oldest waiting request, removed from the queue; null when none waits.</summary>
+    private GenerationStream? TakeWaiting()
+    {
+        lock (_waiting)
+        {
+            if (_waiting.First is not LinkedListNode<GenerationStream> first)
+            {
+                return null;
+            }
+
+            _waiting.RemoveFirst();
+            return first.Value;
         }
     }
 
@@ -356,16 +359,9 @@ public sealed class GenerationEngine : IDisposable
                 continue;
             }
 
-            GenerationStream stream;
-            lock (_waiting)
+            if (TakeWaiting() is not GenerationStream stream)
             {
-                if (_waiting.First is null)
-                {
-                    return;
-                }
-
-                stream = _waiting.First.Value;
-                _waiting.RemoveFirst();
+                return;
             }
 
             slot.Stream = stream;

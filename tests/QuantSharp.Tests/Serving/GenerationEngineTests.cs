@@ -57,18 +57,7 @@ public class GenerationEngineTests
         // Once the first request is running, hold the engine between two steps, cancel, and let it go on: the next step
         // must drop the request (a client that went away) and hand its slot to the waiting one.
         Assert.True(await first.Tokens.WaitToReadAsync());
-        using var held = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        Task<int> hold = engine.RunExclusiveAsync(() =>
-        {
-            held.Set();
-            release.Wait();
-            return 0;
-        });
-        held.Wait();
-        await cancel.CancelAsync();
-        release.Set();
-        await hold;
+        await BetweenStepsAsync(engine, cancel);
         while (await first.Tokens.WaitToReadAsync())
         {
             first.Tokens.TryRead(out _);
@@ -100,18 +89,7 @@ public class GenerationEngineTests
 
         // Cancel the waiting request while the engine is held between steps; the next step must end it, although the
         // only slot is still busy with the first request's 500 tokens.
-        using var held = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        Task<int> hold = engine.RunExclusiveAsync(() =>
-        {
-            held.Set();
-            release.Wait();
-            return 0;
-        });
-        held.Wait();
-        await stopSecond.CancelAsync();
-        release.Set();
-        await hold;
+        await BetweenStepsAsync(engine, stopSecond);
         // Watch the count of requests in flight drop from 2 to 1 (a tight poll: the first request has ~450 tokens
         // left, hundreds of milliseconds), and see which one ended.
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -128,6 +106,24 @@ public class GenerationEngineTests
         await DrainAsync(first).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(GenerationFinish.Cancelled, first.Finish);
         Assert.Equal(0, engine.Pending);
+    }
+
+    /// <summary>Cancels <paramref name="source"/> while the engine's thread is held between two steps, then lets it go
+    /// on, so the next step is the first to see the cancellation.</summary>
+    private static async Task BetweenStepsAsync(GenerationEngine engine, CancellationTokenSource source)
+    {
+        using var held = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        Task<int> hold = engine.RunExclusiveAsync(() =>
+        {
+            held.Set();
+            release.Wait();
+            return 0;
+        });
+        held.Wait();
+        await source.CancelAsync();
+        release.Set();
+        await hold;
     }
 
     /// <summary>Reads a stream to its end (a channel's Completion waits for its items to be read).</summary>
