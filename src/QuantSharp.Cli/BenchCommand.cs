@@ -1,5 +1,6 @@
 using System.CommandLine;
 using QuantSharp.Evaluation;
+using QuantSharp.Formats;
 using QuantSharp.Formats.Gguf;
 using QuantSharp.Quantization;
 using QuantSharp.Kernels;
@@ -179,7 +180,17 @@ internal static class BenchCommand
 
         GC.Collect();
         var rows = new List<Row>();
-        string? work = llama is null ? null : Directory.CreateTempSubdirectory("quantsharp-bench-").FullName;
+        // The GGUF exports for llama.cpp (GBs at 7B) live in a temporary of this process: removed at the end, on Ctrl-C
+        // or SIGTERM (Program's signal handlers), and by the next bench if this one is killed outright.
+        string? work = null;
+        if (llama is not null)
+        {
+            string scratch = Path.Combine(Path.GetTempPath(), "quantsharp-bench");
+            OutputTemporaries.RemoveStale(scratch);
+            work = OutputTemporaries.Claim(scratch);
+            Directory.CreateDirectory(work);
+        }
+
         try
         {
             Func<string, int, ILlamaCppTimer>? startLlama = null;
@@ -237,7 +248,7 @@ internal static class BenchCommand
         {
             if (work is not null)
             {
-                Directory.Delete(work, recursive: true);
+                OutputTemporaries.Delete(work);
             }
         }
 

@@ -63,40 +63,15 @@ internal static class QuantizeCommand
             throw new UsageException($"{source}: no such checkpoint folder or file");
         }
 
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCtrlC = (_, e) =>
+        var selector = QuantizedCheckpointWriter.DefaultSelector(source, include, exclude);
+        var progress = new StderrProgress("quantizing");
+        QuantizationReport report = QuantizedCheckpointWriter.Write(source, output, QuantizedCheckpointWriter.Convert(selector, format), new CheckpointWriteOptions
         {
-            e.Cancel = true; // let the writer stop between tensors and delete its temporary folder
-            cancel.Cancel();
-        };
-        Console.CancelKeyPress += onCtrlC;
-        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
-        {
-            c.Cancel = true;
-            cancel.Cancel();
+            Overwrite = force,
+            Progress = (done, total, name) => progress.Report(done, total, name),
         });
-        try
-        {
-            var selector = QuantizedCheckpointWriter.DefaultSelector(source, include, exclude);
-            var progress = new StderrProgress("quantizing");
-            QuantizationReport report = QuantizedCheckpointWriter.Write(source, output, QuantizedCheckpointWriter.Convert(selector, format), new CheckpointWriteOptions
-            {
-                Overwrite = force,
-                Cancellation = cancel.Token,
-                Progress = (done, total, name) => progress.Report(done, total, name),
-            });
-            Print(report, format, selector.UsesArchitecture, json);
-            return ExitCodes.Ok;
-        }
-        catch (OperationCanceledException)
-        {
-            Console.Error.WriteLine($"cancelled: {output} was not written");
-            return ExitCodes.Failure;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCtrlC;
-        }
+        Print(report, format, selector.UsesArchitecture, json);
+        return ExitCodes.Ok;
     }
 
     /// <summary>GPTQ / AWQ / a mixed-precision plan, or a Hugging Face layout: the model is loaded and quantized as a whole

@@ -20,6 +20,7 @@ internal static class SynthCommand
         var dtype = new Option<string>("--dtype") { Description = "Storage dtype: f16, bf16 or f32.", DefaultValueFactory = _ => "f16" };
         var seed = new Option<ulong>("--seed") { Description = "Random seed; the same seed gives the same bytes.", DefaultValueFactory = _ => 0UL };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "--like: a SentencePiece tokenizer.model to copy in when the vocabulary is 32000 (default: ../shared/models/llama2-tokenizer/tokenizer.model). --config: a folder whose tokenizer files are copied (a preset brings its own)." };
+        var force = new Option<bool>("--force") { Description = "Replace --out if it exists and is not empty." };
         var json = CliOptions.Json();
         var command = new Command("synth", "Write a checkpoint with a real model's exact shapes and deterministic random weights (≈ N(0, 0.02) with a few 8× outlier\n"
             + "input columns, norms 1). FIT FOR SPEED AND MEMORY MEASUREMENTS ONLY: the weights are noise, so generated text and perplexity mean nothing.\n"
@@ -28,7 +29,7 @@ internal static class SynthCommand
             + "Example: quantsharp synth --like tinyllama-1.1b --out /tmp/tinyllama-synth --dtype f16\n"
             + "Example: quantsharp synth --config chatglm3-6b --out /tmp/chatglm3-6b --dtype bf16 --layers 2")
         {
-            like, config, layers, shardMiB, output, dtype, seed, tokenizer, json,
+            like, config, layers, shardMiB, output, dtype, seed, tokenizer, force, json,
         };
         command.SetAction(parse =>
         {
@@ -47,7 +48,7 @@ internal static class SynthCommand
 
             if (configName is not null)
             {
-                return RunConfig(configName, parse.GetValue(layers), parse.GetValue(shardMiB), parse.GetValue(output)!, type, parse.GetValue(seed), parse.GetValue(tokenizer), parse.GetValue(json));
+                return RunConfig(configName, parse.GetValue(layers), parse.GetValue(shardMiB), parse.GetValue(output)!, type, parse.GetValue(seed), parse.GetValue(tokenizer), parse.GetValue(force), parse.GetValue(json));
             }
 
             if (parse.GetValue(layers) is not null)
@@ -55,12 +56,12 @@ internal static class SynthCommand
                 throw new UsageException("--layers goes with --config; with --like write the preset as NAME-layers:N");
             }
 
-            return Run(SyntheticModelShape.Parse(likeName!), parse.GetValue(output)!, type, parse.GetValue(seed), parse.GetValue(tokenizer), parse.GetValue(json));
+            return Run(SyntheticModelShape.Parse(likeName!), parse.GetValue(output)!, type, parse.GetValue(seed), parse.GetValue(tokenizer), parse.GetValue(force), parse.GetValue(json));
         });
         return command;
     }
 
-    private static int Run(SyntheticModelShape shape, string directory, DType dtype, ulong seed, string? tokenizerGiven, bool json)
+    private static int Run(SyntheticModelShape shape, string directory, DType dtype, ulong seed, string? tokenizerGiven, bool force, bool json)
     {
         string? tokenizer = null;
         if (shape.VocabSize == 32000)
@@ -86,7 +87,7 @@ internal static class SynthCommand
             {
                 progress.Report(done >> 20, total >> 20, "MiB");
             }
-        });
+        }, force);
         double seconds = clock.Elapsed.TotalSeconds;
         long bytes = new FileInfo(Path.Combine(directory, "model.safetensors")).Length;
         string note = tokenizer is null ? "no tokenizer (use token ids)" : "tokenizer.model copied from " + tokenizer;
@@ -112,7 +113,7 @@ internal static class SynthCommand
         return ExitCodes.Ok;
     }
 
-    private static int RunConfig(string configName, int? layers, long shardMiB, string directory, DType dtype, ulong seed, string? tokenizerGiven, bool json)
+    private static int RunConfig(string configName, int? layers, long shardMiB, string directory, DType dtype, ulong seed, string? tokenizerGiven, bool force, bool json)
     {
         if (shardMiB < 1)
         {
@@ -135,7 +136,7 @@ internal static class SynthCommand
             {
                 progress.Report(done >> 20, total >> 20, "MiB");
             }
-        });
+        }, force);
         double seconds = clock.Elapsed.TotalSeconds;
         long bytes = shards.Sum(s => new FileInfo(Path.Combine(directory, s)).Length);
         long parameters = tensors.Sum(t => t.ElementCount);

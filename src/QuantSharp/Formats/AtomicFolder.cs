@@ -1,9 +1,10 @@
 namespace QuantSharp.Formats;
 
 /// <summary>
-/// Writes a folder atomically: files go into a hidden temporary sibling (<c>.name.tmp-…</c>, same file system, so the
-/// final step is a rename), and <see cref="Commit"/> moves it into place. Disposing without committing deletes the
-/// temporary folder, so a failure or cancellation leaves neither a half-written output nor the temporary folder.
+/// Writes a folder atomically: files go into a hidden temporary sibling (<see cref="OutputTemporaries"/>, same file
+/// system, so the final step is a rename), and <see cref="Commit"/> flushes it to disk and moves it into place. Disposing
+/// without committing deletes the temporary folder, so a failure or cancellation leaves neither a half-written output
+/// nor the temporary folder; temporaries of the same output left by a killed run are removed when the next one begins.
 /// </summary>
 public sealed class AtomicFolder : IDisposable
 {
@@ -33,8 +34,18 @@ public sealed class AtomicFolder : IDisposable
         CheckTarget(full, overwrite);
         string parent = Path.GetDirectoryName(full) ?? throw new QuantSharpException($"{target}: cannot write a folder at the file-system root");
         Directory.CreateDirectory(parent);
-        string temp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(temp);
+        OutputTemporaries.RemoveStale(full);
+        string temp = OutputTemporaries.Claim(full);
+        try
+        {
+            Directory.CreateDirectory(temp);
+        }
+        catch
+        {
+            OutputTemporaries.Release(temp);
+            throw;
+        }
+
         return new AtomicFolder(full, temp, overwrite);
     }
 
@@ -46,10 +57,11 @@ public sealed class AtomicFolder : IDisposable
     {
         ObjectDisposedException.ThrowIf(_committed, this);
         CheckTarget(Target, Overwrite);
+        DiskSync.Tree(TempPath);
         if (Directory.Exists(Target))
         {
             // An empty folder, or --force: move the old one aside first so the swap is two renames, then delete it.
-            string old = Path.Combine(Path.GetDirectoryName(Target)!, $".{Path.GetFileName(Target)}.old-{Guid.NewGuid():N}");
+            string old = OutputTemporaries.Claim(Target);
             Directory.Move(Target, old);
             try
             {
@@ -58,16 +70,21 @@ public sealed class AtomicFolder : IDisposable
             catch
             {
                 Directory.Move(old, Target);
+                OutputTemporaries.Release(old);
                 throw;
             }
 
             _committed = true;
-            Directory.Delete(old, recursive: true);
+            OutputTemporaries.Release(TempPath);
+            DiskSync.Parent(Target);
+            OutputTemporaries.Delete(old);
             return;
         }
 
         Directory.Move(TempPath, Target);
         _committed = true;
+        OutputTemporaries.Release(TempPath);
+        DiskSync.Parent(Target);
     }
 
     private static void CheckTarget(string full, bool overwrite)
@@ -86,9 +103,9 @@ public sealed class AtomicFolder : IDisposable
     /// <summary>Deletes the temporary folder unless committed.</summary>
     public void Dispose()
     {
-        if (!_committed && Directory.Exists(TempPath))
+        if (!_committed)
         {
-            Directory.Delete(TempPath, recursive: true);
+            OutputTemporaries.Delete(TempPath);
         }
 
         _committed = true;

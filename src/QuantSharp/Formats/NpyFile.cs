@@ -69,12 +69,23 @@ public static class NpyFile
             throw new QuantSharpException($"{path}: only little-endian float32 arrays in C order are read (header {header.Trim()})");
         }
 
-        int open = header.IndexOf('(', StringComparison.Ordinal), close = header.IndexOf(')', StringComparison.Ordinal);
-        long[] shape = [.. header[(open + 1)..close].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => long.Parse(s, CultureInfo.InvariantCulture))];
-        long count = shape.Aggregate(1L, (a, b) => a * b);
-        if (count * 4 != data.Length - 10 - headerLength)
+        long[] shape = Shape(header, path);
+        long dataBytes = data.Length - 10 - headerLength;
+        long count = 1;
+        foreach (long d in shape)
         {
-            throw new QuantSharpException($"{path}: shape ({string.Join(", ", shape)}) needs {count * 4} bytes of data, the file holds {data.Length - 10 - headerLength}");
+            // Compare before multiplying, so a hostile shape cannot overflow into a plausible count.
+            if (d != 0 && count > dataBytes / 4 / d)
+            {
+                throw new QuantSharpException($"{path}: shape ({string.Join(", ", shape)}) needs more data than the file holds ({dataBytes} bytes)");
+            }
+
+            count *= d;
+        }
+
+        if (count * 4 != dataBytes)
+        {
+            throw new QuantSharpException($"{path}: shape ({string.Join(", ", shape)}) needs {count * 4} bytes of data, the file holds {dataBytes}");
         }
 
         float[] values = new float[count];
@@ -84,5 +95,30 @@ public static class NpyFile
         }
 
         return (shape, values);
+    }
+
+    /// <summary>The dimensions of the header's <c>'shape': (…)</c> tuple.</summary>
+    private static long[] Shape(string header, string path)
+    {
+        int key = header.IndexOf("'shape':", StringComparison.Ordinal);
+        int open = key < 0 ? -1 : header.IndexOf('(', key);
+        int close = open < 0 ? -1 : header.IndexOf(')', open);
+        if (close < 0)
+        {
+            throw new QuantSharpException($"{path}: the header has no 'shape': (…) tuple (header {header.Trim()})");
+        }
+
+        var shape = new List<long>();
+        foreach (string part in header[(open + 1)..close].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!long.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out long d))
+            {
+                throw new QuantSharpException($"{path}: shape entry '{part}' is not a non-negative integer");
+            }
+
+            shape.Add(d);
+        }
+
+        return [.. shape];
     }
 }

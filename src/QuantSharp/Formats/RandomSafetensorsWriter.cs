@@ -97,52 +97,41 @@ public static unsafe class RandomSafetensorsWriter
             }
         }
 
-        string tmp = path + $".{Guid.NewGuid():N}.tmp";
-        try
+        AtomicFile.Write(path, stream =>
         {
-            using (var stream = new FileStream(tmp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None))
+            stream.SetLength(total);
+            Span<byte> len = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);
+            stream.Write(len);
+            stream.Write(header);
+            stream.Flush();
+            using var map = MemoryMappedFile.CreateFromFile(stream, null, total, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: true);
+            using MemoryMappedViewAccessor view = map.CreateViewAccessor(0, total, MemoryMappedFileAccess.ReadWrite);
+            byte* basePtr = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
+            try
             {
-                stream.SetLength(total);
-                Span<byte> len = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);
-                stream.Write(len);
-                stream.Write(header);
-                stream.Flush();
-                using var map = MemoryMappedFile.CreateFromFile(stream, null, total, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: true);
-                using MemoryMappedViewAccessor view = map.CreateViewAccessor(0, total, MemoryMappedFileAccess.ReadWrite);
-                byte* basePtr = null;
-                view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
-                try
+                byte* data = basePtr + view.PointerOffset + dataStart;
+                long done = 0;
+                Parallel.For(0, chunks.Count, k =>
                 {
-                    byte* data = basePtr + view.PointerOffset + dataStart;
-                    long done = 0;
-                    Parallel.For(0, chunks.Count, k =>
-                    {
-                        (int t, long c) = chunks[k];
-                        RandomTensorSpec spec = tensors[t];
-                        long first = c * ChunkElements;
-                        int count = (int)Math.Min(ChunkElements, spec.ElementCount - first);
-                        bool[]? outliers = spec.Outliers ? outlierColumns[spec.Shape[^1]] : null;
-                        Fill(data + offsets[t] + (first * elementSize), count, dtype, spec.Constant, Mix(seed, (ulong)t, (ulong)c), std, outliers, first);
-                        long now = Interlocked.Add(ref done, (long)count * elementSize);
-                        progress?.Invoke(now, offsets[^1]);
-                    });
-                }
-                finally
-                {
-                    view.SafeMemoryMappedViewHandle.ReleasePointer();
-                }
-
-                view.Flush();
+                    (int t, long c) = chunks[k];
+                    RandomTensorSpec spec = tensors[t];
+                    long first = c * ChunkElements;
+                    int count = (int)Math.Min(ChunkElements, spec.ElementCount - first);
+                    bool[]? outliers = spec.Outliers ? outlierColumns[spec.Shape[^1]] : null;
+                    Fill(data + offsets[t] + (first * elementSize), count, dtype, spec.Constant, Mix(seed, (ulong)t, (ulong)c), std, outliers, first);
+                    long now = Interlocked.Add(ref done, (long)count * elementSize);
+                    progress?.Invoke(now, offsets[^1]);
+                });
+            }
+            finally
+            {
+                view.SafeMemoryMappedViewHandle.ReleasePointer();
             }
 
-            File.Move(tmp, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(tmp);
-            throw;
-        }
+            view.Flush();
+        });
     }
 
     private static byte[] Header(IReadOnlyList<RandomTensorSpec> tensors, DType dtype, long[] offsets)

@@ -74,7 +74,7 @@ public sealed class SafetensorsCheckpoint : IWeightSource
         try
         {
             using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
-            if (!doc.RootElement.TryGetProperty("weight_map", out JsonElement map) || map.ValueKind != JsonValueKind.Object)
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out JsonElement map) || map.ValueKind != JsonValueKind.Object)
             {
                 throw new SafetensorsException(SafetensorsError.BadIndex, indexPath, null, "no 'weight_map' object");
             }
@@ -89,8 +89,9 @@ public sealed class SafetensorsCheckpoint : IWeightSource
                 weightMap[p.Name] = p.Value.GetString()!;
             }
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a string that is not valid UTF-8 (JsonDocument checks it only when read).
             throw new SafetensorsException(SafetensorsError.BadJson, indexPath, null, $"not valid JSON ({e.Message})");
         }
 

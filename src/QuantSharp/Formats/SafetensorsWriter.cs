@@ -22,7 +22,10 @@ public sealed class SafetensorsWriter : IDisposable
     /// <summary>Starts a writer; temporary data goes next to <paramref name="tempDirectory"/> (default: the system temp folder).</summary>
     public SafetensorsWriter(string? tempDirectory = null)
     {
-        _dataPath = Path.Combine(tempDirectory ?? Path.GetTempPath(), $".qs-data-{Guid.NewGuid():N}.tmp");
+        // The data file is a temporary of this process (OutputTemporaries), so a killed run's is removed by the next one.
+        string scratch = Path.Combine(tempDirectory ?? Path.GetTempPath(), "quantsharp-safetensors-data");
+        OutputTemporaries.RemoveStale(scratch);
+        _dataPath = OutputTemporaries.Claim(scratch);
         _data = new FileStream(_dataPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20);
     }
 
@@ -146,6 +149,6 @@ public sealed class SafetensorsWriter : IDisposable
 
         _done = true;
         _data.Dispose();
-        File.Delete(_dataPath);
+        OutputTemporaries.Delete(_dataPath);
     }
 }

@@ -73,7 +73,7 @@ public static class GgufModelLoader
             throw new GgufException(GgufError.WrongType, file.Location, "general.architecture", $"architecture '{arch}' is not supported for GGUF files; supported: llama");
         }
 
-        int Int(string key) => checked((int)file.GetInteger("llama." + key));
+        int Int(string key) => ToInt(file, "llama." + key, file.GetInteger("llama." + key));
         int hidden = Int("embedding_length");
         int heads = Int("attention.head_count");
         int kvHeads = file.GetValueOrNull("llama.attention.head_count_kv") is null ? heads : Int("attention.head_count_kv");
@@ -92,7 +92,7 @@ public static class GgufModelLoader
         }
 
         GgufTensorInfo embedding = file.GetTensor(GgufLlamaLayout.Embedding);
-        int vocab = checked((int)embedding.Dimensions[^1]);
+        int vocab = ToInt(file, GgufLlamaLayout.Embedding, embedding.Dimensions[^1]);
         if (file.GetValueOrNull("tokenizer.ggml.tokens") is { } tokens && tokens.ArrayLength != vocab)
         {
             throw new GgufException(GgufError.BadShape, file.Location, "tokenizer.ggml.tokens",
@@ -107,8 +107,8 @@ public static class GgufModelLoader
             throw new GgufException(GgufError.WrongType, file.Location, "rope_freqs.weight", "RoPE frequency scaling in a GGUF file is not supported; load the Hugging Face checkpoint (config.json rope_scaling llama3/linear) instead");
         }
 
-        int? bos = file.GetValueOrNull("tokenizer.ggml.bos_token_id") is null ? null : checked((int)file.GetInteger("tokenizer.ggml.bos_token_id"));
-        int? eos = file.GetValueOrNull("tokenizer.ggml.eos_token_id") is null ? null : checked((int)file.GetInteger("tokenizer.ggml.eos_token_id"));
+        int? bos = file.GetValueOrNull("tokenizer.ggml.bos_token_id") is null ? null : ToInt(file, "tokenizer.ggml.bos_token_id", file.GetInteger("tokenizer.ggml.bos_token_id"));
+        int? eos = file.GetValueOrNull("tokenizer.ggml.eos_token_id") is null ? null : ToInt(file, "tokenizer.ggml.eos_token_id", file.GetInteger("tokenizer.ggml.eos_token_id"));
         return new ModelConfig
         {
             Architecture = "LlamaForCausalLM",
@@ -128,4 +128,8 @@ public static class GgufModelLoader
             EosTokenIds = eos is int e ? [e] : [],
         };
     }
+
+    private static int ToInt(GgufFile file, string key, long value) => value is >= int.MinValue and <= int.MaxValue
+        ? (int)value
+        : throw new GgufException(GgufError.BadShape, file.Location, key, $"{value} does not fit a 32-bit integer");
 }

@@ -88,7 +88,21 @@ public sealed class ModelConfig
     }
 
     /// <summary>Parses config.json text; <paramref name="source"/> names it in errors.</summary>
+    /// <exception cref="QuantSharpException">Malformed JSON, a field of the wrong type, or sizes that do not fit together.</exception>
     public static ModelConfig Parse(string json, string source)
+    {
+        try
+        {
+            return ParseJson(json, source);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            // Not JSON, or a field of the wrong JSON type (JsonElement throws InvalidOperationException for those).
+            throw new QuantSharpException($"{source}: malformed config ({e.Message})", e);
+        }
+    }
+
+    private static ModelConfig ParseJson(string json, string source)
     {
         using JsonDocument doc = JsonDocument.Parse(json);
         JsonElement root = doc.RootElement;

@@ -83,8 +83,9 @@ public sealed record SentencePooling
 
             return new SentencePooling { Mode = mode, Normalize = normalize, MaxSequenceLength = maxLength, Source = modules };
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a value of the wrong JSON type, or a string that is not valid UTF-8.
             throw new QuantSharpException($"{modules}: not valid JSON ({e.Message})", e);
         }
     }
@@ -161,7 +162,7 @@ public sealed record SentencePooling
         try
         {
             using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(path));
-            return doc.RootElement.TryGetProperty("max_seq_length", out JsonElement e) && e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v) && v > 0 ? v : null;
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("max_seq_length", out JsonElement e) && e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v) && v > 0 ? v : null;
         }
         catch (JsonException e)
         {

@@ -172,12 +172,13 @@ public static class SyntheticCheckpoint
     /// of <see cref="Tensors(ModelConfig, ArchitectureSpec)"/> in shards of at most <paramref name="shardBytes"/>
     /// (<c>model-0000N-of-0000M.safetensors</c> plus <c>model.safetensors.index.json</c>, or one <c>model.safetensors</c>
     /// when everything fits in one shard), and the tokenizer files of <paramref name="tokenizerFolder"/>. The folder
-    /// appears whole or not at all (written in a temporary sibling, then renamed; an existing folder is replaced).
+    /// appears whole or not at all (written in a temporary sibling, then renamed); an existing non-empty folder is replaced
+    /// only with <paramref name="overwrite"/>.
     /// </summary>
     /// <returns>The tensors written and the shard files, in order.</returns>
     /// <exception cref="QuantSharpException">An unsupported or encoder config, or a bad layer count.</exception>
     public static (IReadOnlyList<RandomTensorSpec> Tensors, IReadOnlyList<string> Shards) WriteFromConfig(
-        string configJson, int? layers, string directory, DType dtype, ulong seed, string? tokenizerFolder, long shardBytes = DefaultShardBytes, Action<long, long>? progress = null)
+        string configJson, int? layers, string directory, DType dtype, ulong seed, string? tokenizerFolder, long shardBytes = DefaultShardBytes, Action<long, long>? progress = null, bool overwrite = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(shardBytes, 1);
         string json = ConfigJson(configJson, layers, dtype);
@@ -202,7 +203,7 @@ public static class SyntheticCheckpoint
         long total = tensors.Sum(t => t.ElementCount * size), before = 0;
         string[] names = shards.Count == 1 ? ["model.safetensors"]
             : [.. Enumerable.Range(1, shards.Count).Select(i => $"model-{i:D5}-of-{shards.Count:D5}.safetensors")];
-        using AtomicFolder folder = AtomicFolder.Begin(directory, overwrite: true);
+        using AtomicFolder folder = AtomicFolder.Begin(directory, overwrite);
         for (int i = 0; i < shards.Count; i++)
         {
             long offset = before;
@@ -247,7 +248,8 @@ public static class SyntheticCheckpoint
             || name.EndsWith(".tiktoken", StringComparison.Ordinal);
     }
 
-    /// <summary>Writes the folder <paramref name="directory"/> (created if missing; existing files replaced atomically).</summary>
+    /// <summary>Writes the folder <paramref name="directory"/> atomically; an existing non-empty one is replaced only with
+    /// <paramref name="overwrite"/>.</summary>
     /// <param name="shape">The model's shapes.</param>
     /// <param name="directory">Output folder.</param>
     /// <param name="dtype">F32, F16 or BF16.</param>
@@ -255,19 +257,19 @@ public static class SyntheticCheckpoint
     /// <param name="tokenizerModel">A SentencePiece <c>tokenizer.model</c> to copy in; used only when its vocabulary
     /// size is the shape's (the caller checks); null writes no tokenizer.</param>
     /// <param name="progress">Called with (bytes done, bytes total).</param>
-    public static void Write(SyntheticModelShape shape, string directory, DType dtype, ulong seed, string? tokenizerModel, Action<long, long>? progress = null)
+    /// <param name="overwrite">Replace <paramref name="directory"/> if it exists and is not empty.</param>
+    public static void Write(SyntheticModelShape shape, string directory, DType dtype, ulong seed, string? tokenizerModel, Action<long, long>? progress = null, bool overwrite = false)
     {
-        Directory.CreateDirectory(directory);
-        RandomSafetensorsWriter.Write(Path.Combine(directory, "model.safetensors"), Tensors(shape), dtype, seed, WeightStd, progress);
-        WriteAtomically(Path.Combine(directory, "config.json"), Config(shape, dtype));
+        using AtomicFolder folder = AtomicFolder.Begin(directory, overwrite);
+        RandomSafetensorsWriter.Write(folder.File("model.safetensors"), Tensors(shape), dtype, seed, WeightStd, progress);
+        AtomicFile.WriteAllText(folder.File("config.json"), Config(shape, dtype));
         if (tokenizerModel is not null)
         {
-            string target = Path.Combine(directory, "tokenizer.model");
-            string tmp = target + ".tmp";
-            File.Copy(tokenizerModel, tmp, overwrite: true);
-            File.Move(tmp, target, overwrite: true);
-            WriteAtomically(Path.Combine(directory, "tokenizer_config.json"), "{\"add_bos_token\": true, \"add_eos_token\": false}\n");
+            AtomicFile.Copy(tokenizerModel, folder.File("tokenizer.model"));
+            AtomicFile.WriteAllText(folder.File("tokenizer_config.json"), "{\"add_bos_token\": true, \"add_eos_token\": false}\n");
         }
+
+        folder.Commit();
     }
 
     /// <summary>The config.json text for <paramref name="shape"/>.</summary>
@@ -300,12 +302,5 @@ public static class SyntheticCheckpoint
         }
 
         return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
-    }
-
-    private static void WriteAtomically(string path, string text)
-    {
-        string tmp = path + "." + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + ".tmp";
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, path, overwrite: true);
     }
 }

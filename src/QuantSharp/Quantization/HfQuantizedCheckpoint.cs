@@ -36,9 +36,8 @@ public static class HfQuantizedCheckpoint
         }
 
         bool actOrder = linears.Any(l => l.Weight is IntGroupLinear { HasGIdx: true });
-        string temp = Path.GetFullPath(outDir).TrimEnd(Path.DirectorySeparatorChar) + $".tmp-{Environment.ProcessId}";
-        Directory.CreateDirectory(temp);
-        try
+        using AtomicFolder folder = AtomicFolder.Begin(outDir, overwrite: false);
+        string temp = folder.TempPath;
         {
             using (var writer = new SafetensorsWriter(temp))
             {
@@ -99,12 +98,7 @@ public static class HfQuantizedCheckpoint
                 }
             }
 
-            Directory.Move(temp, outDir);
-        }
-        catch
-        {
-            Directory.Delete(temp, recursive: true);
-            throw;
+            folder.Commit();
         }
     }
 

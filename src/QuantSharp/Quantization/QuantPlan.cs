@@ -72,10 +72,7 @@ public sealed class QuantPlan
             w.WriteEndObject();
         }
 
-        string full = Path.GetFullPath(path);
-        string temp = full + $".tmp-{Environment.ProcessId}";
-        File.WriteAllBytes(temp, buffer.ToArray());
-        File.Move(temp, full, overwrite: true);
+        Formats.AtomicFile.WriteAllBytes(Path.GetFullPath(path), buffer.ToArray());
     }
 
     /// <summary>Reads plan.json.</summary>

@@ -191,8 +191,9 @@ public sealed class QuantizationConfig
                 ? Read(block)
                 : null;
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a value of the wrong JSON type, or a string that is not valid UTF-8.
             throw new QuantSharpException($"config.json is not valid JSON ({e.Message})", e);
         }
     }

@@ -231,8 +231,9 @@ internal sealed class TokenizerConfig
             using JsonDocument doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 64 });
             read(doc.RootElement);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a value of the wrong JSON type, or a string that is not valid UTF-8.
             throw new QuantSharpException($"{source}: not valid JSON ({e.Message})", e);
         }
     }

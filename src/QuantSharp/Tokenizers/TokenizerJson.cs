@@ -22,8 +22,9 @@ internal static class TokenizerJson
             using JsonDocument doc = JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 64 });
             return Read(doc.RootElement, path);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a value of the wrong JSON type, or a string that is not valid UTF-8.
             throw new QuantSharpException($"{path}: not valid JSON ({e.Message})", e);
         }
     }

@@ -33,8 +33,9 @@ internal static class VocabJson
 
             return tokens;
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a value of the wrong JSON type, or a string that is not valid UTF-8.
             throw new QuantSharpException($"{path}: not valid JSON ({e.Message})", e);
         }
     }

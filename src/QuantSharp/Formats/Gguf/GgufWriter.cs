@@ -23,7 +23,10 @@ public sealed class GgufWriter : IDisposable
     /// <summary>Starts a writer; temporary tensor data goes to <paramref name="tempDirectory"/> (default: the system temp folder).</summary>
     public GgufWriter(string? tempDirectory = null)
     {
-        _dataPath = Path.Combine(tempDirectory ?? Path.GetTempPath(), $".qs-gguf-{Guid.NewGuid():N}.tmp");
+        // The data file is a temporary of this process (OutputTemporaries), so a killed run's is removed by the next one.
+        string scratch = Path.Combine(tempDirectory ?? Path.GetTempPath(), "quantsharp-gguf-data");
+        OutputTemporaries.RemoveStale(scratch);
+        _dataPath = OutputTemporaries.Claim(scratch);
         _data = new FileStream(_dataPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20);
     }
 
@@ -270,6 +273,6 @@ public sealed class GgufWriter : IDisposable
 
         _done = true;
         _data.Dispose();
-        File.Delete(_dataPath);
+        OutputTemporaries.Delete(_dataPath);
     }
 }

@@ -1,0 +1,30 @@
+namespace QuantSharp.Fuzz;
+
+/// <summary>
+/// A per-process folder for parsers that read paths (memory-mapped checkpoints, tokenizer folders): each input is written
+/// there under the file name the parser looks for. It lives in /dev/shm where that exists, so no input touches a disk.
+/// </summary>
+internal static class ScratchFolder
+{
+    private static readonly Lazy<string> s_root = new(() =>
+    {
+        string parent = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
+        string root = Path.Combine(parent, $"quantsharp-fuzz-{Environment.ProcessId}");
+        Directory.CreateDirectory(root);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(root, recursive: true);
+        return root;
+    });
+
+    /// <summary>An empty folder named <paramref name="name"/> inside the scratch folder (emptied on each call).</summary>
+    public static string Fresh(string name)
+    {
+        string folder = Path.Combine(s_root.Value, name);
+        if (Directory.Exists(folder))
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+
+        Directory.CreateDirectory(folder);
+        return folder;
+    }
+}
