@@ -57,14 +57,19 @@ public static class FuzzSeeds
         yield return ("index.json", Encoding.UTF8.GetBytes(index.ToJsonString()));
     }
 
-    /// <summary>A fresh folder holding two one-tensor shards, <c>a</c> and <c>b</c>, for the index target.</summary>
+    /// <summary>A folder holding two one-tensor shards, <c>a</c> and <c>b</c>, for the index target (written once per
+    /// process; the target replaces only the index).</summary>
     internal static string ShardedFolder(string name)
     {
-        string folder = ScratchFolder.Fresh(name);
+        string folder = ScratchFolder.Path(name);
         for (int i = 1; i <= 2; i++)
         {
-            string tensor = i == 1 ? "a" : "b";
-            File.WriteAllBytes(Path.Combine(folder, Shard(i)), SafetensorsBytes(w => w.Add(tensor, DType.F32, [5], Floats(5, DType.F32))));
+            string shard = System.IO.Path.Combine(folder, Shard(i));
+            if (!File.Exists(shard))
+            {
+                string tensor = i == 1 ? "a" : "b";
+                File.WriteAllBytes(shard, SafetensorsBytes(w => w.Add(tensor, DType.F32, [5], Floats(5, DType.F32))));
+            }
         }
 
         return folder;

@@ -8,17 +8,25 @@ internal static class ScratchFolder
 {
     private static readonly Lazy<string> s_root = new(() =>
     {
-        string parent = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
-        string root = Path.Combine(parent, $"quantsharp-fuzz-{Environment.ProcessId}");
+        string parent = Directory.Exists("/dev/shm") ? "/dev/shm" : System.IO.Path.GetTempPath();
+        string root = System.IO.Path.Combine(parent, $"quantsharp-fuzz-{Environment.ProcessId}");
         Directory.CreateDirectory(root);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(root, recursive: true);
         return root;
     });
 
+    /// <summary>The folder named <paramref name="name"/> inside the scratch folder, created if missing, kept as it is.</summary>
+    public static string Path(string name)
+    {
+        string folder = System.IO.Path.Combine(s_root.Value, name);
+        Directory.CreateDirectory(folder);
+        return folder;
+    }
+
     /// <summary>An empty folder named <paramref name="name"/> inside the scratch folder (emptied on each call).</summary>
     public static string Fresh(string name)
     {
-        string folder = Path.Combine(s_root.Value, name);
+        string folder = System.IO.Path.Combine(s_root.Value, name);
         if (Directory.Exists(folder))
         {
             Directory.Delete(folder, recursive: true);

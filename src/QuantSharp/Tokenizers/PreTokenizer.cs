@@ -27,18 +27,7 @@ internal abstract class PreTokenizer
     public virtual void Split(string text, List<string> pieces, bool atStart) => Split(text, pieces);
 
     /// <summary>A regex compiled the way every pre-tokenizer pattern is (culture-invariant, bounded time).</summary>
-    /// <exception cref="QuantSharpException">The pattern is not a valid .NET regex.</exception>
-    public static Regex Compile(string pattern)
-    {
-        try
-        {
-            return new Regex(pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled, RegexTimeout);
-        }
-        catch (ArgumentException e)
-        {
-            throw new QuantSharpException($"pre-tokenizer pattern '{pattern}' is not a valid regex ({e.Message})", e);
-        }
-    }
+    public static Regex Compile(string pattern) => new(pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled, RegexTimeout);
 }
 
 /// <summary>How a <see cref="RegexSplitter"/> treats the text its pattern matches (Hugging Face's <c>SplitDelimiterBehavior</c>).</summary>
