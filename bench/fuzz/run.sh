@@ -20,7 +20,8 @@ command -v afl-fuzz >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=nonint
 [ -x "$tools/sharpfuzz" ] || dotnet tool install SharpFuzz.CommandLine --version 2.3.0 --tool-path "$tools" >/dev/null
 
 stamp=$(find "$root/src" "$root/bench/fuzz" -name '*.cs' -o -name '*.csproj' | grep -v '/obj/' | sort | xargs cat | sha1sum | cut -c1-16)
-if [ "$(cat "$build/stamp" 2>/dev/null)" != "$stamp" ]; then
+# FUZZ_KEEP_BUILD=1 (or a file .fuzz/build/keep) fuzzes the existing build while the sources change (a long campaign).
+if [ "$(cat "$build/stamp" 2>/dev/null)" != "$stamp" ] && ! { [ "${FUZZ_KEEP_BUILD:-0}" = 1 ] || [ -f "$build/keep" ]; } ; then
   rm -rf "$build"
   dotnet publish "$root/bench/fuzz/QuantSharp.Fuzz" -c Release -o "$build/plain" --nologo -v q >/dev/null
   cp -r "$build/plain" "$build/afl"

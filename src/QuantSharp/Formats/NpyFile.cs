@@ -75,9 +75,9 @@ public static class NpyFile
         foreach (long d in shape)
         {
             // Compare before multiplying, so a hostile shape cannot overflow into a plausible count.
-            if (d != 0 && count > dataBytes / 4 / d)
+            if (d != 0 && count > long.MaxValue / 4 / d)
             {
-                throw new QuantSharpException($"{path}: shape ({string.Join(", ", shape)}) needs more data than the file holds ({dataBytes} bytes)");
+                throw new QuantSharpException($"{path}: shape ({string.Join(", ", shape)}) overflows");
             }
 
             count *= d;
