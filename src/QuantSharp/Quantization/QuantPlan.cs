@@ -102,7 +102,7 @@ public sealed class QuantPlan
 
             return new QuantPlan(entries, root.GetProperty("budget_bytes").GetInt64());
         }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or QuantSharpException)
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or QuantSharpException)
         {
             throw new QuantSharpException($"{path}: malformed plan: {e.Message}", e);
         }

@@ -358,7 +358,12 @@ internal sealed class TemplateLexer
                     throw Error(start, $"invalid digit '{d}' in number literal");
                 }
 
-                value = checked((value * radix) + v);
+                if (value > (long.MaxValue - v) / radix)
+                {
+                    throw Error(start, $"integer literal {_source[start.._pos]} is too large");
+                }
+
+                value = (value * radix) + v;
             }
 
             if (digits.Length == 0)

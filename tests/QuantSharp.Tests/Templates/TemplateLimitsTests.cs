@@ -19,9 +19,18 @@ public class TemplateLimitsTests
     [InlineData("{{ x + }}", "t:1:8: unexpected end of print statement")]
     [InlineData("{% include 'x' %}", "t:1:4: the 'include' tag is not supported in chat templates")]
     [InlineData("{% break %}", "t:1:4: 'break' outside of a loop")]
+    [InlineData("{{ 0x8000000000000000 }}", "t:1:4: integer literal 0x8000000000000000 is too large")]
+    [InlineData("{{ 0b11111111111111111111111111111111111111111111111111111111111111111 }}", "t:1:4: integer literal 0b11111111111111111111111111111111111111111111111111111111111111111 is too large")]
+    [InlineData("{{ 99999999999999999999 }}", "t:1:4: integer literal 99999999999999999999 is too large")]
     public void ParseErrors(string source, string message)
     {
         Assert.Equal(message, Fails(source).Message);
+    }
+
+    [Fact]
+    public void LargestRadixLiteralsStillParse()
+    {
+        Assert.Equal("9223372036854775807 9223372036854775807 511", TemplateEngineTests.Render("{{ 0x7FFF_FFFF_FFFF_FFFF }} {{ 0o777777777777777777777 }} {{ 0o777 }}"));
     }
 
     [Fact]
