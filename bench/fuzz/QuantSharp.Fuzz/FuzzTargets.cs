@@ -24,9 +24,7 @@ public static class FuzzTargets
         new("safetensors", "a .safetensors file: header JSON, dtypes, shapes, offsets; every tensor read as floats",
             FuzzSeeds.Safetensors, input =>
             {
-                string path = Path.Combine(ScratchFolder.Fresh("safetensors"), "model.safetensors");
-                File.WriteAllBytes(path, input);
-                using SafetensorsFile file = SafetensorsFile.Open(path);
+                using SafetensorsFile file = SafetensorsFile.Open(InputFile("safetensors", "model.safetensors", input));
                 ReadAll(file.Tensors.Values);
             }),
         new("safetensors-index", "model.safetensors.index.json naming the shards of a sharded checkpoint",
@@ -87,12 +85,7 @@ public static class FuzzTargets
         new("sentencepiece", "tokenizer.model, SentencePiece protobuf or tiktoken text (told apart by content), as the folder loader reads it",
             FuzzSeeds.TokenizerModels, input => LoadFolderTokenizer("sentencepiece", "tokenizer.model", input)),
         new("tiktoken", "a tiktoken BPE file (base64 token, rank per line)",
-            FuzzSeeds.Tiktoken, input =>
-            {
-                string path = Path.Combine(ScratchFolder.Fresh("tiktoken"), "tokenizer.model");
-                File.WriteAllBytes(path, input);
-                TiktokenFile.Read(path);
-            }),
+            FuzzSeeds.Tiktoken, input => TiktokenFile.Read(InputFile("tiktoken", "tokenizer.model", input))),
         new("tokenizer-json", "Hugging Face tokenizer.json: model, normalizer, pre-tokenizer (regexes), added tokens, post-processor",
             FuzzSeeds.TokenizerJsons, input => LoadFolderTokenizer("tokenizer-json", "tokenizer.json", input)),
         new("vocab-txt", "a WordPiece vocab.txt",
@@ -125,19 +118,9 @@ public static class FuzzTargets
                 });
             }),
         new("npy", "a NumPy .npy array (what embed --output writes and users feed back)",
-            FuzzSeeds.Npy, input =>
-            {
-                string path = Path.Combine(ScratchFolder.Fresh("npy"), "x.npy");
-                File.WriteAllBytes(path, input);
-                NpyFile.Read(path);
-            }),
+            FuzzSeeds.Npy, input => NpyFile.Read(InputFile("npy", "x.npy", input))),
         new("quant-plan", "a mixed-precision plan file (plan --out, quantize --plan)",
-            FuzzSeeds.Plans, input =>
-            {
-                string path = Path.Combine(ScratchFolder.Fresh("quant-plan"), "plan.json");
-                File.WriteAllBytes(path, input);
-                QuantPlan.Load(path);
-            }),
+            FuzzSeeds.Plans, input => QuantPlan.Load(InputFile("quant-plan", "plan.json", input))),
         new("server-request", "an HTTP request body for the server: first byte picks /v1/chat/completions, /v1/completions or /v1/embeddings",
             FuzzSeeds.ServerRequests, ServerRequestTarget.Run),
     ];
@@ -149,11 +132,15 @@ public static class FuzzTargets
     internal static JsonArray Conversation() => ChatTemplateInput.MessagesFrom(
         [("system", "Be brief."), ("user", "Hi <|user|> {{ 1 }}"), ("assistant", "Hello."), ("user", "Again?")]);
 
-    private static void LoadFolderTokenizer(string target, string fileName, byte[] input)
+    private static void LoadFolderTokenizer(string target, string fileName, byte[] input) =>
+        RoundTrip(TokenizerLoader.Load(Path.GetDirectoryName(InputFile(target, fileName, input))!));
+
+    /// <summary>Writes <paramref name="input"/> as <paramref name="fileName"/> in a fresh scratch folder of the target.</summary>
+    private static string InputFile(string target, string fileName, byte[] input)
     {
-        string folder = ScratchFolder.Fresh(target);
-        File.WriteAllBytes(Path.Combine(folder, fileName), input);
-        RoundTrip(TokenizerLoader.Load(folder));
+        string path = Path.Combine(ScratchFolder.Fresh(target), fileName);
+        File.WriteAllBytes(path, input);
+        return path;
     }
 
     private static void RoundTrip(Tokenizer tokenizer)
