@@ -198,9 +198,6 @@ public sealed unsafe class GgufLinear : ILinearWeight
         }
     }
 
-    /// <summary>Off = one row per call for every token count (A/B timing).</summary>
-    internal static bool UseTiles = true;
-
     /// <summary>Q4_0 on its split layout (<see cref="Q4_0SplitLayout"/>) through the int4 kernels: decode one row at a
     /// time (<see cref="Int4Kernels.DotRow"/>), prefill in 8-row interleaved tiles (<see cref="InterleavedPrefill"/>).</summary>
     private static void SplitQ4_0Slice(ref Job job, int start, int end)
@@ -256,7 +253,7 @@ public sealed unsafe class GgufLinear : ILinearWeight
             return;
         }
 
-        if (!job.Scalar && UseTiles && job.Tokens >= 2 && KernelIsa.UseAvx2 && (job.Type is GgmlType.Q4_K or GgmlType.TQ2_0 || (job.Type == GgmlType.Q8_0 && AvxVnni.IsSupported)))
+        if (!job.Scalar && job.Tokens >= 2 && KernelIsa.UseAvx2 && (job.Type is GgmlType.Q4_K or GgmlType.TQ2_0 || (job.Type == GgmlType.Q8_0 && AvxVnni.IsSupported)))
         {
             // Prefill: 8-row interleaved tiles, a register-blocked GEMM over 4 tokens at a time (InterleavedPrefill);
             // Q4_0 goes through its split layout (SplitQ4_0Slice). Rows past the last full tile take the paths below.
@@ -286,7 +283,7 @@ public sealed unsafe class GgufLinear : ILinearWeight
             }
         }
 
-        if (!job.Scalar && UseTiles && job.Tokens >= 2 && GgufTileKernels.HasTile(job.Type))
+        if (!job.Scalar && job.Tokens >= 2 && GgufTileKernels.HasTile(job.Type))
         {
             // Several tokens where the interleaved GEMM does not apply (Q8_0 without AVX-VNNI) and the last rows of a
             // slice: 4-row tiles (GgufTileKernels). Not for decode: on the TinyLlama-shape model

@@ -19,10 +19,6 @@ namespace QuantSharp.Models;
 /// </summary>
 public sealed class SchemeLinearProvider : ILinearProvider
 {
-    /// <summary>Extra schemes by name (e.g. GGUF block types), tried before the built-in ones: each turns a dense
-    /// tensor into a weight of that scheme.</summary>
-    public static Dictionary<string, Func<TensorView, ILinearWeight>> Custom { get; } = new(StringComparer.OrdinalIgnoreCase);
-
     private readonly IWeightSource _source;
     private readonly ConcurrentDictionary<string, ILinearWeight> _weights = new(StringComparer.Ordinal);
 
@@ -66,11 +62,6 @@ public sealed class SchemeLinearProvider : ILinearProvider
     /// <exception cref="QuantSharpException">An unknown scheme.</exception>
     public static Func<TensorView, ILinearWeight> Converter(string scheme)
     {
-        if (Custom.TryGetValue(scheme, out var custom))
-        {
-            return custom;
-        }
-
         switch (scheme.ToLowerInvariant())
         {
             case "f32":

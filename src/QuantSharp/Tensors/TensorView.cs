@@ -38,9 +38,6 @@ public sealed unsafe class TensorView
         return new TensorView(name, dtype, shape, pinned);
     }
 
-    /// <summary>A view that only describes a tensor (name, dtype, shape, size) and has no data; for listings.</summary>
-    public static TensorView Describe(string name, DType dtype, long[] shape, long byteLength) => new(name, dtype, shape, null, byteLength);
-
     /// <summary>Creates an F32 view over a copy of <paramref name="values"/>.</summary>
     public static TensorView FromFloats(string name, long[] shape, ReadOnlySpan<float> values)
         => FromBytes(name, DType.F32, shape, MemoryMarshal.AsBytes(values));

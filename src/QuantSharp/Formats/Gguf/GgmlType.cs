@@ -46,9 +46,6 @@ public static class GgmlTypeInfo
     /// <summary>Elements per super-block of the K-quants and ternary types.</summary>
     public const int QK_K = 256;
 
-    /// <summary>True when <paramref name="type"/> is an id this library knows the block size of.</summary>
-    public static bool IsKnown(GgmlType type) => BlockSize(type) != 0;
-
     /// <summary>True when this library can dequantize <paramref name="type"/> (and so multiply by it).</summary>
     public static bool CanDequantize(GgmlType type) => type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
         or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0

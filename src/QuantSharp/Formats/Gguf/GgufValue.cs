@@ -89,8 +89,6 @@ public sealed class GgufValue : IEquatable<GgufValue>
         return new(GgufValueType.Array, GgufValueType.Array, v);
     }
 
-    internal static GgufValue FromRaw(GgufValueType type, GgufValueType elementType, object value) => new(type, elementType, value);
-
     /// <summary>The string, or null when the value is not a string.</summary>
     public string? AsString() => _value as string;
 
