@@ -21,8 +21,7 @@ public static class AtomicFile
                 output.Flush(flushToDisk: true);
             }
 
-            File.Move(tmp, path, overwrite: true);
-            OutputTemporaries.Release(tmp);
+            OutputTemporaries.Publish(tmp, () => File.Move(tmp, path, overwrite: true));
             DiskSync.Parent(path);
         }
         catch

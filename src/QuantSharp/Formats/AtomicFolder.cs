@@ -58,10 +58,17 @@ public sealed class AtomicFolder : IDisposable
         ObjectDisposedException.ThrowIf(_committed, this);
         CheckTarget(Target, Overwrite);
         DiskSync.Tree(TempPath);
-        if (Directory.Exists(Target))
+        string? old = null;
+        OutputTemporaries.Publish(TempPath, () =>
         {
+            if (!Directory.Exists(Target))
+            {
+                Directory.Move(TempPath, Target);
+                return;
+            }
+
             // An empty folder, or --force: move the old one aside first so the swap is two renames, then delete it.
-            string old = OutputTemporaries.Claim(Target);
+            old = OutputTemporaries.Claim(Target);
             Directory.Move(Target, old);
             try
             {
@@ -71,20 +78,16 @@ public sealed class AtomicFolder : IDisposable
             {
                 Directory.Move(old, Target);
                 OutputTemporaries.Release(old);
+                old = null;
                 throw;
             }
-
-            _committed = true;
-            OutputTemporaries.Release(TempPath);
-            DiskSync.Parent(Target);
-            OutputTemporaries.Delete(old);
-            return;
-        }
-
-        Directory.Move(TempPath, Target);
+        });
         _committed = true;
-        OutputTemporaries.Release(TempPath);
         DiskSync.Parent(Target);
+        if (old is not null)
+        {
+            OutputTemporaries.Delete(old);
+        }
     }
 
     private static void CheckTarget(string full, bool overwrite)

@@ -18,15 +18,36 @@ public static class OutputTemporaries
     private static readonly ConcurrentDictionary<string, byte> s_live = new(StringComparer.Ordinal);
     private static readonly int s_pid = Environment.ProcessId;
 
+    // Publishing (the final rename) and the signal-time cleanup exclude each other: a cleanup that deleted a folder while
+    // it was being renamed into place would leave a partial output under the final name.
+    private static readonly Lock s_gate = new();
+    private static bool s_ending;
+
     /// <summary>A new temporary path beside <paramref name="target"/> (nothing is created), owned by this process until
     /// <see cref="Release"/>.</summary>
+    /// <exception cref="OperationCanceledException">The process is ending (<see cref="RemoveLive"/> ran).</exception>
     public static string Claim(string target)
     {
+        ThrowIfEnding();
         string full = Path.GetFullPath(Path.TrimEndingDirectorySeparator(target));
         string parent = Path.GetDirectoryName(full) ?? throw new QuantSharpException($"{target}: cannot write at the file-system root");
         string temp = Path.Combine(parent, $".{Path.GetFileName(full)}{Marker}{s_pid.ToString(CultureInfo.InvariantCulture)}-{Guid.NewGuid():N}");
         s_live[temp] = 0;
         return temp;
+    }
+
+    /// <summary>Runs <paramref name="rename"/>, which moves <paramref name="temp"/> into place, and stops tracking it; never
+    /// at the same time as <see cref="RemoveLive"/>, and not at all once it has run.</summary>
+    /// <exception cref="OperationCanceledException">The process is ending: the output is not published.</exception>
+    public static void Publish(string temp, Action rename)
+    {
+        ArgumentNullException.ThrowIfNull(rename);
+        lock (s_gate)
+        {
+            ThrowIfEnding();
+            rename();
+            Release(temp);
+        }
     }
 
     /// <summary>Stops tracking <paramref name="temp"/> (it was renamed into place or deleted).</summary>
@@ -71,10 +92,27 @@ public static class OutputTemporaries
         return removed;
     }
 
-    /// <summary>Deletes every temporary this process still owns: what a signal handler calls before the process ends,
-    /// so an interrupted run leaves nothing behind.</summary>
+    /// <summary>Deletes every temporary this process still owns and refuses new ones and every later publish: what a
+    /// signal handler calls before the process ends, so an interrupted run leaves nothing behind and no partial output.</summary>
     /// <returns>How many were removed.</returns>
     public static int RemoveLive()
+    {
+        lock (s_gate)
+        {
+            s_ending = true;
+            return RemoveAllLive();
+        }
+    }
+
+    private static void ThrowIfEnding()
+    {
+        if (s_ending)
+        {
+            throw new OperationCanceledException("the process is ending; the output is not written");
+        }
+    }
+
+    private static int RemoveAllLive()
     {
         int removed = 0;
         foreach (string temp in s_live.Keys)
