@@ -38,68 +38,66 @@ public static class HfQuantizedCheckpoint
         bool actOrder = linears.Any(l => l.Weight is IntGroupLinear { HasGIdx: true });
         using AtomicFolder folder = AtomicFolder.Begin(outDir, overwrite: false);
         string temp = folder.TempPath;
+        using (var writer = new SafetensorsWriter(temp))
         {
-            using (var writer = new SafetensorsWriter(temp))
+            ArchitectureSpec a = model.Spec;
+            AddDense(writer, a.Embedding, model.Embedding);
+            for (int i = 0; i < model.Blocks.Length; i++)
             {
-                ArchitectureSpec a = model.Spec;
-                AddDense(writer, a.Embedding, model.Embedding);
-                for (int i = 0; i < model.Blocks.Length; i++)
-                {
-                    writer.Add(a.LayerPrefix(i) + a.AttnNorm, [model.Blocks[i].AttnNorm.Length], model.Blocks[i].AttnNorm);
-                    writer.Add(a.LayerPrefix(i) + a.MlpNorm, [model.Blocks[i].MlpNorm.Length], model.Blocks[i].MlpNorm);
-                }
-
-                (float[] finalNorm, ILinearWeight head) = model.RequireHead();
-                writer.Add(a.FinalNorm!, [finalNorm.Length], finalNorm);
-                if (!model.Config.TieWordEmbeddings)
-                {
-                    AddDense(writer, a.LmHead!, head);
-                }
-
-                foreach ((string name, ILinearWeight w) in linears)
-                {
-                    if (layout == HfQuantLayout.Gptq)
-                    {
-                        HfQuantizedWriter.WriteGptq(writer, name, w);
-                    }
-                    else
-                    {
-                        HfQuantizedWriter.WriteAwq(writer, name, w);
-                    }
-                }
-
-                writer.Commit(Path.Combine(temp, "model.safetensors"));
+                writer.Add(a.LayerPrefix(i) + a.AttnNorm, [model.Blocks[i].AttnNorm.Length], model.Blocks[i].AttnNorm);
+                writer.Add(a.LayerPrefix(i) + a.MlpNorm, [model.Blocks[i].MlpNorm.Length], model.Blocks[i].MlpNorm);
             }
 
-            JsonNode config = JsonNode.Parse(File.ReadAllText(Path.Combine(sourceFolder, "config.json")))
-                ?? throw new QuantSharpException($"{sourceFolder}/config.json is empty");
-            config["quantization_config"] = layout == HfQuantLayout.Gptq
-                ? new JsonObject
-                {
-                    ["quant_method"] = "gptq", ["bits"] = spec.Bits, ["group_size"] = spec.GroupSize, ["desc_act"] = actOrder,
-                    ["sym"] = spec.Symmetric, ["checkpoint_format"] = "gptq", ["true_sequential"] = true, ["static_groups"] = false,
-                }
-                : new JsonObject
-                {
-                    ["quant_method"] = "awq", ["bits"] = 4, ["group_size"] = spec.GroupSize, ["version"] = "gemm", ["zero_point"] = !spec.Symmetric,
-                };
-            if (layout == HfQuantLayout.AwqGemm && spec.Symmetric)
+            (float[] finalNorm, ILinearWeight head) = model.RequireHead();
+            writer.Add(a.FinalNorm!, [finalNorm.Length], finalNorm);
+            if (!model.Config.TieWordEmbeddings)
             {
-                throw new QuantSharpException("the AWQ GEMM layout is written with zero points; quantize asymmetric (without --sym)");
+                AddDense(writer, a.LmHead!, head);
             }
 
-            File.WriteAllText(Path.Combine(temp, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            foreach (string extra in new[] { "tokenizer.model", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json", "generation_config.json" })
+            foreach ((string name, ILinearWeight w) in linears)
             {
-                string src = Path.Combine(sourceFolder, extra);
-                if (File.Exists(src))
+                if (layout == HfQuantLayout.Gptq)
                 {
-                    File.Copy(src, Path.Combine(temp, extra));
+                    HfQuantizedWriter.WriteGptq(writer, name, w);
+                }
+                else
+                {
+                    HfQuantizedWriter.WriteAwq(writer, name, w);
                 }
             }
 
-            folder.Commit();
+            writer.Commit(Path.Combine(temp, "model.safetensors"));
         }
+
+        JsonNode config = JsonNode.Parse(File.ReadAllText(Path.Combine(sourceFolder, "config.json")))
+            ?? throw new QuantSharpException($"{sourceFolder}/config.json is empty");
+        config["quantization_config"] = layout == HfQuantLayout.Gptq
+            ? new JsonObject
+            {
+                ["quant_method"] = "gptq", ["bits"] = spec.Bits, ["group_size"] = spec.GroupSize, ["desc_act"] = actOrder,
+                ["sym"] = spec.Symmetric, ["checkpoint_format"] = "gptq", ["true_sequential"] = true, ["static_groups"] = false,
+            }
+            : new JsonObject
+            {
+                ["quant_method"] = "awq", ["bits"] = 4, ["group_size"] = spec.GroupSize, ["version"] = "gemm", ["zero_point"] = !spec.Symmetric,
+            };
+        if (layout == HfQuantLayout.AwqGemm && spec.Symmetric)
+        {
+            throw new QuantSharpException("the AWQ GEMM layout is written with zero points; quantize asymmetric (without --sym)");
+        }
+
+        File.WriteAllText(Path.Combine(temp, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        foreach (string extra in new[] { "tokenizer.model", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json", "generation_config.json" })
+        {
+            string src = Path.Combine(sourceFolder, extra);
+            if (File.Exists(src))
+            {
+                File.Copy(src, Path.Combine(temp, extra));
+            }
+        }
+
+        folder.Commit();
     }
 
     private static void AddDense(SafetensorsWriter writer, string name, ILinearWeight w)

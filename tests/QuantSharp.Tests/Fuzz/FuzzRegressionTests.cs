@@ -32,6 +32,22 @@ public sealed class FuzzRegressionTests
         Assert.True(failures.Count == 0, string.Join("\n\n", failures));
     }
 
+    /// <summary>The gguf finding, rebuilt here rather than kept as a .gguf file: a <c>llama.*</c> integer above 2³¹ once
+    /// escaped model-config reading as an OverflowException.</summary>
+    [Fact]
+    public void GgufConfigIntegerAboveInt32IsRefusedCleanly()
+    {
+        using var writer = new QuantSharp.Formats.Gguf.GgufWriter(Path.GetTempPath());
+        writer.Add("general.architecture", "llama");
+        writer.Add("llama.embedding_length", 1UL << 40);
+        writer.Add("llama.attention.head_count", 4u);
+        byte[] file = writer.ToArray();
+        Assert.Null(FuzzTargets.Get("gguf").Check(file));
+        using var gguf = QuantSharp.Formats.Gguf.GgufFile.Parse(file, "big.gguf");
+        var e = Assert.Throws<QuantSharp.Formats.Gguf.GgufException>(() => QuantSharp.Models.GgufModelLoader.ReadConfig(gguf));
+        Assert.Contains("llama.embedding_length", e.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [MemberData(nameof(Targets))]
     public void MutatedSeedsAreReadOrRefusedCleanly(string name)
