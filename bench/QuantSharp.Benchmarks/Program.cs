@@ -3,6 +3,11 @@ if (args.Length > 0 && args[0] == "tokenizers")
     return QuantSharp.Benchmarks.TokenizerThroughput.Run(args);
 }
 
+if (args.Length > 0 && args[0] == "tokenizer-scaling")
+{
+    return QuantSharp.Benchmarks.PreTokenizerScaling.Run(args);
+}
+
 if (args.Length > 0 && args[0] == "quick-f16")
 {
     return QuantSharp.Benchmarks.F16KernelTimer.Run(args);

@@ -88,7 +88,7 @@ internal static class TokenizerThroughput
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
-    private static string FindShared()
+    internal static string FindShared()
     {
         for (DirectoryInfo? d = new(Directory.GetCurrentDirectory()); d is not null; d = d.Parent)
         {

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 
 namespace QuantSharp.Tokenizers;
 
@@ -8,10 +7,6 @@ namespace QuantSharp.Tokenizers;
 /// </summary>
 internal abstract class PreTokenizer
 {
-    /// <summary>Timeout for every pre-tokenizer regex: patterns come from downloaded files, so a pathological one must
-    /// fail with an error instead of running for ever.</summary>
-    public static readonly TimeSpan RegexTimeout = TimeSpan.FromSeconds(10);
-
     /// <summary>Splits <paramref name="text"/> and appends the pieces (empty pieces are dropped).</summary>
     public abstract void Split(string text, List<string> pieces);
 
@@ -26,8 +21,8 @@ internal abstract class PreTokenizer
     /// (only Metaspace's <c>prepend_scheme: first</c> cares).</summary>
     public virtual void Split(string text, List<string> pieces, bool atStart) => Split(text, pieces);
 
-    /// <summary>A regex compiled the way every pre-tokenizer pattern is (culture-invariant, bounded time).</summary>
-    public static Regex Compile(string pattern) => new(pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled, RegexTimeout);
+    /// <summary>A pattern compiled the way every pre-tokenizer pattern is (<see cref="SplitPattern"/>: linear time).</summary>
+    public static SplitPattern Compile(string pattern) => SplitPattern.Compile(pattern);
 }
 
 /// <summary>How a <see cref="RegexSplitter"/> treats the text its pattern matches (Hugging Face's <c>SplitDelimiterBehavior</c>).</summary>
@@ -46,7 +41,7 @@ internal enum SplitBehavior
 }
 
 /// <summary>Splits on a regex: Hugging Face's <c>Split</c> and one entry of llama.cpp's pre-tokenizer regex lists.</summary>
-internal sealed class RegexSplitter(Regex regex, SplitBehavior behavior = SplitBehavior.Isolated, bool invert = false) : PreTokenizer
+internal sealed class RegexSplitter(SplitPattern pattern, SplitBehavior behavior = SplitBehavior.Isolated, bool invert = false) : PreTokenizer
 {
     /// <summary>GPT-2's pattern (also used by Hugging Face's ByteLevel pre-tokenizer with <c>use_regex</c>).</summary>
     public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
@@ -59,39 +54,12 @@ internal sealed class RegexSplitter(Regex regex, SplitBehavior behavior = SplitB
     /// <inheritdoc />
     public override RegexSplitter? AsIsolatingSplitter => behavior == SplitBehavior.Isolated ? this : null;
 
+    /// <summary>The pattern this splitter splits on.</summary>
+    public SplitPattern Pattern => pattern;
+
     /// <summary>Calls <paramref name="span"/> with (start, length, is a match) of every span of the text in order, matches
     /// and the gaps between them alike, without building strings (all of them are the <see cref="SplitBehavior.Isolated"/> split).</summary>
-    public void ForEachRange(string text, Action<int, int, bool> span)
-    {
-        int at = 0;
-        try
-        {
-            foreach (ValueMatch m in regex.EnumerateMatches(text))
-            {
-                if (m.Length == 0)
-                {
-                    continue;
-                }
-
-                if (m.Index > at)
-                {
-                    span(at, m.Index - at, false);
-                }
-
-                span(m.Index, m.Length, true);
-                at = m.Index + m.Length;
-            }
-        }
-        catch (RegexMatchTimeoutException e)
-        {
-            throw new QuantSharpException($"pre-tokenizer pattern '{regex}' took longer than {RegexTimeout.TotalSeconds:0} s on a {text.Length}-character text", e);
-        }
-
-        if (at < text.Length)
-        {
-            span(at, text.Length - at, false);
-        }
-    }
+    public void ForEachRange(string text, Action<int, int, bool> span) => pattern.ForEachRange(text, span);
 
     /// <inheritdoc />
     public override void Split(string text, List<string> pieces)
@@ -248,8 +216,8 @@ internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) 
 /// <summary>Hugging Face's <c>Digits</c>: digits split from the rest, one piece per digit when <c>individual_digits</c>.</summary>
 internal sealed class DigitsPreTokenizer(bool individual) : PreTokenizer
 {
-    private static readonly Regex s_runs = Compile(@"\p{Nd}+");
-    private static readonly Regex s_single = Compile(@"\p{Nd}");
+    private static readonly SplitPattern s_runs = Compile(@"\p{Nd}+");
+    private static readonly SplitPattern s_single = Compile(@"\p{Nd}");
 
     /// <inheritdoc />
     public override void Split(string text, List<string> pieces) => new RegexSplitter(individual ? s_single : s_runs).Split(text, pieces);

@@ -48,7 +48,7 @@ internal sealed class ReplaceNormalizer(string? literal, Regex? pattern, string 
         }
         catch (RegexMatchTimeoutException e)
         {
-            throw new QuantSharpException($"normalizer pattern '{pattern}' took longer than {PreTokenizer.RegexTimeout.TotalSeconds:0} s on a {text.Length}-character text", e);
+            throw new QuantSharpException($"normalizer pattern '{pattern}' took longer than {SplitPattern.Timeout.TotalSeconds:0} s on a {text.Length}-character text", e);
         }
     }
 }

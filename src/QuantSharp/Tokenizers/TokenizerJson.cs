@@ -198,7 +198,7 @@ internal static class TokenizerJson
             "Replace" => Pattern(e, path) switch
             {
                 (string literal, null) => new ReplaceNormalizer(literal, null, Str(e, "content", path) ?? ""),
-                (_, Regex regex) => new ReplaceNormalizer(null, regex, Str(e, "content", path) ?? ""),
+                (_, string regex) => new ReplaceNormalizer(null, CompileRegex(regex, path, p => SplitPattern.CompileRegex(p)), Str(e, "content", path) ?? ""),
                 _ => throw new QuantSharpException($"{path}: Replace normalizer without a pattern"),
             },
             "BertNormalizer" => new BertNormalizer(Bool(e, "clean_text", true), Bool(e, "handle_chinese_chars", true), Bool(e, "lowercase", true),
@@ -222,7 +222,7 @@ internal static class TokenizerJson
             "Split" => new RegexSplitter(Pattern(e, path) switch
             {
                 (string literal, null) => Tokenizers.PreTokenizer.Compile(Regex.Escape(literal)),
-                (_, Regex regex) => regex,
+                (_, string regex) => CompileRegex(regex, path, p => SplitPattern.Compile(p)),
                 _ => throw new QuantSharpException($"{path}: Split pre-tokenizer without a pattern"),
             }, Behavior(Str(e, "behavior", path), path), Bool(e, "invert")),
             "Digits" => new DigitsPreTokenizer(Bool(e, "individual_digits")),
@@ -308,7 +308,7 @@ internal static class TokenizerJson
         => e.TryGetProperty(name, out JsonElement pair) && pair.ValueKind == JsonValueKind.Array && pair.GetArrayLength() == 2 && pair[1].TryGetInt32(out int id)
             ? id : throw new QuantSharpException($"{path}: post-processor '{name}' is not a [token, id] pair");
 
-    private static (string? Literal, Regex? Regex) Pattern(JsonElement e, string path)
+    private static (string? Literal, string? Regex) Pattern(JsonElement e, string path)
     {
         if (!e.TryGetProperty("pattern", out JsonElement p) || p.ValueKind != JsonValueKind.Object)
         {
@@ -322,17 +322,22 @@ internal static class TokenizerJson
 
         if (p.TryGetProperty("Regex", out JsonElement r) && r.ValueKind == JsonValueKind.String)
         {
-            try
-            {
-                return (null, Tokenizers.PreTokenizer.Compile(r.GetString()!));
-            }
-            catch (ArgumentException ex)
-            {
-                throw new QuantSharpException($"{path}: pattern '{r.GetString()}' is not a regex .NET accepts ({ex.Message})", ex);
-            }
+            return (null, r.GetString());
         }
 
         return (null, null);
+    }
+
+    private static T CompileRegex<T>(string pattern, string path, Func<string, T> compile)
+    {
+        try
+        {
+            return compile(pattern);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new QuantSharpException($"{path}: pattern '{pattern}' is not a regex .NET accepts ({ex.Message})", ex);
+        }
     }
 
     private static bool Mentions(JsonElement? element, string type)
