@@ -19,6 +19,7 @@ public static class FuzzSeeds
     private const int KeptTokens = 300;
     private static readonly Lazy<string> s_shared = new(FindShared);
     private static readonly Lazy<byte[]> s_storiesTokenizer = new(() => File.ReadAllBytes(Path.Combine(Shared, "models", "stories260K", "hf", "tokenizer.model")));
+    private static readonly Lazy<byte[]> s_qwen2Config = new(() => File.ReadAllBytes(Path.Combine(Shared, "models", "tokenizers", "qwen2", "tokenizer_config.json")));
     private static string? s_sharedOverride;
 
     /// <summary>The <c>shared/</c> folder: QUANTSHARP_SHARED, else the first <c>shared</c> beside a folder above the working
@@ -141,6 +142,29 @@ public static class FuzzSeeds
                 yield return (folder + ".tokenizer.json", TrimTokenizerJson(path));
             }
         }
+    }
+
+    /// <summary>Qwen2's tokenizer_config.json, which the vocab-json target pairs its input with.</summary>
+    internal static byte[] Qwen2TokenizerConfig => s_qwen2Config.Value;
+
+    internal static IEnumerable<(string, byte[])> VocabJsonAndMerges(string shared)
+    {
+        string folder = Path.Combine(shared, "models", "tokenizers", "qwen2");
+        var vocab = JsonNode.Parse(File.ReadAllBytes(Path.Combine(folder, "vocab.json")))!.AsObject();
+        var kept = new JsonObject();
+        foreach ((string token, JsonNode? id) in vocab)
+        {
+            if (id!.GetValue<long>() < KeptTokens)
+            {
+                kept[token] = id.GetValue<long>();
+            }
+        }
+
+        string[] merges = [.. File.ReadLines(Path.Combine(folder, "merges.txt"))
+            .Where(m => m.Split(' ') is [string a, string b] && kept.ContainsKey(a) && kept.ContainsKey(b) && kept.ContainsKey(a + b))];
+        byte[] vocabBytes = Encoding.UTF8.GetBytes(kept.ToJsonString());
+        yield return ("qwen2-head", [.. vocabBytes, 0, .. Encoding.UTF8.GetBytes(string.Join('\n', merges) + "\n")]);
+        yield return ("qwen2-head-versioned", [.. vocabBytes, 0, .. Encoding.UTF8.GetBytes("#version: 0.2\r\n" + string.Join("\r\n", merges))]);
     }
 
     internal static IEnumerable<(string, byte[])> VocabTxt(string shared)

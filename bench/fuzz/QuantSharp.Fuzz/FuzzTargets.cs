@@ -39,9 +39,10 @@ public static class FuzzTargets
             FuzzSeeds.Gguf, input =>
             {
                 using GgufFile file = GgufFile.Parse(input, "fuzz.gguf");
+                long budget = 1 << 20; // values dequantized per input, over all tensors
                 foreach (GgufTensorInfo t in file.TensorsInOrder)
                 {
-                    DequantizeFirstRow(t);
+                    budget -= DequantizeRows(t, budget);
                 }
 
                 Tokenizer? tokenizer = GgufVocabulary.Load(file);
@@ -88,6 +89,21 @@ public static class FuzzTargets
             FuzzSeeds.Tiktoken, input => TiktokenFile.Read(InputFile("tiktoken", "tokenizer.model", input))),
         new("tokenizer-json", "Hugging Face tokenizer.json: model, normalizer, pre-tokenizer (regexes), added tokens, post-processor",
             FuzzSeeds.TokenizerJsons, input => LoadFolderTokenizer("tokenizer-json", "tokenizer.json", input)),
+        new("vocab-json", "a GPT-2-style vocab.json, a NUL byte, then merges.txt, beside Qwen2's tokenizer_config.json",
+            FuzzSeeds.VocabJsonAndMerges, input =>
+            {
+                int split = Array.IndexOf(input, (byte)0);
+                if (split < 0)
+                {
+                    return;
+                }
+
+                string folder = ScratchFolder.Fresh("vocab-json");
+                File.WriteAllBytes(Path.Combine(folder, "tokenizer_config.json"), FuzzSeeds.Qwen2TokenizerConfig);
+                File.WriteAllBytes(Path.Combine(folder, "vocab.json"), input[..split]);
+                File.WriteAllBytes(Path.Combine(folder, "merges.txt"), input[(split + 1)..]);
+                RoundTrip(TokenizerLoader.Load(folder));
+            }),
         new("vocab-txt", "a WordPiece vocab.txt",
             FuzzSeeds.VocabTxt, input => LoadFolderTokenizer("vocab-txt", "vocab.txt", input)),
         new("tokenizer-config", "tokenizer_config.json beside a SentencePiece model: added tokens, BOS/EOS, padding, chat template rendered",
@@ -177,17 +193,24 @@ public static class FuzzTargets
         }
     }
 
-    private static unsafe void DequantizeFirstRow(GgufTensorInfo t)
+    /// <summary>Dequantizes the rows of <paramref name="t"/> in order, as many as <paramref name="budget"/> values allow
+    /// (the last row always), and returns the number of values dequantized.</summary>
+    private static unsafe long DequantizeRows(GgufTensorInfo t, long budget)
     {
-        if (!GgmlTypeInfo.CanDequantize(t.Type) || t.RowLength is <= 0 or > 1 << 20 || t.RowCount == 0)
+        if (!GgmlTypeInfo.CanDequantize(t.Type) || t.RowLength is <= 0 or > 1 << 20 || t.RowCount == 0 || budget < t.RowLength)
         {
-            return;
+            return 0;
         }
 
         long rowBytes = GgmlTypeInfo.RowBytes(t.Type, t.RowLength);
         var row = new float[t.RowLength];
-        GgufDequantize.Row(t.Type, new ReadOnlySpan<byte>(t.Pointer, checked((int)rowBytes)), row);
-        long last = (t.RowCount - 1) * rowBytes;
-        GgufDequantize.Row(t.Type, new ReadOnlySpan<byte>(t.Pointer + last, checked((int)rowBytes)), row);
+        long rows = Math.Min(t.RowCount, budget / t.RowLength);
+        for (long r = 0; r < rows; r++)
+        {
+            long index = r == rows - 1 ? t.RowCount - 1 : r;
+            GgufDequantize.Row(t.Type, new ReadOnlySpan<byte>(t.Pointer + index * rowBytes, checked((int)rowBytes)), row);
+        }
+
+        return rows * t.RowLength;
     }
 }
