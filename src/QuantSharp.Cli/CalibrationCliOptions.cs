@@ -83,22 +83,25 @@ internal sealed class CalibrationCliOptions
         return CalibrationData.FromText(loaded.RequireTokenizer(), File.ReadAllText(calib), samples, length, seed, calib, encoder);
     }
 
-    /// <summary>The scheme of each layer: from --plan when given, else <paramref name="scheme"/> for all.</summary>
-    public Func<string, QuantSpec> SpecFor(ParseResult parse, QuantSpec scheme)
+    /// <summary>The scheme of each layer: from --plan when given, else <paramref name="scheme"/> for all; null for a layer
+    /// outside <paramref name="selected"/> (kept as stored).</summary>
+    public Func<string, QuantSpec?> SpecFor(ParseResult parse, QuantSpec scheme, IReadOnlySet<string>? selected = null)
     {
         string? plan = parse.GetValue(Plan);
-        return plan is null ? _ => scheme : QuantPlan.Load(plan).SpecFor;
+        Func<string, QuantSpec> specFor = plan is null ? _ => scheme : QuantPlan.Load(plan).SpecFor;
+        return name => selected is null || selected.Contains(name) ? specFor(name) : null;
     }
 
     /// <summary>
     /// The whole step the quantize verb needs: RTN without data (unless --calib was given explicitly with --method rtn,
     /// which only adds per-layer losses), else calibration data, then GPTQ/AWQ. Returns the quantized model and, for
-    /// calibrated runs, the result with per-layer losses, replaced norm tensors, time and peak memory.
+    /// calibrated runs, the result with per-layer losses, replaced norm tensors, time and peak memory. Layers outside
+    /// <paramref name="selected"/> (when given) stay as stored.
     /// </summary>
-    public (TransformerModel Model, CalibratedResult? Result) Quantize(ParseResult parse, LoadedModel loaded, QuantSpec scheme)
+    public (TransformerModel Model, CalibratedResult? Result) Quantize(ParseResult parse, LoadedModel loaded, QuantSpec scheme, IReadOnlySet<string>? selected = null)
     {
         QuantMethod method = ParseMethod(parse.GetValue(Method)!);
-        Func<string, QuantSpec> specFor = SpecFor(parse, scheme);
+        Func<string, QuantSpec?> specFor = SpecFor(parse, scheme, selected);
         if (method == QuantMethod.Rtn)
         {
             return (CalibratedQuantization.QuantizeRtn(loaded.Model, specFor), null);

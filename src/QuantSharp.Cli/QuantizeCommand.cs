@@ -41,14 +41,16 @@ internal static class QuantizeCommand
             bool calibrated = CalibrationCliOptions.ParseMethod(parse.GetValue(calibration.Method)!) != QuantMethod.Rtn || parse.GetValue(calibration.Plan) is not null;
             if (calibrated || layoutName != "quantsharp")
             {
-                if (scheme.IncludePatterns(parse).Length > 0 || scheme.ExcludePatterns(parse).Length > 0)
+                bool patterns = scheme.IncludePatterns(parse).Length > 0 || scheme.ExcludePatterns(parse).Length > 0;
+                if (patterns && layoutName != "quantsharp")
                 {
-                    // The calibrated path quantizes every block linear; until it can leave some dense, refuse rather
-                    // than silently quantize what the user excluded.
-                    throw new UsageException("--include/--exclude work with round-to-nearest only; --method gptq|awq, --plan and --layout gptq|awq quantize every block linear (use a --plan to give layers other schemes)");
+                    // vLLM/TGI load these layouts with every block linear quantized in one scheme.
+                    throw new UsageException($"--include/--exclude cannot be used with --layout {layoutName}: the Hugging Face {layoutName} layout quantizes every block linear");
                 }
 
-                return RunCalibrated(parse, calibration, parse.GetValue(model)!, parse.GetValue(output)!, format, layoutName, parse.GetValue(force), parse.GetValue(json));
+                string source = parse.GetValue(model)!;
+                IReadOnlySet<string>? selected = patterns ? SelectBlockLinears(source, scheme.IncludePatterns(parse), scheme.ExcludePatterns(parse)) : null;
+                return RunCalibrated(parse, calibration, source, parse.GetValue(output)!, format, layoutName, selected, parse.GetValue(force), parse.GetValue(json));
             }
 
             return Run(parse.GetValue(model)!, parse.GetValue(output)!, format, scheme.IncludePatterns(parse), scheme.ExcludePatterns(parse), parse.GetValue(force), parse.GetValue(json));
@@ -74,9 +76,43 @@ internal static class QuantizeCommand
         return ExitCodes.Ok;
     }
 
+    /// <summary>The tensors --include/--exclude select, which for the calibrated path must all be block linears of an
+    /// architecture QuantSharp runs (GPTQ and AWQ work block by block on the transformer blocks' inputs).</summary>
+    private static HashSet<string> SelectBlockLinears(string source, string[] include, string[] exclude)
+    {
+        if (!Directory.Exists(source))
+        {
+            throw new UsageException($"{source}: no such checkpoint folder");
+        }
+
+        TensorSelector selector = QuantizedCheckpointWriter.DefaultSelector(source, include, exclude);
+        if (!selector.UsesArchitecture)
+        {
+            throw new UsageException($"{source}: --method gptq|awq and --plan need an architecture QuantSharp runs; use round-to-nearest to quantize by name");
+        }
+
+        using SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.Open(source);
+        HashSet<string> selected = [.. selector.Select(checkpoint.Tensors)];
+        HashSet<string> blockLinears = [.. QuantizedCheckpointWriter.DefaultSelector(source).Select(checkpoint.Tensors)];
+        string[] outside = [.. selected.Where(n => !blockLinears.Contains(n)).Order(StringComparer.Ordinal)];
+        if (outside.Length > 0)
+        {
+            throw new UsageException($"--include selects {outside.Length} tensor(s) outside the transformer blocks ({string.Join(", ", outside.Take(3))}{(outside.Length > 3 ? ", …" : "")}); "
+                + "--method gptq|awq and --plan quantize block linears only: narrow --include, or quantize those with round-to-nearest");
+        }
+
+        if (selected.Count == 0)
+        {
+            throw new UsageException("--include/--exclude leave no block linear to quantize");
+        }
+
+        return selected;
+    }
+
     /// <summary>GPTQ / AWQ / a mixed-precision plan, or a Hugging Face layout: the model is loaded and quantized as a whole
-    /// (block by block on calibration data), then written with the same writer as round-to-nearest.</summary>
-    private static int RunCalibrated(ParseResult parse, CalibrationCliOptions calibration, string source, string output, WeightFormat format, string layout, bool force, bool json)
+    /// (block by block on calibration data), then written with the same writer as round-to-nearest. Block linears outside
+    /// <paramref name="selected"/> (when given) are written as stored.</summary>
+    private static int RunCalibrated(ParseResult parse, CalibrationCliOptions calibration, string source, string output, WeightFormat format, string layout, IReadOnlySet<string>? selected, bool force, bool json)
     {
         if (format.Spec is not QuantSpec spec)
         {
@@ -91,7 +127,7 @@ internal static class QuantizeCommand
             _ => throw new UsageException($"--layout '{layout}' is not quantsharp, gptq or awq"),
         };
         using LoadedModel loaded = ModelOptions.Load(source);
-        (TransformerModel quantized, CalibratedResult? result) = calibration.Quantize(parse, loaded, spec);
+        (TransformerModel quantized, CalibratedResult? result) = calibration.Quantize(parse, loaded, spec, selected);
         if (hf is HfQuantLayout hfLayout)
         {
             HfQuantizedCheckpoint.Save(quantized, source, output, hfLayout);
@@ -99,7 +135,8 @@ internal static class QuantizeCommand
         }
         else
         {
-            Dictionary<string, ILinearWeight> linears = quantized.BlockLinears().ToDictionary(l => l.Name, l => l.Weight, StringComparer.Ordinal);
+            Dictionary<string, ILinearWeight> linears = quantized.BlockLinears().Where(l => selected?.Contains(l.Name) ?? true)
+                .ToDictionary(l => l.Name, l => l.Weight, StringComparer.Ordinal);
             var progress = new StderrProgress("writing");
             QuantizationReport report = QuantizedCheckpointWriter.Write(source, output, (name, _) => linears.GetValueOrDefault(name), new CheckpointWriteOptions
             {

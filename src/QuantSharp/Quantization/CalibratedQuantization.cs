@@ -100,9 +100,11 @@ public sealed class CalibratedResult
 /// </summary>
 public static class CalibratedQuantization
 {
-    /// <summary>Quantizes every block linear of <paramref name="model"/> with <paramref name="method"/>; <paramref name="specFor"/> picks each layer's scheme (a plan, or one spec for all).</summary>
+    /// <summary>Quantizes the block linears of <paramref name="model"/> with <paramref name="method"/>; <paramref name="specFor"/>
+    /// picks each layer's scheme (a plan, or one spec for all), or null to keep that layer as stored (AWQ then scales
+    /// no input group that feeds or is fed by a kept layer, so kept weights stay exactly as stored).</summary>
     /// <exception cref="QuantSharpException">A scheme the method does not support, or calibration data longer than the model's context.</exception>
-    public static CalibratedResult Run(TransformerModel model, CalibrationData data, Func<string, QuantSpec> specFor, QuantMethod method, CalibrationOptions? options = null)
+    public static CalibratedResult Run(TransformerModel model, CalibrationData data, Func<string, QuantSpec?> specFor, QuantMethod method, CalibrationOptions? options = null)
     {
         options ??= new CalibrationOptions();
         var clock = Stopwatch.StartNew();
@@ -147,8 +149,8 @@ public static class CalibratedQuantization
     public static CalibratedResult Run(TransformerModel model, CalibrationData data, QuantSpec spec, QuantMethod method, CalibrationOptions? options = null)
         => Run(model, data, _ => spec, method, options);
 
-    /// <summary>Round-to-nearest of every block linear, no data (the baseline).</summary>
-    public static TransformerModel QuantizeRtn(TransformerModel model, Func<string, QuantSpec> specFor)
+    /// <summary>Round-to-nearest of the block linears, no data (the baseline); a null spec keeps that layer as stored.</summary>
+    public static TransformerModel QuantizeRtn(TransformerModel model, Func<string, QuantSpec?> specFor)
     {
         var blocks = new BlockWeights[model.Blocks.Length];
         for (int l = 0; l < blocks.Length; l++)
@@ -156,8 +158,11 @@ public static class CalibratedQuantization
             BlockWeights blk = model.Blocks[l].CloneVectors();
             foreach (string name in BlockLinearNames(model.Spec, l))
             {
-                ILinearWeight w = Get(model.Spec, blk, l, name);
-                Set(model.Spec, blk, l, name, QuantizedLinear.Quantize(name, DenseOf(w), w.Rows, w.Cols, specFor(name)));
+                if (specFor(name) is QuantSpec spec)
+                {
+                    ILinearWeight w = Get(model.Spec, blk, l, name);
+                    Set(model.Spec, blk, l, name, QuantizedLinear.Quantize(name, DenseOf(w), w.Rows, w.Cols, spec));
+                }
             }
 
             blocks[l] = blk;
@@ -166,13 +171,18 @@ public static class CalibratedQuantization
         return model.WithBlocks(blocks);
     }
 
-    private static long QuantizeBlockSequential(TransformerModel model, BlockRunner runner, BlockWeights blk, int l, IReadOnlyList<InputGroup> groups, float[][] x, Func<string, QuantSpec> specFor, QuantMethod method, CalibrationOptions options, Dictionary<string, ILinearWeight> linears, List<LayerReport> reports)
+    private static long QuantizeBlockSequential(TransformerModel model, BlockRunner runner, BlockWeights blk, int l, IReadOnlyList<InputGroup> groups, float[][] x, Func<string, QuantSpec?> specFor, QuantMethod method, CalibrationOptions options, Dictionary<string, ILinearWeight> linears, List<LayerReport> reports)
     {
         int L = runner.MaxTokens;
         float[] work = new float[x[0].Length];
         long captured = 0;
         foreach (InputGroup g in groups)
         {
+            if (g.Consumers.All(n => specFor(n) is null))
+            {
+                continue; // every consumer kept as stored: no inputs to capture
+            }
+
             ILinearWeight first = Get(model.Spec, blk, l, g.Consumers[0]);
             var acc = new HessianAccumulator(first.Cols);
             captured = Math.Max(captured, 8L * first.Cols * first.Cols);
@@ -192,9 +202,13 @@ public static class CalibratedQuantization
             double[] cov = acc.Covariance();
             foreach (string name in g.Consumers)
             {
+                if (specFor(name) is not QuantSpec spec)
+                {
+                    continue;
+                }
+
                 ILinearWeight w = Get(model.Spec, blk, l, name);
                 float[] dense = DenseOf(w);
-                QuantSpec spec = specFor(name);
                 ILinearWeight q;
                 double loss;
                 if (method == QuantMethod.Gptq && (spec.IsIntGroup || spec.Kind == QuantSchemeKind.Ternary))
@@ -218,7 +232,7 @@ public static class CalibratedQuantization
         return captured;
     }
 
-    private static long QuantizeBlockAwq(TransformerModel model, BlockRunner runner, BlockWeights blk, int l, IReadOnlyList<InputGroup> groups, float[][] x, Func<string, QuantSpec> specFor, CalibrationOptions options, Dictionary<string, ILinearWeight> linears, Dictionary<string, float[]> replaced, List<LayerReport> reports)
+    private static long QuantizeBlockAwq(TransformerModel model, BlockRunner runner, BlockWeights blk, int l, IReadOnlyList<InputGroup> groups, float[][] x, Func<string, QuantSpec?> specFor, CalibrationOptions options, Dictionary<string, ILinearWeight> linears, Dictionary<string, float[]> replaced, List<LayerReport> reports)
     {
         ArchitectureSpec spec = model.Spec;
         int L = runner.MaxTokens;
@@ -295,11 +309,23 @@ public static class CalibratedQuantization
                 }
             }
 
-            if (!specFor(g.Consumers[0]).IsIntGroup)
+            // Scaling multiplies every consumer and divides the producer: a layer kept as stored must be neither.
+            string? kept = g.Consumers.Append(g.Producer).FirstOrDefault(n => dense.ContainsKey(n) && specFor(n) is null);
+            if (kept is not null)
             {
                 foreach (string name in g.Consumers)
                 {
-                    notes[name] = $"no scaling: {specFor(name).Name} is not an integer group scheme (round-to-nearest)";
+                    notes[name] = $"no scaling: {kept} is kept as stored";
+                }
+
+                continue;
+            }
+
+            if (!specFor(g.Consumers[0])!.IsIntGroup)
+            {
+                foreach (string name in g.Consumers)
+                {
+                    notes[name] = $"no scaling: {specFor(name)!.Name} is not an integer group scheme (round-to-nearest)";
                 }
 
                 continue;
@@ -318,7 +344,7 @@ public static class CalibratedQuantization
             float[] xs = stats[gi].Sample;
             int searchTokens = Math.Min(stats[gi].Kept, options.AwqSearchTokens);
             var consumers = g.Consumers.Select(n => (dense[n], Get(spec, blk, l, n).Rows)).ToList();
-            QuantSpec qspec = specFor(g.Consumers[0]);
+            QuantSpec qspec = specFor(g.Consumers[0])!;
             (float[] s, double alpha, _) = Awq.SearchScales(consumers, cols, xs, searchTokens, stats[gi].MeanAbs(), qspec, options.AwqGrid);
             foreach (string name in g.Consumers)
             {
@@ -366,9 +392,13 @@ public static class CalibratedQuantization
             int lossTokens = Math.Min(stats[gi].Kept, options.AwqSearchTokens);
             foreach (string name in g.Consumers)
             {
+                if (specFor(name) is not QuantSpec qspec)
+                {
+                    continue;
+                }
+
                 float[] w = dense[name];
                 int rows = w.Length / cols;
-                QuantSpec qspec = specFor(name);
                 ILinearWeight q;
                 if (options.AwqScaleOnly)
                 {
