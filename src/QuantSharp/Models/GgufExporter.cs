@@ -25,9 +25,9 @@ public sealed class GgufExportOptions
     /// <summary>Called with (tensors done, total) after each tensor.</summary>
     public Action<int, int>? Progress { get; init; }
 
-    /// <summary>Embedding and classifier type used when not given: the block type, except Q8_0 for TQ1_0/TQ2_0
+    /// <summary>Embedding and classifier type used when not given: the block type, except Q8_0 for TQ1_0/TQ2_0/Q2_0
     /// (ternary models keep their embedding and classifier at higher precision).</summary>
-    public static GgmlType DefaultOuterType(GgmlType type) => type is GgmlType.TQ1_0 or GgmlType.TQ2_0 ? GgmlType.Q8_0 : type;
+    public static GgmlType DefaultOuterType(GgmlType type) => type is GgmlType.TQ1_0 or GgmlType.TQ2_0 or GgmlType.Q2_0 ? GgmlType.Q8_0 : type;
 }
 
 /// <summary>What happened to one tensor in an export.</summary>
@@ -66,9 +66,10 @@ public sealed record GgufExportReport(string Path, long FileBytes, IReadOnlyList
 /// <c>tokenizer.ggml.*</c>, norms in F32 and every matrix in the requested type, with q/k rows permuted into llama.cpp's
 /// RoPE order (<see cref="GgufLlamaLayout"/>). Works from any checkpoint QuantSharp loads: GGUF blocks of the
 /// requested type are copied, QuantSharp's int4-g32-sym is repacked losslessly into Q4_0 (same grid: F16 scale per 32
-/// weights, codes q − 8), anything else is dequantized row by row and quantized with llama.cpp's reference quantizers
+/// weights, codes q − 8) and its ternary with one scale per row, tensor or multiple of 64 inputs into Q2_0 (codes
+/// t + 1, the scale rounded to F16), anything else is dequantized row by row and quantized with llama.cpp's reference quantizers
 /// (<see cref="GgufQuantize"/>). Rows that the requested block does not divide fall back per tensor: Q4_K → Q5_0,
-/// Q5_K → Q5_1, Q6_K → Q8_0 (as llama.cpp), TQ1_0/TQ2_0 → Q4_0, and F16 when 32 does not divide either. The file is
+/// Q5_K → Q5_1, Q6_K → Q8_0 (as llama.cpp), TQ1_0/TQ2_0/Q2_0 → Q4_0, and F16 when 32 does not divide either. The file is
 /// written atomically.
 /// </summary>
 public static class GgufExporter
@@ -160,7 +161,7 @@ public static class GgufExporter
                 GgmlType.Q4_K => GgmlType.Q5_0,
                 GgmlType.Q5_K => GgmlType.Q5_1,
                 GgmlType.Q6_K => GgmlType.Q8_0,
-                GgmlType.TQ1_0 or GgmlType.TQ2_0 => GgmlType.Q4_0,
+                GgmlType.TQ1_0 or GgmlType.TQ2_0 or GgmlType.Q2_0 => GgmlType.Q4_0,
                 _ => GgmlType.F16,
             };
         }
@@ -184,6 +185,7 @@ public static class GgufExporter
         GgmlType.BF16 => 32,
         GgmlType.TQ1_0 => 36,
         GgmlType.TQ2_0 => 37,
+        GgmlType.Q2_0 => 41,
         _ => throw new QuantSharpException($"no llama.cpp file type for {type}"),
     };
 
@@ -240,8 +242,11 @@ public static class GgufExporter
                 case "copied" when weight is GgufDequantLinear g:
                     g.RowData(r).CopyTo(destination);
                     break;
-                case "repacked":
+                case "repacked" when type == GgmlType.Q4_0:
                     RepackInt4G32SymRow(((PackedLinear)weight).Packed, r, destination);
+                    break;
+                case "repacked":
+                    RepackTernaryRow(((PackedLinear)weight).Packed, r, destination);
                     break;
                 default:
                     weight.DequantizeRow(r, row);
@@ -263,6 +268,7 @@ public static class GgufExporter
             GgufDequantLinear g when g.Type == type => "copied",
             DenseLinear d when d.Scheme == GgmlTypeInfo.Name(type) => "copied",
             PackedLinear p when type == GgmlType.Q4_0 && IsInt4G32Sym(p) => "repacked",
+            PackedLinear p when type == GgmlType.Q2_0 && IsTernaryOn64(p) => "repacked",
             DenseLinear when floatTarget => "converted",
             DenseLinear => "quantized",
             _ when floatTarget && weight.Scheme is "f32" or "f16" or "bf16" or "gguf-f32" or "gguf-f16" or "gguf-bf16" => "converted",
@@ -286,6 +292,37 @@ public static class GgufExporter
             Span<byte> block = destination.Slice(g * 18, 18);
             scales.Slice(g * 2, 2).CopyTo(block);
             q.Slice(g * 16, 16).CopyTo(block[2..]);
+        }
+    }
+
+    /// <summary>Ternary whose scale units are whole Q2_0 blocks: one scale per tensor or row, or per group of a multiple of 64.</summary>
+    private static bool IsTernaryOn64(PackedLinear p)
+        => p.Spec.Kind == QuantSchemeKind.Ternary && p.Cols % 64 == 0 && TernaryScheme.ScaleSpan(p.Spec, p.Cols) % 64 == 0;
+
+    /// <summary>One row of QuantSharp ternary as Q2_0 blocks: the block's scale (rounded to F16) and the stored codes
+    /// t + 1 ∈ {0, 1, 2}, which Q2_0 reads as the same values (q − 1)·d.</summary>
+    private static void RepackTernaryRow(PackedWeight packed, int row, Span<byte> destination)
+    {
+        int cols = packed.Cols, span = TernaryScheme.ScaleSpan(packed.Spec, cols);
+        int perRow = cols / span;
+        int rowBytes = PackLayout.RowBytes2(cols);
+        ReadOnlySpan<byte> q = packed.Parts["qweight"].Bytes.Slice(row * rowBytes, rowBytes);
+        ReadOnlySpan<float> scales = MemoryMarshal.Cast<byte, float>(packed.Parts["scales"].Bytes);
+        for (int b = 0; b < cols / 64; b++)
+        {
+            float scale = packed.Spec.Granularity switch
+            {
+                TernaryGranularity.PerTensor => scales[0],
+                TernaryGranularity.PerRow => scales[row],
+                _ => scales[(row * perRow) + (b * 64 / span)],
+            };
+            Span<byte> block = destination.Slice(b * 18, 18);
+            BitConverter.TryWriteBytes(block, (Half)scale);
+            for (int j = 0; j < 16; j++)
+            {
+                int c = (b * 64) + (4 * j);
+                block[2 + j] = (byte)(PackLayout.Code2(q, c) | (PackLayout.Code2(q, c + 1) << 2) | (PackLayout.Code2(q, c + 2) << 4) | (PackLayout.Code2(q, c + 3) << 6));
+            }
         }
     }
 }

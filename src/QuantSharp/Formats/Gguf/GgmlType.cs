@@ -2,7 +2,8 @@ namespace QuantSharp.Formats.Gguf;
 
 /// <summary>
 /// ggml tensor type ids as stored in a GGUF tensor info (<c>enum ggml_type</c>). Ids that llama.cpp retired
-/// (4, 5, 31–33, 36–38) are absent; a file that uses one is rejected as an unknown type.
+/// (4, 5, 31–33, 36–38) and the types QuantSharp does not read (NVFP4 = 40, Q1_0 = 41) are absent; a file that uses
+/// one is rejected as an unknown type.
 /// </summary>
 public enum GgmlType : uint
 {
@@ -38,6 +39,7 @@ public enum GgmlType : uint
     TQ1_0 = 34,
     TQ2_0 = 35,
     MXFP4 = 39,
+    Q2_0 = 42,
 }
 
 /// <summary>Block geometry of each <see cref="GgmlType"/>: how many elements a block holds and how many bytes it takes.</summary>
@@ -49,12 +51,12 @@ public static class GgmlTypeInfo
     /// <summary>True when this library can dequantize <paramref name="type"/> (and so multiply by it).</summary>
     public static bool CanDequantize(GgmlType type) => type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
         or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0
-        or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.TQ1_0 or GgmlType.TQ2_0;
+        or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.TQ1_0 or GgmlType.TQ2_0 or GgmlType.Q2_0;
 
     /// <summary>True when <see cref="GgufQuantize"/> can produce <paramref name="type"/> from floats.</summary>
     public static bool CanQuantize(GgmlType type) => type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
         or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0
-        or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.TQ1_0 or GgmlType.TQ2_0;
+        or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.TQ1_0 or GgmlType.TQ2_0 or GgmlType.Q2_0;
 
     /// <summary>Elements per block (1 for plain types), or 0 for an unknown id.</summary>
     public static int BlockSize(GgmlType type) => type switch
@@ -66,6 +68,7 @@ public static class GgmlTypeInfo
         GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K
             or GgmlType.IQ2_XXS or GgmlType.IQ2_XS or GgmlType.IQ3_XXS or GgmlType.IQ1_S or GgmlType.IQ3_S
             or GgmlType.IQ2_S or GgmlType.IQ4_XS or GgmlType.IQ1_M or GgmlType.TQ1_0 or GgmlType.TQ2_0 => QK_K,
+        GgmlType.Q2_0 => 64,
         _ => 0,
     };
 
@@ -100,6 +103,7 @@ public static class GgmlTypeInfo
         GgmlType.TQ1_0 => 54,
         GgmlType.TQ2_0 => 66,
         GgmlType.MXFP4 => 17,
+        GgmlType.Q2_0 => 18,
         _ => 0,
     };
 

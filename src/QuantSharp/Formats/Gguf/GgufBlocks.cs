@@ -133,3 +133,16 @@ public unsafe struct BlockTQ2_0
     public fixed byte Qs[64];
     public Half D;
 }
+
+/// <summary>Q2_0: 64 weights, 18 bytes (2.25 bits per weight): one F16 scale and 2-bit codes.</summary>
+/// <remarks>
+/// Layout: <c>half d; uint8 qs[16]</c>. Bits 2(j mod 4)..2(j mod 4)+1 of <c>qs[j / 4]</c> hold weight j as q ∈ 0..3.
+/// Dequantization: <c>x = d · (q − 1)</c> (00 = −d, 01 = 0, 10 = +d, 11 = +2d), so ternary weights with one scale per
+/// 64 map onto it exactly.
+/// </remarks>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct BlockQ2_0
+{
+    public Half D;
+    public fixed byte Qs[16];
+}

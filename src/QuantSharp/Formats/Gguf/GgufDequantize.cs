@@ -65,6 +65,7 @@ public static unsafe class GgufDequantize
             case GgmlType.Q6_K: Q6_K((BlockQ6_K*)source, destination, count / 256); break;
             case GgmlType.TQ1_0: TQ1_0((BlockTQ1_0*)source, destination, count / 256); break;
             case GgmlType.TQ2_0: TQ2_0((BlockTQ2_0*)source, destination, count / 256); break;
+            case GgmlType.Q2_0: Q2_0((BlockQ2_0*)source, destination, count / 64); break;
             default:
                 throw new NotSupportedException($"dequantizing {type} is not supported");
         }
@@ -294,6 +295,18 @@ public static unsafe class GgufDequantize
                         *y++ = (((x[i].Qs[c + m] >> (2 * n)) & 3) - 1) * d;
                     }
                 }
+            }
+        }
+    }
+
+    internal static void Q2_0(BlockQ2_0* x, float* y, int blocks)
+    {
+        for (int i = 0; i < blocks; i++, y += 64)
+        {
+            float d = (float)x[i].D;
+            for (int j = 0; j < 64; j++)
+            {
+                y[j] = (((x[i].Qs[j / 4] >> (2 * (j % 4))) & 3) - 1) * d;
             }
         }
     }

@@ -72,6 +72,7 @@ public static unsafe class GgufQuantize
                 case GgmlType.Q6_K: Q6_K(x, (BlockQ6_K*)y, blocks); break;
                 case GgmlType.TQ1_0: TQ1_0(x, (BlockTQ1_0*)y, blocks); break;
                 case GgmlType.TQ2_0: TQ2_0(x, (BlockTQ2_0*)y, blocks); break;
+                case GgmlType.Q2_0: Q2_0(x, (BlockQ2_0*)y, blocks); break;
             }
         }
 
@@ -705,6 +706,32 @@ public static unsafe class GgufQuantize
 
                     y[i].Qs[c + m] = (byte)q;
                 }
+            }
+        }
+    }
+
+    /// <summary>llama.cpp's reference: scale = the block's largest magnitude, q = clamp(round(w / scale) + 1, 0, 3).</summary>
+    internal static void Q2_0(float* x, BlockQ2_0* y, int blocks)
+    {
+        for (int i = 0; i < blocks; i++, x += 64)
+        {
+            float amax = 0;
+            for (int j = 0; j < 64; j++)
+            {
+                amax = Math.Max(amax, MathF.Abs(x[j]));
+            }
+
+            float id = amax > 0 ? 1.0f / amax : 0.0f;
+            y[i].D = (Half)amax;
+            for (int j = 0; j < 16; j++)
+            {
+                int q = 0;
+                for (int n = 0; n < 4; n++)
+                {
+                    q |= Math.Clamp((int)RoundAway(x[(4 * j) + n] * id) + 1, 0, 3) << (2 * n);
+                }
+
+                y[i].Qs[j] = (byte)q;
             }
         }
     }

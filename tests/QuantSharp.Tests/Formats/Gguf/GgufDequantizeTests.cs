@@ -234,6 +234,16 @@ public class GgufDequantizeTests
     }
 
     [Fact]
+    public void Q2_0()
+    {
+        byte[] block = new byte[18];
+        block[0] = 0x00; block[1] = 0x38; // d = 0.5
+        block[2] = 0b11_10_01_00;         // elements 0..3 = q 0, 1, 2, 3 → −0.5, 0, 0.5, 1
+        block[17] = 0xFF;                 // elements 60..63 = q 3 → 1; the rest q 0 → −0.5
+        AssertValues(Dequantize(GgmlType.Q2_0, block, 64), new() { [0] = -0.5f, [1] = 0f, [2] = 0.5f, [3] = 1f, [60] = 1f, [61] = 1f, [62] = 1f, [63] = 1f }, -0.5f);
+    }
+
+    [Fact]
     public void RejectsPartialBlocksAndShortSources()
     {
         Assert.Throws<ArgumentException>(() => GgufDequantize.Row(GgmlType.Q4_0, new byte[18], new float[31]));

@@ -52,7 +52,26 @@ public class GgufQuantizeTests
         Assert.Equal(expected, block);
     }
 
+    [Fact]
+    public void Q2_0_HandWorked()
+    {
+        // amax = 2 → d = 2 (0x4000), id = 0.5; q = clamp(round(x · 0.5) + 1, 0, 3), element j in bits 2(j % 4) of qs[j / 4].
+        var x = new float[64];
+        x[0] = 2f;     // 1 → 2
+        x[1] = -2f;    // −1 → 0
+        x[2] = 0.9f;   // 0.45 → 0 → 1
+        x[3] = 1f;     // 0.5 → 1 (half away from zero) → 2
+        x[5] = -1f;    // −0.5 → −1 → 0
+        var block = new byte[18];
+        GgufQuantize.Row(GgmlType.Q2_0, x, block);
+        var expected = new byte[] { 0x00, 0x40 }.Concat(Enumerable.Repeat((byte)0x55, 16)).ToArray();
+        expected[2] = 0b10_01_00_10;
+        expected[3] = 0b01_01_00_01;
+        Assert.Equal(expected, block);
+    }
+
     [Theory]
+    [InlineData(GgmlType.Q2_0)]
     [InlineData(GgmlType.TQ2_0)]
     [InlineData(GgmlType.TQ1_0)]
     public void Ternary_RoundTripsTernaryInputExactly(GgmlType type)
@@ -119,6 +138,7 @@ public class GgufQuantizeTests
     [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_0)]
     [InlineData(GgmlType.TQ2_0)]
+    [InlineData(GgmlType.Q2_0)]
     public void ZeroInput_GivesZeroBlocks(GgmlType type)
     {
         var bytes = new byte[GgmlTypeInfo.RowBytes(type, 256)];

@@ -75,9 +75,11 @@ public class GgufRoundTripTests
         { "stories260K/hf", GgmlType.Q4_K },
         { "stories260K/hf", GgmlType.Q6_K },
         { "stories260K/hf", GgmlType.TQ2_0 },
+        { "stories260K/hf", GgmlType.Q2_0 },
         { "brown-llama", GgmlType.Q4_K },
         { "brown-llama", GgmlType.Q6_K },
         { "brown-llama", GgmlType.TQ2_0 },
+        { "brown-llama", GgmlType.Q2_0 },
     };
 
     [Theory]
@@ -138,6 +140,45 @@ public class GgufRoundTripTests
                 Assert.Equal(a, b);
             }
         }
+    }
+
+    [Theory]
+    [InlineData(TernaryGranularity.PerRow, 0)]
+    [InlineData(TernaryGranularity.PerTensor, 0)]
+    [InlineData(TernaryGranularity.PerGroup, 64)]
+    [InlineData(TernaryGranularity.PerGroup, 128)]
+    public void TernaryRepacksIntoQ2_0_SameCodesAndTheScaleInF16(TernaryGranularity granularity, int groupSize)
+    {
+        using var dir = new TempDir();
+        QuantSpec spec = granularity == TernaryGranularity.PerGroup ? QuantSpec.Ternary(granularity, groupSize) : QuantSpec.Ternary(granularity);
+        using LoadedModel ternary = ModelLoader.Load(TestPaths.BrownLlama, new LoadOptions
+        {
+            LinearProvider = (config, source) => new QuantizingProvider(source, spec),
+        });
+        string path = dir.File("b.gguf");
+        GgufExportReport report = GgufExporter.Export(ternary, path, new GgufExportOptions { Type = GgmlType.Q2_0 });
+        Assert.All(report.Tensors.Where(t => t.Name.StartsWith("blk.") && t.Shape.Length == 2), t => Assert.Equal("repacked", t.Action));
+        using LoadedModel gguf = ModelLoader.Load(path);
+        var ours = ternary.Model.BlockLinears().ToList();
+        var theirs = gguf.Model.BlockLinears().ToList();
+        Assert.Equal(ours.Count, theirs.Count);
+        for (int i = 0; i < ours.Count; i++)
+        {
+            Assert.Equal("gguf-q2_0", theirs[i].Weight.Scheme);
+            float[] a = new float[ours[i].Weight.Cols], b = new float[a.Length];
+            for (int r = 0; r < ours[i].Weight.Rows; r++)
+            {
+                ours[i].Weight.DequantizeRow(r, a);
+                theirs[i].Weight.DequantizeRow(r, b);
+                for (int c = 0; c < a.Length; c++)
+                {
+                    Assert.Equal((float)(Half)a[c], b[c]); // ±scale or 0; F16 rounding of the scale is the only change
+                }
+            }
+        }
+
+        using GgufFile f = GgufFile.Open(path);
+        Assert.Equal(41L, f.GetInteger("general.file_type"));
     }
 
     [Fact]

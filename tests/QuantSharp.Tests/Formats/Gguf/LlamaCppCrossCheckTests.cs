@@ -33,6 +33,15 @@ public sealed class LlamaCppCrossCheckFixture : IDisposable
             files.Add(path);
         }
 
+        using (LoadedModel ternary = ModelLoader.Load(TestPaths.BrownLlama, new LoadOptions
+        {
+            LinearProvider = (config, weights) => new SchemeLinearProvider(config, weights, "ternary-g64"),
+        }))
+        {
+            GgufExporter.Export(ternary, Dir.File(TernaryAsQ2_0), new GgufExportOptions { Type = GgmlType.Q2_0 });
+            files.Add(Dir.File(TernaryAsQ2_0));
+        }
+
         foreach ((string name, int ftype) in TheirsFileTypes)
         {
             string path = Dir.File($"brown-llamacpp-{name}.gguf");
@@ -44,9 +53,12 @@ public sealed class LlamaCppCrossCheckFixture : IDisposable
         LlamaCppResults = LlamaCpp.Perplexity(windows, files, Threads).ToDictionary(r => r.Model, r => r);
     }
 
-    public static GgmlType[] Ours { get; } = [GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.TQ2_0];
+    public static GgmlType[] Ours { get; } = [GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.TQ2_0, GgmlType.Q2_0];
 
-    public static (string Name, int FileType)[] TheirsFileTypes { get; } = [("q8_0", 7), ("q4_0", 2)];
+    public static (string Name, int FileType)[] TheirsFileTypes { get; } = [("q8_0", 7), ("q4_0", 2), ("q2_0", 41)];
+
+    /// <summary>brown-llama quantized to QuantSharp's ternary-g64 (one absmean scale per 64 inputs), repacked into Q2_0.</summary>
+    public const string TernaryAsQ2_0 = "brown-ternary-as-q2_0.gguf";
 
     internal TempDir Dir { get; } = new();
 
@@ -90,11 +102,19 @@ public sealed class LlamaCppCrossCheckTests(LlamaCppCrossCheckFixture fixture, I
             {
                 // llama.cpp's own per-tensor choices (e.g. Q6_K for output.weight) are what QuantSharp has to read.
                 output.WriteLine($"{name}: " + string.Join(", ", f.TensorsInOrder.GroupBy(t => t.Type).Select(g => $"{g.Count()} × {g.Key}")));
-                Assert.Contains(f.TensorsInOrder, t => t.Type == (name == "q8_0" ? GgmlType.Q8_0 : GgmlType.Q4_0));
+                GgmlType main = name switch { "q8_0" => GgmlType.Q8_0, "q4_0" => GgmlType.Q4_0, _ => GgmlType.Q2_0 };
+                Assert.Contains(f.TensorsInOrder, t => t.Type == main);
             }
 
             Check($"llama.cpp-written {name}", path);
         }
+    }
+
+    [SkippableFact]
+    public void TernaryRepackedIntoQ2_0_ScoresAlikeInLlamaCpp()
+    {
+        LlamaCpp.SkipUnlessAvailable();
+        Check("QuantSharp ternary repacked into q2_0", fixture.Dir.File(LlamaCppCrossCheckFixture.TernaryAsQ2_0));
     }
 
     private void Check(string what, string path)
