@@ -16,7 +16,7 @@ internal static class QuickKernelTimer
 {
     public static int Run(string[] args)
     {
-        string schemes = "f16,int8,int4-g32-sym,int4-g128-asym,nf4,ternary-row,q8_0,q4_0,q4_k,tq2_0";
+        string schemes = "f16,int8,int4-g32-sym,int4-g128-asym,nf4,ternary-row,q8_0,q4_0,q4_k,tq2_0,q2_0";
         int rows = 16384, cols = 4096, threads = 1, passes = 7, tokens = 1;
         for (int i = 1; i + 1 < args.Length; i += 2)
         {

@@ -21,7 +21,7 @@ internal static unsafe class GgufKernels
         : DotScalar(type, w, x, blocks32);
 
     /// <summary>True for the types with a direct integer kernel.</summary>
-    public static bool HasDirectKernel(GgmlType type) => type is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.Q6_K or GgmlType.TQ2_0;
+    public static bool HasDirectKernel(GgmlType type) => type is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.Q6_K or GgmlType.TQ2_0 or GgmlType.Q2_0;
 
     public static float DotAvx2(GgmlType type, byte* w, in GgufActivations x, int blocks32) => type switch
     {
@@ -31,6 +31,7 @@ internal static unsafe class GgufKernels
         GgmlType.Q4_K => Q4_KAvx2(w, x, blocks32 / 8),
         GgmlType.Q6_K => Q6_KAvx2(w, x, blocks32 / 8),
         GgmlType.TQ2_0 => TQ2_0Avx2(w, x, blocks32 / 8),
+        GgmlType.Q2_0 => Q2_0Avx2(w, x, blocks32 / 2),
         _ => throw new NotSupportedException(type.ToString()),
     };
 
@@ -41,6 +42,7 @@ internal static unsafe class GgufKernels
         GgmlType.Q4_K => Q4_KScalar(w, x, blocks32 / 8),
         GgmlType.Q6_K => Q6_KScalar(w, x, blocks32 / 8),
         GgmlType.TQ2_0 => TQ2_0Scalar(w, x, blocks32 / 8),
+        GgmlType.Q2_0 => Q2_0Scalar(w, x, blocks32 / 2),
         _ => throw new NotSupportedException(type.ToString()),
     };
 
@@ -166,6 +168,30 @@ internal static unsafe class GgufKernels
                     int xb = 8 * i + 4 * c + n;
                     acc += d * x.Scale[xb] * DotI8(q, x.Q + 32 * xb, 32);
                 }
+            }
+        }
+
+        return acc;
+    }
+
+    internal static float Q2_0Scalar(byte* w, in GgufActivations x, int blocks)
+    {
+        var b = (BlockQ2_0*)w;
+        sbyte* q = stackalloc sbyte[32];
+        float acc = 0;
+        for (int i = 0; i < blocks; i++)
+        {
+            float d = (float)b[i].D;
+            for (int h = 0; h < 2; h++)
+            {
+                for (int j = 0; j < 32; j++)
+                {
+                    int k = (32 * h) + j;
+                    q[j] = (sbyte)(((b[i].Qs[k / 4] >> (2 * (k % 4))) & 3) - 1);
+                }
+
+                int xb = (2 * i) + h;
+                acc += d * x.Scale[xb] * DotI8(q, x.Q + (32 * xb), 32);
             }
         }
 
@@ -422,5 +448,48 @@ internal static unsafe class GgufKernels
         acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot1), Avx2.PermuteVar8x32(factors, Vector256.Create(first + 1)), acc1);
         acc2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot2), Avx2.PermuteVar8x32(factors, Vector256.Create(first + 2)), acc2);
         acc3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot3), Avx2.PermuteVar8x32(factors, Vector256.Create(first + 3)), acc3);
+    }
+
+    /// <summary>Q2_0 on unsigned codes (<c>Σ (q − 1)·x = Σ q·x − Σx</c>), two blocks per step: their 2 × 16 code bytes
+    /// in one register, the four bit pairs shifted out (weight 4m + n is pair n of byte m) and interleaved back into
+    /// weight order by byte then word unpacks, each lane one block; the tail block goes through the scalar reference.</summary>
+    private static float Q2_0Avx2(byte* w, in GgufActivations x, int blocks)
+    {
+        var b = (BlockQ2_0*)w;
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero, acc2 = Vector256<float>.Zero, acc3 = Vector256<float>.Zero;
+        Vector256<byte> mask2 = Vector256.Create((byte)0x03);
+        int i = 0;
+        for (; i + 1 < blocks; i += 2)
+        {
+            Vector256<byte> v = Vector256.Create(Vector128.Load(b[i].Qs), Vector128.Load(b[i + 1].Qs));
+            Vector256<ushort> u = v.AsUInt16();
+            Vector256<byte> s0 = v & mask2, s1 = Avx2.ShiftRightLogical(u, 2).AsByte() & mask2;
+            Vector256<byte> s2 = Avx2.ShiftRightLogical(u, 4).AsByte() & mask2, s3 = Avx2.ShiftRightLogical(u, 6).AsByte() & mask2;
+            Vector256<ushort> lo01 = Avx2.UnpackLow(s0, s1).AsUInt16(), hi01 = Avx2.UnpackHigh(s0, s1).AsUInt16();
+            Vector256<ushort> lo23 = Avx2.UnpackLow(s2, s3).AsUInt16(), hi23 = Avx2.UnpackHigh(s2, s3).AsUInt16();
+            Vector256<byte> w0 = Avx2.UnpackLow(lo01, lo23).AsByte(), w1 = Avx2.UnpackHigh(lo01, lo23).AsByte(); // weights 0–15, 16–31 of each block
+            Vector256<byte> w2 = Avx2.UnpackLow(hi01, hi23).AsByte(), w3 = Avx2.UnpackHigh(hi01, hi23).AsByte(); // weights 32–47, 48–63
+            int xb = 2 * i;
+            sbyte* xq = x.Q + (32 * xb);
+            int* sums = x.Sum + xb;
+            float d0 = HalfToSingle(b[i].D), d1 = HalfToSingle(b[i + 1].D);
+            Vector256<int> dot0 = DotCodes(Avx2.Permute2x128(w0, w1, 0x20), Avx.LoadVector256(xq), -sums[0]);
+            Vector256<int> dot1 = DotCodes(Avx2.Permute2x128(w2, w3, 0x20), Avx.LoadVector256(xq + 32), -sums[1]);
+            Vector256<int> dot2 = DotCodes(Avx2.Permute2x128(w0, w1, 0x31), Avx.LoadVector256(xq + 64), -sums[2]);
+            Vector256<int> dot3 = DotCodes(Avx2.Permute2x128(w2, w3, 0x31), Avx.LoadVector256(xq + 96), -sums[3]);
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot0), Vector256.Create(d0 * x.Scale[xb]), acc0);
+            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot1), Vector256.Create(d0 * x.Scale[xb + 1]), acc1);
+            acc2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot2), Vector256.Create(d1 * x.Scale[xb + 2]), acc2);
+            acc3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot3), Vector256.Create(d1 * x.Scale[xb + 3]), acc3);
+        }
+
+        float tail = 0;
+        if (i < blocks)
+        {
+            var rest = new GgufActivations { Q = x.Q + (64 * i), Scale = x.Scale + (2 * i), Sum = x.Sum + (2 * i) };
+            tail = Q2_0Scalar((byte*)(b + i), rest, 1);
+        }
+
+        return HorizontalSum((acc0 + acc1) + (acc2 + acc3)) + tail;
     }
 }

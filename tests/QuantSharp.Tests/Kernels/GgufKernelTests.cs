@@ -6,21 +6,39 @@ namespace QuantSharp.Tests.Kernels;
 
 public unsafe class GgufKernelTests
 {
-    public static TheoryData<GgmlType> DirectTypes() => new() { GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.TQ2_0 };
+    public static TheoryData<GgmlType> DirectTypes() => new() { GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.TQ2_0, GgmlType.Q2_0 };
 
     private static (GgufFile File, GgufTensorInfo Tensor, float[] Dense) MakeWeight(GgmlType type, int rows, int cols, int seed)
     {
         float[] w = GgufTestFiles.RandomFloats(rows * cols, seed, 0.05f);
         using var writer = new GgufWriter();
-        writer.AddTensor("w", type, [cols, rows], GgufQuantize.Matrix(type, w, rows, cols));
+        writer.AddTensor("w", type, [cols, rows], type == GgmlType.Q2_0 ? RandomQ2_0(rows * cols / 64, seed) : GgufQuantize.Matrix(type, w, rows, cols));
         GgufFile file = GgufFile.Parse(writer.ToArray(), $"{type}-{rows}x{cols}");
         GgufTensorInfo t = file.GetTensor("w");
         return (file, t, t.ToFloatArray());
     }
 
-    private static IEnumerable<int> ColumnCounts(GgmlType type) => GgmlTypeInfo.BlockSize(type) == 32
-        ? Enumerable.Range(1, 16).Select(b => 32 * b)
-        : [256, 512, 768, 1024];
+    /// <summary>Q2_0 blocks with every code (0–3) equally likely: llama.cpp's quantizer (scale = largest magnitude)
+    /// leaves most codes at 1 (zero) and never writes 3, which would leave the kernels' bit order barely tested.</summary>
+    private static byte[] RandomQ2_0(int blocks, int seed)
+    {
+        var rng = new Random(seed);
+        var data = new byte[blocks * 18];
+        rng.NextBytes(data);
+        for (int b = 0; b < blocks; b++)
+        {
+            BitConverter.TryWriteBytes(data.AsSpan(b * 18, 2), (Half)(0.01f + (0.05f * rng.NextSingle())));
+        }
+
+        return data;
+    }
+
+    private static IEnumerable<int> ColumnCounts(GgmlType type) => GgmlTypeInfo.BlockSize(type) switch
+    {
+        32 => Enumerable.Range(1, 16).Select(b => 32 * b),
+        64 => Enumerable.Range(1, 9).Select(b => 64 * b), // odd block counts end in the kernel's one-block tail
+        _ => [256, 512, 768, 1024],
+    };
 
     [Theory]
     [MemberData(nameof(DirectTypes))]
