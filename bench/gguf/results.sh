@@ -2,10 +2,10 @@
 # docs/RESULTS.md "GGUF (issue 5)": brown-llama exported by QuantSharp to each GGUF type, then for each file: size, bits
 # per weight, perplexity on heldout.txt (the first W windows of 256) in QuantSharp and in llama.cpp (node-llama-cpp 3.22.1,
 # same token windows), and decode tokens/s in both (same threads, one run each).
-#   bench/gguf/results.sh [threads=1] [windows=16] [decode tokens=128]
+#   bench/gguf/results.sh [threads=1] [windows=16] [decode tokens=128] [types='f16 q8_0 q4_0 q4_k q6_k tq2_0 q2_0']
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-threads=${1:-1} windows=${2:-16} decode=${3:-128}
+threads=${1:-1} windows=${2:-16} decode=${3:-128} types=${4:-f16 q8_0 q4_0 q4_k q6_k tq2_0 q2_0}
 model=../shared/models/brown-llama text=$model/heldout.txt
 out=$(mktemp -d) && trap 'rm -rf "$out"' EXIT
 .ci/install-llama-cpp >&2
@@ -13,7 +13,7 @@ out=$(mktemp -d) && trap 'rm -rf "$out"' EXIT
 dotnet run bench/gguf/windows.cs -- "$model" "$text" 256 "$windows" "$out/windows.json" >&2
 echo "| type | bits/weight (matrices) | file bytes | PPL QuantSharp | PPL llama.cpp | decode tok/s QuantSharp | decode tok/s llama.cpp |"
 echo "|---|---|---|---|---|---|---|"
-for t in f16 q8_0 q4_0 q4_k q6_k tq2_0; do
+for t in $types; do
   f="$out/brown-$t.gguf"
   ex=$(./quantsharp export "$model" "$f" --type "$t" --json 2>/dev/null | tail -1)
   ppl=$(./quantsharp perplexity "$f" -f "$text" --ctx 256 --max-windows "$windows" --threads "$threads" --json 2>/dev/null | tail -1)

@@ -11,7 +11,7 @@ int n = 256 * 64;
 int total = 0, mismatched = 0;
 foreach (var (type, fn) in new[] { (GgmlType.Q8_0, "quantize_row_q8_0_ref"), (GgmlType.Q4_0, "quantize_row_q4_0_ref"), (GgmlType.Q4_1, "quantize_row_q4_1_ref"),
     (GgmlType.Q5_0, "quantize_row_q5_0_ref"), (GgmlType.Q5_1, "quantize_row_q5_1_ref"), (GgmlType.Q4_K, "quantize_row_q4_K_ref"), (GgmlType.Q5_K, "quantize_row_q5_K_ref"),
-    (GgmlType.Q6_K, "quantize_row_q6_K_ref"), (GgmlType.TQ1_0, "quantize_row_tq1_0_ref"), (GgmlType.TQ2_0, "quantize_row_tq2_0_ref") })
+    (GgmlType.Q6_K, "quantize_row_q6_K_ref"), (GgmlType.TQ1_0, "quantize_row_tq1_0_ref"), (GgmlType.TQ2_0, "quantize_row_tq2_0_ref"), (GgmlType.Q2_0, "quantize_row_q2_0_ref") })
 {
     unsafe
     {
