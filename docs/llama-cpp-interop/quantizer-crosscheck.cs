@@ -11,11 +11,14 @@ int n = 256 * 64;
 int total = 0, mismatched = 0;
 foreach (var (type, fn) in new[] { (GgmlType.Q8_0, "quantize_row_q8_0_ref"), (GgmlType.Q4_0, "quantize_row_q4_0_ref"), (GgmlType.Q4_1, "quantize_row_q4_1_ref"),
     (GgmlType.Q5_0, "quantize_row_q5_0_ref"), (GgmlType.Q5_1, "quantize_row_q5_1_ref"), (GgmlType.Q4_K, "quantize_row_q4_K_ref"), (GgmlType.Q5_K, "quantize_row_q5_K_ref"),
-    (GgmlType.Q6_K, "quantize_row_q6_K_ref"), (GgmlType.TQ1_0, "quantize_row_tq1_0_ref"), (GgmlType.TQ2_0, "quantize_row_tq2_0_ref"), (GgmlType.Q2_0, "quantize_row_q2_0_ref") })
+    (GgmlType.Q6_K, "quantize_row_q6_K_ref"), (GgmlType.TQ1_0, "quantize_row_tq1_0_ref"), (GgmlType.TQ2_0, "quantize_row_tq2_0_ref"), (GgmlType.Q2_0, "quantize_row_q2_0_ref"),
+    (GgmlType.IQ4_NL, "quantize_iq4_nl") })
 {
     unsafe
     {
+        // IQ4_NL's _ref is not what llama-quantize writes: quantize_iq4_nl(src, dst, nrow, n_per_row, imatrix = NULL) is.
         var f = (delegate* unmanaged<float*, byte*, long, void>)NativeLibrary.GetExport(h, fn);
+        var chunk = (delegate* unmanaged<float*, byte*, long, long, float*, nuint>)NativeLibrary.GetExport(h, fn);
         for (int trial = 0; trial < 3; trial++)
         {
             float[] x = new float[n];
@@ -23,7 +26,10 @@ foreach (var (type, fn) in new[] { (GgmlType.Q8_0, "quantize_row_q8_0_ref"), (Gg
             var ours = new byte[GgmlTypeInfo.RowBytes(type, n)];
             var theirs = new byte[ours.Length];
             GgufQuantize.Row(type, x, ours);
-            fixed (float* px = x) fixed (byte* pt = theirs) f(px, pt, n);
+            fixed (float* px = x) fixed (byte* pt = theirs)
+            {
+                if (type == GgmlType.IQ4_NL) chunk(px, pt, 1, n, null); else f(px, pt, n);
+            }
             int bs = GgmlTypeInfo.TypeSize(type), diff = 0;
             for (int b = 0; b < ours.Length / bs; b++) if (!ours.AsSpan(b * bs, bs).SequenceEqual(theirs.AsSpan(b * bs, bs))) diff++;
             total += ours.Length / bs; mismatched += diff;

@@ -8,7 +8,7 @@ namespace QuantSharp.Cli;
 /// <summary><c>quantsharp export</c>: writes a model as a llama.cpp GGUF file.</summary>
 internal static class ExportCommand
 {
-    private const string Types = "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, tq1_0, tq2_0, q2_0";
+    private const string Types = "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, tq1_0, tq2_0, q2_0, iq4_nl";
 
     public static Command Create()
     {

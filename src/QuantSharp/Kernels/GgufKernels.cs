@@ -21,7 +21,7 @@ internal static unsafe class GgufKernels
         : DotScalar(type, w, x, blocks32);
 
     /// <summary>True for the types with a direct integer kernel.</summary>
-    public static bool HasDirectKernel(GgmlType type) => type is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.Q6_K or GgmlType.TQ2_0 or GgmlType.Q2_0;
+    public static bool HasDirectKernel(GgmlType type) => type is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.Q6_K or GgmlType.TQ2_0 or GgmlType.Q2_0 or GgmlType.IQ4_NL;
 
     public static float DotAvx2(GgmlType type, byte* w, in GgufActivations x, int blocks32) => type switch
     {
@@ -32,6 +32,7 @@ internal static unsafe class GgufKernels
         GgmlType.Q6_K => Q6_KAvx2(w, x, blocks32 / 8),
         GgmlType.TQ2_0 => TQ2_0Avx2(w, x, blocks32 / 8),
         GgmlType.Q2_0 => Q2_0Avx2(w, x, blocks32 / 2),
+        GgmlType.IQ4_NL => IQ4_NLAvx2(w, x, blocks32),
         _ => throw new NotSupportedException(type.ToString()),
     };
 
@@ -43,6 +44,7 @@ internal static unsafe class GgufKernels
         GgmlType.Q6_K => Q6_KScalar(w, x, blocks32 / 8),
         GgmlType.TQ2_0 => TQ2_0Scalar(w, x, blocks32 / 8),
         GgmlType.Q2_0 => Q2_0Scalar(w, x, blocks32 / 2),
+        GgmlType.IQ4_NL => IQ4_NLScalar(w, x, blocks32),
         _ => throw new NotSupportedException(type.ToString()),
     };
 
@@ -193,6 +195,26 @@ internal static unsafe class GgufKernels
                 int xb = (2 * i) + h;
                 acc += d * x.Scale[xb] * DotI8(q, x.Q + (32 * xb), 32);
             }
+        }
+
+        return acc;
+    }
+
+    internal static float IQ4_NLScalar(byte* w, in GgufActivations x, int blocks)
+    {
+        var b = (BlockIQ4_NL*)w;
+        ReadOnlySpan<sbyte> values = BlockIQ4_NL.Values;
+        sbyte* q = stackalloc sbyte[32];
+        float acc = 0;
+        for (int i = 0; i < blocks; i++)
+        {
+            for (int j = 0; j < 16; j++)
+            {
+                q[j] = values[b[i].Qs[j] & 0xF];
+                q[j + 16] = values[b[i].Qs[j] >> 4];
+            }
+
+            acc += (float)b[i].D * x.Scale[i] * DotI8(q, x.Q + (32 * i), 32);
         }
 
         return acc;
@@ -491,5 +513,37 @@ internal static unsafe class GgufKernels
         }
 
         return HorizontalSum((acc0 + acc1) + (acc2 + acc3)) + tail;
+    }
+
+    /// <summary>IQ4_NL: the nibbles become code-book values v by one byte shuffle; <c>Σ v·x = Σ |v|·(x·sign v)</c> then
+    /// runs on <see cref="DotCodes"/> (unsigned × signed), whose 16-bit pair sums cannot saturate since |v|, |x| ≤ 127;
+    /// two blocks per step on two accumulators.</summary>
+    private static float IQ4_NLAvx2(byte* w, in GgufActivations x, int blocks)
+    {
+        var b = (BlockIQ4_NL*)w;
+        Vector128<sbyte> table = Vector128.Create(BlockIQ4_NL.Values);
+        Vector256<sbyte> lut = Vector256.Create(table, table);
+        Vector128<byte> low4 = Vector128.Create((byte)0x0F);
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = Vector256<float>.Zero;
+        int i = 0;
+        for (; i + 1 < blocks; i += 2)
+        {
+            Vector128<byte> p0 = Vector128.Load(b[i].Qs), p1 = Vector128.Load(b[i + 1].Qs);
+            Vector256<sbyte> v0 = Avx2.Shuffle(lut, Vector256.Create(p0 & low4, Vector128.ShiftRightLogical(p0, 4) & low4).AsSByte());
+            Vector256<sbyte> v1 = Avx2.Shuffle(lut, Vector256.Create(p1 & low4, Vector128.ShiftRightLogical(p1, 4) & low4).AsSByte());
+            Vector256<int> dot0 = DotCodes(Avx2.Abs(v0), Avx2.Sign(Avx.LoadVector256(x.Q + (32 * i)), v0), 0);
+            Vector256<int> dot1 = DotCodes(Avx2.Abs(v1), Avx2.Sign(Avx.LoadVector256(x.Q + (32 * i) + 32), v1), 0);
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot0), Vector256.Create(HalfToSingle(b[i].D) * x.Scale[i]), acc0);
+            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot1), Vector256.Create(HalfToSingle(b[i + 1].D) * x.Scale[i + 1]), acc1);
+        }
+
+        float tail = 0;
+        if (i < blocks)
+        {
+            var rest = new GgufActivations { Q = x.Q + (32 * i), Scale = x.Scale + i, Sum = x.Sum + i };
+            tail = IQ4_NLScalar((byte*)(b + i), rest, 1);
+        }
+
+        return HorizontalSum(acc0 + acc1) + tail;
     }
 }

@@ -186,6 +186,7 @@ public static class GgufExporter
         GgmlType.TQ1_0 => 36,
         GgmlType.TQ2_0 => 37,
         GgmlType.Q2_0 => 41,
+        GgmlType.IQ4_NL => 25,
         _ => throw new QuantSharpException($"no llama.cpp file type for {type}"),
     };
 

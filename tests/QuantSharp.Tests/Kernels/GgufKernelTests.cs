@@ -6,7 +6,7 @@ namespace QuantSharp.Tests.Kernels;
 
 public unsafe class GgufKernelTests
 {
-    public static TheoryData<GgmlType> DirectTypes() => new() { GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.TQ2_0, GgmlType.Q2_0 };
+    public static TheoryData<GgmlType> DirectTypes() => new() { GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.TQ2_0, GgmlType.Q2_0, GgmlType.IQ4_NL };
 
     private static (GgufFile File, GgufTensorInfo Tensor, float[] Dense) MakeWeight(GgmlType type, int rows, int cols, int seed)
     {

@@ -146,3 +146,19 @@ public unsafe struct BlockQ2_0
     public Half D;
     public fixed byte Qs[16];
 }
+
+/// <summary>IQ4_NL: 32 weights, 18 bytes (4.5 bits per weight): one F16 scale and 4-bit indices into a fixed non-linear
+/// code book (<see cref="Values"/>).</summary>
+/// <remarks>
+/// Layout: <c>half d; uint8 qs[16]</c>, the low nibble of <c>qs[j]</c> indexing weight j and the high nibble weight
+/// j + 16 (as Q4_0). Dequantization: <c>x = d · Values[index]</c>.
+/// </remarks>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct BlockIQ4_NL
+{
+    public Half D;
+    public fixed byte Qs[16];
+
+    /// <summary>The code book (llama.cpp's <c>kvalues_iq4nl</c>): denser near zero, where most weights are.</summary>
+    public static ReadOnlySpan<sbyte> Values => [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+}

@@ -66,6 +66,7 @@ public static unsafe class GgufDequantize
             case GgmlType.TQ1_0: TQ1_0((BlockTQ1_0*)source, destination, count / 256); break;
             case GgmlType.TQ2_0: TQ2_0((BlockTQ2_0*)source, destination, count / 256); break;
             case GgmlType.Q2_0: Q2_0((BlockQ2_0*)source, destination, count / 64); break;
+            case GgmlType.IQ4_NL: IQ4_NL((BlockIQ4_NL*)source, destination, count / 32); break;
             default:
                 throw new NotSupportedException($"dequantizing {type} is not supported");
         }
@@ -307,6 +308,20 @@ public static unsafe class GgufDequantize
             for (int j = 0; j < 64; j++)
             {
                 y[j] = (((x[i].Qs[j / 4] >> (2 * (j % 4))) & 3) - 1) * d;
+            }
+        }
+    }
+
+    internal static void IQ4_NL(BlockIQ4_NL* x, float* y, int blocks)
+    {
+        ReadOnlySpan<sbyte> values = BlockIQ4_NL.Values;
+        for (int i = 0; i < blocks; i++, y += 32)
+        {
+            float d = (float)x[i].D;
+            for (int j = 0; j < 16; j++)
+            {
+                y[j] = d * values[x[i].Qs[j] & 0xF];
+                y[j + 16] = d * values[x[i].Qs[j] >> 4];
             }
         }
     }

@@ -73,6 +73,7 @@ public static unsafe class GgufQuantize
                 case GgmlType.TQ1_0: TQ1_0(x, (BlockTQ1_0*)y, blocks); break;
                 case GgmlType.TQ2_0: TQ2_0(x, (BlockTQ2_0*)y, blocks); break;
                 case GgmlType.Q2_0: Q2_0(x, (BlockQ2_0*)y, blocks); break;
+                case GgmlType.IQ4_NL: IQ4_NL(x, (BlockIQ4_NL*)y, blocks); break;
             }
         }
 
@@ -734,5 +735,100 @@ public static unsafe class GgufQuantize
                 y[i].Qs[j] = (byte)q;
             }
         }
+    }
+
+    /// <summary>
+    /// IQ4_NL as <c>llama-quantize</c> writes it without an importance matrix (llama.cpp's <c>quantize_iq4_nl</c>):
+    /// per block, weights w = x², a first scale from the largest-magnitude value mapped onto the code book's end, then 15
+    /// candidate scales (−max / (Values[0] + k), k = −7…7), each fitted by weighted least squares on its nearest code
+    /// indices, keeping the best; the indices are then taken again for the chosen scale (stored as F16).
+    /// </summary>
+    internal static void IQ4_NL(float* x, BlockIQ4_NL* y, int blocks)
+    {
+        const int Tries = 7;
+        ReadOnlySpan<sbyte> values = BlockIQ4_NL.Values;
+        for (int i = 0; i < blocks; i++, x += 32)
+        {
+            float amax = 0, max = 0;
+            for (int j = 0; j < 32; j++)
+            {
+                float ax = MathF.Abs(x[j]);
+                if (ax > amax)
+                {
+                    amax = ax;
+                    max = x[j];
+                }
+            }
+
+            float d = 0;
+            if (amax >= 1e-15f)
+            {
+                d = -max / values[0];
+                (float sumqx, float sumq2) = FitIQ4_NL(x, 1 / d, values);
+                d = sumq2 > 0 ? sumqx / sumq2 : 0f;
+                float best = d * sumqx;
+                for (int t = -Tries; t <= Tries; t++)
+                {
+                    (sumqx, sumq2) = FitIQ4_NL(x, (t + values[0]) / max, values);
+                    if (sumq2 > 0 && sumqx * sumqx > best * sumq2)
+                    {
+                        d = sumqx / sumq2;
+                        best = d * sumqx;
+                    }
+                }
+            }
+
+            y[i].D = (Half)d;
+            float id = d != 0 ? 1 / d : 0f;
+            for (int j = 0; j < 16; j++)
+            {
+                y[i].Qs[j] = (byte)(NearestIndex(values, id * x[j]) | (NearestIndex(values, id * x[j + 16]) << 4));
+            }
+        }
+    }
+
+    /// <summary>Σ w·q·x and Σ w·q² (w = x²) over a block, q the code-book value nearest to <c>inverseScale · x</c>.</summary>
+    private static (float SumQx, float SumQ2) FitIQ4_NL(float* x, float inverseScale, ReadOnlySpan<sbyte> values)
+    {
+        float sumqx = 0, sumq2 = 0;
+        for (int j = 0; j < 32; j++)
+        {
+            float q = values[NearestIndex(values, inverseScale * x[j])];
+            float w = x[j] * x[j];
+            sumqx += w * q * x[j];
+            sumq2 += w * q * q;
+        }
+
+        return (sumqx, sumq2);
+    }
+
+    /// <summary>Index of the sorted code-book value nearest to <paramref name="v"/> (the upper one on a tie).</summary>
+    private static int NearestIndex(ReadOnlySpan<sbyte> values, float v)
+    {
+        if (v <= values[0])
+        {
+            return 0;
+        }
+
+        if (v >= values[^1])
+        {
+            return values.Length - 1;
+        }
+
+        int lo = 0, hi = values.Length - 1;
+        while (hi - lo > 1)
+        {
+            int mid = (lo + hi) / 2;
+            if (v < values[mid])
+            {
+                hi = mid;
+            }
+            else
+            {
+                lo = mid;
+            }
+        }
+
+        return v - values[lo] < values[hi] - v ? lo : hi;
     }
 }

@@ -244,6 +244,16 @@ public class GgufDequantizeTests
     }
 
     [Fact]
+    public void IQ4_NL()
+    {
+        byte[] block = new byte[18];
+        block[0] = 0x00; block[1] = 0x38; // d = 0.5
+        block[2] = 0xF0;                  // element 0 = index 0 → −127 · 0.5, element 16 = index 15 → 113 · 0.5
+        block[17] = 0x98;                 // element 15 = index 8 → 0.5, element 31 = index 9 → 6.5; the rest index 0
+        AssertValues(Dequantize(GgmlType.IQ4_NL, block, 32), new() { [0] = -63.5f, [16] = 56.5f, [15] = 0.5f, [31] = 6.5f }, -63.5f);
+    }
+
+    [Fact]
     public void RejectsPartialBlocksAndShortSources()
     {
         Assert.Throws<ArgumentException>(() => GgufDequantize.Row(GgmlType.Q4_0, new byte[18], new float[31]));

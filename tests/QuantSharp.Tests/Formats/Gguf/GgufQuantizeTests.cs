@@ -70,6 +70,45 @@ public class GgufQuantizeTests
         Assert.Equal(expected, block);
     }
 
+    [Fact]
+    public void IQ4_NL_CodeBookValuesTimesAScaleRoundTripExactly()
+    {
+        // A block made of code-book values times 0.5 (the extremes −127 and 113 both present): the least-squares scale
+        // is exactly 0.5 and every value maps back onto its own index.
+        sbyte[] values = BlockIQ4_NL.Values.ToArray();
+        float[] x = Enumerable.Range(0, 64).Select(i => 0.5f * values[(i * 7) % 16]).ToArray();
+        var bytes = new byte[36];
+        GgufQuantize.Row(GgmlType.IQ4_NL, x, bytes);
+        Assert.Equal(0x3800, BitConverter.ToUInt16(bytes, 0)); // 0.5 in F16
+        var back = new float[64];
+        GgufDequantize.Row(GgmlType.IQ4_NL, bytes, back);
+        Assert.Equal(x, back);
+    }
+
+    [Fact]
+    public void IQ4_NL_BeatsQ4_0OnGaussianWeights()
+    {
+        // The point of the non-linear code book: at the same 4.5 bits, lower error on bell-shaped weights.
+        float[] x = GgufTestFiles.RandomFloats(8192, 21);
+        Assert.True(RelativeRms(GgmlType.IQ4_NL, x) < 0.9 * RelativeRms(GgmlType.Q4_0, x));
+    }
+
+    private static double RelativeRms(GgmlType type, float[] x)
+    {
+        var bytes = new byte[GgmlTypeInfo.RowBytes(type, x.Length)];
+        GgufQuantize.Row(type, x, bytes);
+        var back = new float[x.Length];
+        GgufDequantize.Row(type, bytes, back);
+        double err = 0, norm = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            err += (x[i] - back[i]) * (double)(x[i] - back[i]);
+            norm += x[i] * (double)x[i];
+        }
+
+        return Math.Sqrt(err / norm);
+    }
+
     [Theory]
     [InlineData(GgmlType.Q2_0)]
     [InlineData(GgmlType.TQ2_0)]
@@ -112,6 +151,7 @@ public class GgufQuantizeTests
     [InlineData(GgmlType.Q4_K, 0.11)]
     [InlineData(GgmlType.Q4_1, 0.15)]
     [InlineData(GgmlType.Q4_0, 0.15)]
+    [InlineData(GgmlType.IQ4_NL, 0.12)]
     public void RelativeRmsError_IsWithinTheTypesBudget(GgmlType type, double budget)
     {
         float[] x = GgufTestFiles.RandomFloats(4096, 11);
@@ -139,6 +179,7 @@ public class GgufQuantizeTests
     [InlineData(GgmlType.Q4_0)]
     [InlineData(GgmlType.TQ2_0)]
     [InlineData(GgmlType.Q2_0)]
+    [InlineData(GgmlType.IQ4_NL)]
     public void ZeroInput_GivesZeroBlocks(GgmlType type)
     {
         var bytes = new byte[GgmlTypeInfo.RowBytes(type, 256)];

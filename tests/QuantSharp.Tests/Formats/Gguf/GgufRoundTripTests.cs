@@ -76,10 +76,12 @@ public class GgufRoundTripTests
         { "stories260K/hf", GgmlType.Q6_K },
         { "stories260K/hf", GgmlType.TQ2_0 },
         { "stories260K/hf", GgmlType.Q2_0 },
+        { "stories260K/hf", GgmlType.IQ4_NL },
         { "brown-llama", GgmlType.Q4_K },
         { "brown-llama", GgmlType.Q6_K },
         { "brown-llama", GgmlType.TQ2_0 },
         { "brown-llama", GgmlType.Q2_0 },
+        { "brown-llama", GgmlType.IQ4_NL },
     };
 
     [Theory]

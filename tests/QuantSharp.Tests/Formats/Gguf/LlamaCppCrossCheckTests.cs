@@ -53,9 +53,9 @@ public sealed class LlamaCppCrossCheckFixture : IDisposable
         LlamaCppResults = LlamaCpp.Perplexity(windows, files, Threads).ToDictionary(r => r.Model, r => r);
     }
 
-    public static GgmlType[] Ours { get; } = [GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.TQ2_0, GgmlType.Q2_0];
+    public static GgmlType[] Ours { get; } = [GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.TQ2_0, GgmlType.Q2_0, GgmlType.IQ4_NL];
 
-    public static (string Name, int FileType)[] TheirsFileTypes { get; } = [("q8_0", 7), ("q4_0", 2), ("q2_0", 41)];
+    public static (string Name, int FileType)[] TheirsFileTypes { get; } = [("q8_0", 7), ("q4_0", 2), ("q2_0", 41), ("iq4_nl", 25)];
 
     /// <summary>brown-llama quantized to QuantSharp's ternary-g64 (one absmean scale per 64 inputs), repacked into Q2_0.</summary>
     public const string TernaryAsQ2_0 = "brown-ternary-as-q2_0.gguf";
@@ -102,7 +102,7 @@ public sealed class LlamaCppCrossCheckTests(LlamaCppCrossCheckFixture fixture, I
             {
                 // llama.cpp's own per-tensor choices (e.g. Q6_K for output.weight) are what QuantSharp has to read.
                 output.WriteLine($"{name}: " + string.Join(", ", f.TensorsInOrder.GroupBy(t => t.Type).Select(g => $"{g.Count()} × {g.Key}")));
-                GgmlType main = name switch { "q8_0" => GgmlType.Q8_0, "q4_0" => GgmlType.Q4_0, _ => GgmlType.Q2_0 };
+                GgmlType main = name switch { "q8_0" => GgmlType.Q8_0, "q4_0" => GgmlType.Q4_0, "q2_0" => GgmlType.Q2_0, _ => GgmlType.IQ4_NL };
                 Assert.Contains(f.TensorsInOrder, t => t.Type == main);
             }
 
