@@ -38,3 +38,34 @@ foreach (var (type, fn) in new[] { (GgmlType.Q8_0, "quantize_row_q8_0_ref"), (Gg
     }
 }
 Console.WriteLine($"total {mismatched}/{total} blocks differ");
+
+// And the dequantizers of the types QuantSharp reads but does not write: random blocks (finite F16 scales) through both.
+int dtotal = 0, dmismatched = 0;
+foreach (var (type, fn) in new[] { (GgmlType.Q2_K, "dequantize_row_q2_K"), (GgmlType.Q3_K, "dequantize_row_q3_K"), (GgmlType.IQ4_XS, "dequantize_row_iq4_xs"),
+    (GgmlType.IQ4_NL, "dequantize_row_iq4_nl"), (GgmlType.Q2_0, "dequantize_row_q2_0") })
+{
+    unsafe
+    {
+        var f = (delegate* unmanaged<byte*, float*, long, void>)NativeLibrary.GetExport(h, fn);
+        int bs = GgmlTypeInfo.TypeSize(type), count = GgmlTypeInfo.BlockSize(type) * 64;
+        var bytes = new byte[GgmlTypeInfo.RowBytes(type, count)];
+        rng.NextBytes(bytes);
+        for (int off = 0; off + 1 < bytes.Length; off++)
+        {
+            // Any byte pair may be an F16 scale in some type: keep exponents finite by clearing the top exponent bit.
+            if (((off % bs) is 0 or 1 && type is GgmlType.IQ4_XS or GgmlType.IQ4_NL or GgmlType.Q2_0) || ((off % bs) >= bs - 4 && type == GgmlType.Q2_K) || ((off % bs) >= bs - 2 && type == GgmlType.Q3_K))
+            {
+                if (off % 2 == 1) bytes[off] &= 0xBF;
+            }
+        }
+        var ours = new float[count];
+        var theirs = new float[count];
+        GgufDequantize.Row(type, bytes, ours);
+        fixed (byte* pb = bytes) fixed (float* pt = theirs) f(pb, pt, count);
+        int diff = 0;
+        for (int i = 0; i < count; i++) if (BitConverter.SingleToInt32Bits(ours[i]) != BitConverter.SingleToInt32Bits(theirs[i])) diff++;
+        dtotal += count; dmismatched += diff;
+        Console.WriteLine($"{type,-6} dequantize: {diff}/{count} values differ");
+    }
+}
+Console.WriteLine($"dequantize total {dmismatched}/{dtotal} values differ");

@@ -162,3 +162,49 @@ public unsafe struct BlockIQ4_NL
     /// <summary>The code book (llama.cpp's <c>kvalues_iq4nl</c>): denser near zero, where most weights are.</summary>
     public static ReadOnlySpan<sbyte> Values => [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 }
+
+/// <summary>Q2_K: 256 weights in 16 sub-blocks of 16, 84 bytes (2.625 bits per weight).</summary>
+/// <remarks>
+/// Layout: <c>uint8 scales[16]; uint8 qs[64]; half d; half dmin</c>. Sub-block s has scale <c>d · (scales[s] &amp; 15)</c>
+/// and min <c>dmin · (scales[s] &gt;&gt; 4)</c>. In half h (weights 128h…), bits 2n..2n+1 of <c>qs[32h + m]</c> hold
+/// weight 128h + 32n + m (sub-block 8h + 2n + m / 16). Dequantization: <c>x = scale · q − min</c>.
+/// </remarks>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct BlockQ2_K
+{
+    public fixed byte Scales[16];
+    public fixed byte Qs[64];
+    public Half D;
+    public Half Dmin;
+}
+
+/// <summary>Q3_K: 256 weights in 16 sub-blocks of 16, 110 bytes (3.4375 bits per weight).</summary>
+/// <remarks>
+/// Layout: <c>uint8 hmask[32]; uint8 qs[64]; uint8 scales[12]; half d</c>. Low two bits as in Q2_K; the third bit of
+/// weight 128h + 32n + m is bit 4h + n of <c>hmask[m]</c>, and a clear bit subtracts 4 (q ∈ −4…3). The 16 six-bit
+/// scales: scale 4g + k has low nibble <c>scales[k]</c> (g = 0), <c>scales[4 + k]</c> (g = 1), their high nibbles
+/// (g = 2, 3), and high bits <c>(scales[8 + k] &gt;&gt; 2g) &amp; 3</c>; value − 32. Dequantization: <c>x = d · (s − 32) · q</c>.
+/// </remarks>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct BlockQ3_K
+{
+    public fixed byte HMask[32];
+    public fixed byte Qs[64];
+    public fixed byte Scales[12];
+    public Half D;
+}
+
+/// <summary>IQ4_XS: 256 weights in 8 blocks of 32 on the IQ4_NL code book, 136 bytes (4.25 bits per weight).</summary>
+/// <remarks>
+/// Layout: <c>half d; uint16 scales_h; uint8 scales_l[4]; uint8 qs[128]</c>. Block b's six-bit scale is
+/// <c>(scales_l[b / 2] &gt;&gt; 4(b mod 2)) &amp; 15</c> with high bits <c>(scales_h &gt;&gt; 2b) &amp; 3</c>, value − 32; its
+/// indices are <c>qs[16b…16b + 15]</c> laid out as in IQ4_NL. Dequantization: <c>x = d · (s − 32) · Values[index]</c>.
+/// </remarks>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct BlockIQ4_XS
+{
+    public Half D;
+    public ushort ScalesH;
+    public fixed byte ScalesL[4];
+    public fixed byte Qs[128];
+}

@@ -67,6 +67,9 @@ public static unsafe class GgufDequantize
             case GgmlType.TQ2_0: TQ2_0((BlockTQ2_0*)source, destination, count / 256); break;
             case GgmlType.Q2_0: Q2_0((BlockQ2_0*)source, destination, count / 64); break;
             case GgmlType.IQ4_NL: IQ4_NL((BlockIQ4_NL*)source, destination, count / 32); break;
+            case GgmlType.Q2_K: Q2_K((BlockQ2_K*)source, destination, count / 256); break;
+            case GgmlType.Q3_K: Q3_K((BlockQ3_K*)source, destination, count / 256); break;
+            case GgmlType.IQ4_XS: IQ4_XS((BlockIQ4_XS*)source, destination, count / 256); break;
             default:
                 throw new NotSupportedException($"dequantizing {type} is not supported");
         }
@@ -322,6 +325,86 @@ public static unsafe class GgufDequantize
             {
                 y[j] = d * values[x[i].Qs[j] & 0xF];
                 y[j + 16] = d * values[x[i].Qs[j] >> 4];
+            }
+        }
+    }
+
+    internal static void Q2_K(BlockQ2_K* x, float* y, int blocks)
+    {
+        for (int i = 0; i < blocks; i++)
+        {
+            float d = (float)x[i].D, min = (float)x[i].Dmin;
+            for (int h = 0; h < 2; h++)
+            {
+                for (int n = 0; n < 4; n++)
+                {
+                    for (int half16 = 0; half16 < 2; half16++)
+                    {
+                        byte sc = x[i].Scales[(8 * h) + (2 * n) + half16];
+                        float dl = d * (sc & 0xF), ml = min * (sc >> 4);
+                        for (int m = 16 * half16; m < (16 * half16) + 16; m++)
+                        {
+                            *y++ = (dl * ((x[i].Qs[(32 * h) + m] >> (2 * n)) & 3)) - ml;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    internal static void Q3_K(BlockQ3_K* x, float* y, int blocks)
+    {
+        for (int i = 0; i < blocks; i++)
+        {
+            float d = (float)x[i].D;
+            for (int h = 0; h < 2; h++)
+            {
+                for (int n = 0; n < 4; n++)
+                {
+                    for (int half16 = 0; half16 < 2; half16++)
+                    {
+                        float dl = d * (Q3_KScale(x[i].Scales, (8 * h) + (2 * n) + half16) - 32);
+                        for (int m = 16 * half16; m < (16 * half16) + 16; m++)
+                        {
+                            int low = (x[i].Qs[(32 * h) + m] >> (2 * n)) & 3;
+                            int high = (x[i].HMask[m] >> ((4 * h) + n)) & 1;
+                            *y++ = dl * (low - (high != 0 ? 0 : 4));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Six-bit scale <paramref name="s"/> (0–15) of a Q3_K block, before subtracting 32.</summary>
+    internal static int Q3_KScale(byte* scales, int s)
+    {
+        int g = s / 4, k = s % 4;
+        int low = g switch
+        {
+            0 => scales[k] & 0xF,
+            1 => scales[4 + k] & 0xF,
+            2 => scales[k] >> 4,
+            _ => scales[4 + k] >> 4,
+        };
+        return low | (((scales[8 + k] >> (2 * g)) & 3) << 4);
+    }
+
+    internal static void IQ4_XS(BlockIQ4_XS* x, float* y, int blocks)
+    {
+        ReadOnlySpan<sbyte> values = BlockIQ4_NL.Values;
+        for (int i = 0; i < blocks; i++)
+        {
+            float d = (float)x[i].D;
+            for (int b = 0; b < 8; b++, y += 32)
+            {
+                int ls = ((x[i].ScalesL[b / 2] >> (4 * (b % 2))) & 0xF) | (((x[i].ScalesH >> (2 * b)) & 3) << 4);
+                float dl = d * (ls - 32);
+                for (int j = 0; j < 16; j++)
+                {
+                    y[j] = dl * values[x[i].Qs[(16 * b) + j] & 0xF];
+                    y[j + 16] = dl * values[x[i].Qs[(16 * b) + j] >> 4];
+                }
             }
         }
     }

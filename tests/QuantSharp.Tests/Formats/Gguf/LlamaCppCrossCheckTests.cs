@@ -55,7 +55,7 @@ public sealed class LlamaCppCrossCheckFixture : IDisposable
 
     public static GgmlType[] Ours { get; } = [GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.TQ2_0, GgmlType.Q2_0, GgmlType.IQ4_NL];
 
-    public static (string Name, int FileType)[] TheirsFileTypes { get; } = [("q8_0", 7), ("q4_0", 2), ("q2_0", 41), ("iq4_nl", 25)];
+    public static (string Name, int FileType)[] TheirsFileTypes { get; } = [("q8_0", 7), ("q4_0", 2), ("q2_0", 41), ("iq4_nl", 25), ("q2_k", 10), ("q3_k_m", 12), ("iq4_xs", 30)];
 
     /// <summary>brown-llama quantized to QuantSharp's ternary-g64 (one absmean scale per 64 inputs), repacked into Q2_0.</summary>
     public const string TernaryAsQ2_0 = "brown-ternary-as-q2_0.gguf";
@@ -102,7 +102,11 @@ public sealed class LlamaCppCrossCheckTests(LlamaCppCrossCheckFixture fixture, I
             {
                 // llama.cpp's own per-tensor choices (e.g. Q6_K for output.weight) are what QuantSharp has to read.
                 output.WriteLine($"{name}: " + string.Join(", ", f.TensorsInOrder.GroupBy(t => t.Type).Select(g => $"{g.Count()} × {g.Key}")));
-                GgmlType main = name switch { "q8_0" => GgmlType.Q8_0, "q4_0" => GgmlType.Q4_0, "q2_0" => GgmlType.Q2_0, _ => GgmlType.IQ4_NL };
+                GgmlType main = name switch
+                {
+                    "q8_0" => GgmlType.Q8_0, "q4_0" => GgmlType.Q4_0, "q2_0" => GgmlType.Q2_0, "iq4_nl" => GgmlType.IQ4_NL,
+                    "q2_k" => GgmlType.Q2_K, "q3_k_m" => GgmlType.Q3_K, _ => GgmlType.IQ4_XS,
+                };
                 Assert.Contains(f.TensorsInOrder, t => t.Type == main);
             }
 
