@@ -254,6 +254,70 @@ public class GgufDequantizeTests
     }
 
     [Fact]
+    public void Q2_K()
+    {
+        byte[] block = new byte[84];
+        block[80] = 0x00; block[81] = 0x3C; // d = 1
+        block[82] = 0x00; block[83] = 0x38; // dmin = 0.5
+        block[0] = 0x21;  // sub-block 0 (weights 0–15): scale 1, min 2 · 0.5 = 1
+        block[16] = 0x03; // qs[0] bits 0–1: weight 0 = 3 → 1 · 3 − 1 = 2; weights 1–15: q 0 → −1
+        block[9] = 0x13;  // sub-block 9 (weights 144–159: half 1, pair 0, second 16): scale 3, min 0.5
+        block[64] = 0x02; // qs[48] bits 0–1: weight 144 = 2 → 3 · 2 − 0.5 = 5.5; weights 145–159 → −0.5
+        var expected = new Dictionary<int, float> { [0] = 2f, [144] = 5.5f };
+        for (int i = 1; i < 16; i++)
+        {
+            expected[i] = -1f;
+            expected[144 + i] = -0.5f;
+        }
+
+        AssertValues(Dequantize(GgmlType.Q2_K, block, 256), expected, 0f);
+    }
+
+    [Fact]
+    public void Q3_K()
+    {
+        byte[] block = new byte[110];
+        block[108] = 0x00; block[109] = 0x3C; // d = 1
+        for (int k = 0; k < 4; k++)
+        {
+            block[96 + 8 + k] = 0xAA; // high scale bits 2 everywhere: every scale 32 → 0 unless a low nibble is set
+        }
+
+        block[96 + 5] = 0x03; // scale 5 (g 1, k 1) = 35 → 3: weights 80–95 (half 0, pair 2, second 16)
+        block[32 + 16] = 0x20; // qs[16] bits 4–5 = 2 …
+        block[16] = 0x04;      // … and hmask[16] bit 2 set: weight 80 = 3 · 2 = 6; weights 81–95: 3 · (0 − 4) = −12
+        block[96 + 6] = 0x10;  // scale 14 (g 3, k 2) = 33 → 1: weights 224–239 (half 1, pair 3, first 16)
+        block[32 + 32] = 0xC0; // qs[32] bits 6–7 = 3 …
+        block[0] = 0x80;       // … and hmask[0] bit 7 set: weight 224 = 3; weights 225–239: 0 − 4 = −4
+        var expected = new Dictionary<int, float> { [80] = 6f, [224] = 3f };
+        for (int i = 1; i < 16; i++)
+        {
+            expected[80 + i] = -12f;
+            expected[224 + i] = -4f;
+        }
+
+        AssertValues(Dequantize(GgmlType.Q3_K, block, 256), expected, -0f); // 0 · (0 − 4) = −0
+    }
+
+    [Fact]
+    public void IQ4_XS()
+    {
+        byte[] block = new byte[136];
+        block[0] = 0x00; block[1] = 0x38; // d = 0.5
+        block[2] = 0xAA; block[3] = 0xAA; // high scale bits 2 everywhere: every scale 32 → 0 unless a low nibble is set
+        block[5] = 0x10;                  // scales_l[1] high nibble: block 3 scale 33 → 0.5
+        block[8 + 48] = 0xF8;             // block 3, qs[0]: weight 96 = index 8 → 0.5 · 1, weight 112 = index 15 → 0.5 · 113
+        var expected = new Dictionary<int, float> { [96] = 0.5f, [112] = 56.5f };
+        for (int i = 1; i < 16; i++)
+        {
+            expected[96 + i] = -63.5f; // index 0 → −127 · 0.5
+            expected[112 + i] = -63.5f;
+        }
+
+        AssertValues(Dequantize(GgmlType.IQ4_XS, block, 256), expected, -0f); // 0 · −127 = −0
+    }
+
+    [Fact]
     public void RejectsPartialBlocksAndShortSources()
     {
         Assert.Throws<ArgumentException>(() => GgufDequantize.Row(GgmlType.Q4_0, new byte[18], new float[31]));
