@@ -66,15 +66,11 @@ public static class FuzzTargets
         new("checkpoint", "a whole checkpoint folder: config.json, a NUL byte, then model.safetensors (plain or QuantSharp-packed); loaded and run for two tokens",
             FuzzSeeds.Checkpoints, input =>
             {
-                int split = Array.IndexOf(input, (byte)0);
-                if (split < 0)
+                if (TwoFiles("checkpoint", input, "config.json", "model.safetensors") is not string folder)
                 {
                     return;
                 }
 
-                string folder = ScratchFolder.Fresh("checkpoint");
-                File.WriteAllBytes(Path.Combine(folder, "config.json"), input[..split]);
-                File.WriteAllBytes(Path.Combine(folder, "model.safetensors"), input[(split + 1)..]);
                 using LoadedModel loaded = ModelLoader.Load(folder);
                 if (!loaded.Model.Spec.IsEncoder && loaded.Model.Config.VocabSize is > 2 and <= 1 << 20 && loaded.Model.Config.HiddenSize <= 4096)
                 {
@@ -92,17 +88,11 @@ public static class FuzzTargets
         new("vocab-json", "a GPT-2-style vocab.json, a NUL byte, then merges.txt, beside Qwen2's tokenizer_config.json",
             FuzzSeeds.VocabJsonAndMerges, input =>
             {
-                int split = Array.IndexOf(input, (byte)0);
-                if (split < 0)
+                if (TwoFiles("vocab-json", input, "vocab.json", "merges.txt") is string folder)
                 {
-                    return;
+                    File.WriteAllBytes(Path.Combine(folder, "tokenizer_config.json"), FuzzSeeds.Qwen2TokenizerConfig);
+                    RoundTrip(TokenizerLoader.Load(folder));
                 }
-
-                string folder = ScratchFolder.Fresh("vocab-json");
-                File.WriteAllBytes(Path.Combine(folder, "tokenizer_config.json"), FuzzSeeds.Qwen2TokenizerConfig);
-                File.WriteAllBytes(Path.Combine(folder, "vocab.json"), input[..split]);
-                File.WriteAllBytes(Path.Combine(folder, "merges.txt"), input[(split + 1)..]);
-                RoundTrip(TokenizerLoader.Load(folder));
             }),
         new("vocab-txt", "a WordPiece vocab.txt",
             FuzzSeeds.VocabTxt, input => LoadFolderTokenizer("vocab-txt", "vocab.txt", input)),
@@ -150,6 +140,22 @@ public static class FuzzTargets
 
     private static void LoadFolderTokenizer(string target, string fileName, byte[] input) =>
         RoundTrip(TokenizerLoader.Load(Path.GetDirectoryName(InputFile(target, fileName, input))!));
+
+    /// <summary>Splits <paramref name="input"/> at its first NUL byte into two files of a fresh scratch folder of the
+    /// target and returns the folder; null when there is no NUL byte.</summary>
+    private static string? TwoFiles(string target, byte[] input, string first, string second)
+    {
+        int split = Array.IndexOf(input, (byte)0);
+        if (split < 0)
+        {
+            return null;
+        }
+
+        string folder = ScratchFolder.Fresh(target);
+        File.WriteAllBytes(Path.Combine(folder, first), input[..split]);
+        File.WriteAllBytes(Path.Combine(folder, second), input[(split + 1)..]);
+        return folder;
+    }
 
     /// <summary>Writes <paramref name="input"/> as <paramref name="fileName"/> in a fresh scratch folder of the target.</summary>
     private static string InputFile(string target, string fileName, byte[] input)

@@ -154,19 +154,7 @@ public class GgufQuantizeTests
     [InlineData(GgmlType.IQ4_NL, 0.12)]
     public void RelativeRmsError_IsWithinTheTypesBudget(GgmlType type, double budget)
     {
-        float[] x = GgufTestFiles.RandomFloats(4096, 11);
-        var bytes = new byte[GgmlTypeInfo.RowBytes(type, x.Length)];
-        GgufQuantize.Row(type, x, bytes);
-        var back = new float[x.Length];
-        GgufDequantize.Row(type, bytes, back);
-        double err = 0, norm = 0;
-        for (int i = 0; i < x.Length; i++)
-        {
-            err += (x[i] - back[i]) * (double)(x[i] - back[i]);
-            norm += x[i] * (double)x[i];
-        }
-
-        double rel = Math.Sqrt(err / norm);
+        double rel = RelativeRms(type, GgufTestFiles.RandomFloats(4096, 11));
         Assert.True(rel < budget, $"{type}: relative RMS error {rel:F4} ≥ {budget}");
         Assert.True(rel > budget / 20 || type is GgmlType.F16 or GgmlType.BF16, $"{type}: relative RMS error {rel:F5} is implausibly small");
     }

@@ -118,30 +118,7 @@ public class GgufRoundTripTests
     public void Int4G32SymRepacksLosslesslyIntoQ4_0()
     {
         using var dir = new TempDir();
-        QuantSpec spec = QuantSpec.Int4(32, symmetric: true);
-        using LoadedModel int4 = ModelLoader.Load(TestPaths.BrownLlama, new LoadOptions
-        {
-            LinearProvider = (config, source) => new QuantizingProvider(source, spec),
-        });
-        string path = dir.File("b.gguf");
-        GgufExportReport report = GgufExporter.Export(int4, path, new GgufExportOptions { Type = GgmlType.Q4_0, EmbeddingType = GgmlType.F32, OutputType = GgmlType.F32 });
-        Assert.All(report.Tensors.Where(t => t.Name.StartsWith("blk.") && t.Shape.Length == 2), t => Assert.Equal("repacked", t.Action));
-        using LoadedModel gguf = ModelLoader.Load(path);
-        var ours = int4.Model.BlockLinears().ToList();
-        var theirs = gguf.Model.BlockLinears().ToList();
-        Assert.Equal(ours.Count, theirs.Count);
-        for (int i = 0; i < ours.Count; i++)
-        {
-            Assert.Equal("int4-g32-sym", ours[i].Weight.Scheme);
-            Assert.Equal("gguf-q4_0", theirs[i].Weight.Scheme);
-            float[] a = new float[ours[i].Weight.Cols], b = new float[a.Length];
-            for (int r = 0; r < ours[i].Weight.Rows; r++)
-            {
-                ours[i].Weight.DequantizeRow(r, a);
-                theirs[i].Weight.DequantizeRow(r, b);
-                Assert.Equal(a, b);
-            }
-        }
+        AssertRepacked(dir, QuantSpec.Int4(32, symmetric: true), GgmlType.Q4_0, v => v);
     }
 
     [Theory]
@@ -151,36 +128,43 @@ public class GgufRoundTripTests
     [InlineData(TernaryGranularity.PerGroup, 128)]
     public void TernaryRepacksIntoQ2_0_SameCodesAndTheScaleInF16(TernaryGranularity granularity, int groupSize)
     {
-        using var dir = new TempDir();
         QuantSpec spec = granularity == TernaryGranularity.PerGroup ? QuantSpec.Ternary(granularity, groupSize) : QuantSpec.Ternary(granularity);
-        using LoadedModel ternary = ModelLoader.Load(TestPaths.BrownLlama, new LoadOptions
+        // ±scale or 0: rounding the scale to F16 is the only change.
+        using var dir = new TempDir();
+        string path = AssertRepacked(dir, spec, GgmlType.Q2_0, v => (float)(Half)v);
+        using GgufFile f = GgufFile.Open(path);
+        Assert.Equal(41L, f.GetInteger("general.file_type"));
+    }
+
+    /// <summary>Exports brown-llama quantized with <paramref name="spec"/> as <paramref name="type"/>: every block linear
+    /// is repacked, and each dequantized row of the GGUF equals <paramref name="expected"/> of QuantSharp's. Returns the file.</summary>
+    private static string AssertRepacked(TempDir dir, QuantSpec spec, GgmlType type, Func<float, float> expected)
+    {
+        string path = dir.File("repacked.gguf");
+        using LoadedModel quantized = ModelLoader.Load(TestPaths.BrownLlama, new LoadOptions
         {
             LinearProvider = (config, source) => new QuantizingProvider(source, spec),
         });
-        string path = dir.File("b.gguf");
-        GgufExportReport report = GgufExporter.Export(ternary, path, new GgufExportOptions { Type = GgmlType.Q2_0 });
+        GgufExportReport report = GgufExporter.Export(quantized, path, new GgufExportOptions { Type = type, EmbeddingType = GgmlType.F32, OutputType = GgmlType.F32 });
         Assert.All(report.Tensors.Where(t => t.Name.StartsWith("blk.") && t.Shape.Length == 2), t => Assert.Equal("repacked", t.Action));
         using LoadedModel gguf = ModelLoader.Load(path);
-        var ours = ternary.Model.BlockLinears().ToList();
+        var ours = quantized.Model.BlockLinears().ToList();
         var theirs = gguf.Model.BlockLinears().ToList();
         Assert.Equal(ours.Count, theirs.Count);
         for (int i = 0; i < ours.Count; i++)
         {
-            Assert.Equal("gguf-q2_0", theirs[i].Weight.Scheme);
+            Assert.Equal(spec.Name, ours[i].Weight.Scheme);
+            Assert.Equal("gguf-" + GgmlTypeInfo.Name(type), theirs[i].Weight.Scheme);
             float[] a = new float[ours[i].Weight.Cols], b = new float[a.Length];
             for (int r = 0; r < ours[i].Weight.Rows; r++)
             {
                 ours[i].Weight.DequantizeRow(r, a);
                 theirs[i].Weight.DequantizeRow(r, b);
-                for (int c = 0; c < a.Length; c++)
-                {
-                    Assert.Equal((float)(Half)a[c], b[c]); // ±scale or 0; F16 rounding of the scale is the only change
-                }
+                Assert.Equal(a.Select(expected).ToArray(), b);
             }
         }
 
-        using GgufFile f = GgufFile.Open(path);
-        Assert.Equal(41L, f.GetInteger("general.file_type"));
+        return path;
     }
 
     [Fact]
