@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The same load as run.sh against llama.cpp's llama-server on a GGUF file (16 slots of 512 positions, 2 threads,
 # continuous batching), for a side-by-side with `quantsharp serve` on the same file.
-# llama-server: built natively from the llama.cpp source bundled in node-llama-cpp, like bench/llama-cpp/build-llama-perplexity.sh
-# (cmake … -DLLAMA_BUILD_SERVER=ON; cmake --build … --target llama-server).
+# llama-server: built natively from the llama.cpp source bundled in node-llama-cpp by bench/llama-cpp/build.sh
+# (.tools/llama-cpp/llama-server).
 # Usage: bench/server-load/run-llama-server.sh LLAMA_SERVER GGUF [clients] [requests] [max_tokens]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

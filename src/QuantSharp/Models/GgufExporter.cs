@@ -61,7 +61,8 @@ public sealed record GgufExportReport(string Path, long FileBytes, IReadOnlyList
 }
 
 /// <summary>
-/// Writes a loaded Llama-family model as a llama.cpp GGUF file (architecture <c>llama</c>): the <c>llama.*</c>
+/// Writes a loaded Llama-family model as a llama.cpp GGUF file (architecture <c>llama</c>), or a GLM one (ChatGLM3,
+/// GLM-4) as architecture <c>chatglm</c> with fused QKV and gate/up (<see cref="GgufChatGlmLayout"/>): the <c>ARCH.*</c>
 /// hyper-parameters, <c>general.file_type</c>, <c>general.quantization_version</c> 2, the SentencePiece vocabulary as
 /// <c>tokenizer.ggml.*</c>, norms in F32 and every matrix in the requested type, with q/k rows permuted into llama.cpp's
 /// RoPE order (<see cref="GgufLlamaLayout"/>). Works from any checkpoint QuantSharp loads: GGUF blocks of the
@@ -75,16 +76,17 @@ public sealed record GgufExportReport(string Path, long FileBytes, IReadOnlyList
 public static class GgufExporter
 {
     /// <summary>Writes <paramref name="loaded"/> to <paramref name="path"/>.</summary>
-    /// <exception cref="QuantSharpException">Not a Llama-family model without biases, no SentencePiece tokenizer, or a
-    /// type QuantSharp cannot quantize to.</exception>
+    /// <exception cref="QuantSharpException">Neither a Llama-family model without biases nor a GLM, a Llama without its
+    /// SentencePiece tokenizer, a tokenizer of a kind that cannot be written, or a type QuantSharp cannot quantize to.</exception>
     public static GgufExportReport Export(LoadedModel loaded, string path, GgufExportOptions options)
     {
         TransformerModel model = loaded.Model;
         ModelConfig c = model.Config;
         ArchitectureSpec spec = model.Spec;
-        if (spec.Q is null || spec.K is null || spec.V is null || spec.Gate is null || spec.Up is null || spec.QkvBias || spec.Rope != RopeStyle.RotateHalf || spec.RotaryFraction != 1.0)
+        bool glm = IsGlm(spec);
+        if (!glm && (spec.Q is null || spec.K is null || spec.V is null || spec.Gate is null || spec.Up is null || spec.QkvBias || spec.Rope != RopeStyle.RotateHalf || spec.RotaryFraction != 1.0))
         {
-            throw new QuantSharpException($"{loaded.Path}: GGUF export supports the Llama architecture (separate q/k/v and gate/up, no biases, full RoPE); {c.Architecture} is not");
+            throw new QuantSharpException($"{loaded.Path}: GGUF export supports the Llama architecture (separate q/k/v and gate/up, no biases, full RoPE) and GLM (ChatGLM3, GLM-4); {c.Architecture} is neither");
         }
 
         if (c.RopeScaling is not null)
@@ -92,11 +94,7 @@ public static class GgufExporter
             throw new QuantSharpException($"{loaded.Path}: rope_scaling '{c.RopeScaling.Type}' cannot be written to GGUF by this build; the file would run with unscaled frequencies");
         }
 
-        if (loaded.Tokenizer is not { Model: SentencePieceBpeTokenizer } tokenizer)
-        {
-            throw new QuantSharpException($"{loaded.Path}: GGUF export needs the model's SentencePiece tokenizer (tokenizer.model), which this checkpoint lacks");
-        }
-
+        Action<GgufWriter> writeVocabulary = VocabularyWriter(loaded, glm);
         GgmlType main = options.Type;
         GgmlType output = options.OutputType ?? GgufExportOptions.DefaultOuterType(main);
         GgmlType embedding = options.EmbeddingType ?? GgufExportOptions.DefaultOuterType(main);
@@ -110,7 +108,8 @@ public static class GgufExporter
 
         string directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         using var writer = new GgufWriter(directory);
-        WriteMetadata(writer, loaded, tokenizer, main, options.Name);
+        WriteMetadata(writer, loaded, glm, main, options.Name);
+        writeVocabulary(writer);
 
         var report = new List<GgufTensorExport>();
         var jobs = new List<(string Name, Action Write)>();
@@ -123,13 +122,33 @@ public static class GgufExporter
             BlockWeights b = model.Blocks[i];
             string p = GgufLlamaLayout.Block(i);
             Norm(p + GgufLlamaLayout.AttnNorm, b.AttnNorm);
-            Matrix(p + GgufLlamaLayout.Q, b.Q!, main, true);
-            Matrix(p + GgufLlamaLayout.K, b.K!, main, true);
-            Matrix(p + GgufLlamaLayout.V, b.V!, main, false);
+            if (glm)
+            {
+                Matrix(p + GgufChatGlmLayout.Qkv, b.Qkv!, main, false);
+                if (b.QkvBias is float[] bias)
+                {
+                    Norm(p + ArchitectureSpec.BiasOf(GgufChatGlmLayout.Qkv), bias);
+                }
+            }
+            else
+            {
+                Matrix(p + GgufLlamaLayout.Q, b.Q!, main, true);
+                Matrix(p + GgufLlamaLayout.K, b.K!, main, true);
+                Matrix(p + GgufLlamaLayout.V, b.V!, main, false);
+            }
+
             Matrix(p + GgufLlamaLayout.O, b.O, main, false);
             Norm(p + GgufLlamaLayout.FfnNorm, b.MlpNorm);
-            Matrix(p + GgufLlamaLayout.Gate, b.Gate!, main, false);
-            Matrix(p + GgufLlamaLayout.Up, b.Up!, main, false);
+            if (glm)
+            {
+                Matrix(p + GgufChatGlmLayout.GateUp, b.GateUp!, main, false);
+            }
+            else
+            {
+                Matrix(p + GgufLlamaLayout.Gate, b.Gate!, main, false);
+                Matrix(p + GgufLlamaLayout.Up, b.Up!, main, false);
+            }
+
             Matrix(p + GgufLlamaLayout.Down, b.Down, main, false);
         }
 
@@ -190,30 +209,57 @@ public static class GgufExporter
         _ => throw new QuantSharpException($"no llama.cpp file type for {type}"),
     };
 
-    private static void WriteMetadata(GgufWriter w, LoadedModel loaded, Tokenizer tokenizer, GgmlType main, string? name)
+    /// <summary>True for a GLM block recipe (fused QKV with optional bias, fused gate-first MLP, RMSNorm, RoPE on the first
+    /// half of each head as adjacent pairs), which llama.cpp runs as architecture <c>chatglm</c>.</summary>
+    private static bool IsGlm(ArchitectureSpec spec)
+        => spec.Qkv is not null && spec.GateUp is not null && spec.Rope == RopeStyle.InterleavedPartial && spec.RotaryFraction == 0.5
+            && spec.Norm == NormKind.Rms && spec.Mlp == MlpKind.SwiGlu && !spec.LinearBias && !spec.PostNorm;
+
+    /// <summary>How the vocabulary is written: a Llama needs its SentencePiece tokenizer; a GLM writes ChatGLM3's
+    /// SentencePiece vocabulary padded to the embedding's rows, or — for a checkpoint without a tokenizer — llama.cpp's
+    /// <c>no_vocab</c> (it then runs on token ids).</summary>
+    private static Action<GgufWriter> VocabularyWriter(LoadedModel loaded, bool glm)
+    {
+        int vocab = loaded.Model.Config.VocabSize;
+        switch (loaded.Tokenizer)
+        {
+            case { Model: SentencePieceBpeTokenizer sp } tokenizer when !glm:
+                return w => GgufVocabulary.Write(w, sp.Model, tokenizer.AddBosByDefault);
+            case { Model: SentencePieceBpeTokenizer } tokenizer:
+                return w => GgufVocabulary.WritePadded(w, tokenizer, vocab, "chatglm-spm");
+            case null when glm:
+                return w => GgufVocabulary.WriteNone(w);
+            case null:
+                throw new QuantSharpException($"{loaded.Path}: GGUF export needs the model's SentencePiece tokenizer (tokenizer.model), which this checkpoint lacks");
+            default:
+                throw new QuantSharpException($"{loaded.Path}: GGUF export writes SentencePiece vocabularies (Llama 2, ChatGLM3); this checkpoint's {loaded.Tokenizer.Kind} tokenizer cannot be written yet");
+        }
+    }
+
+    private static void WriteMetadata(GgufWriter w, LoadedModel loaded, bool glm, GgmlType main, string? name)
     {
         ModelConfig c = loaded.Model.Config;
-        w.Add("general.architecture", "llama");
+        string arch = glm ? GgufChatGlmLayout.Architecture : "llama";
+        w.Add("general.architecture", arch);
         w.Add("general.name", name ?? Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(loaded.Path)));
         w.Add("general.file_type", FileType(main));
         w.Add("general.quantization_version", 2u);
-        w.Add("llama.context_length", (uint)c.MaxPositions);
-        w.Add("llama.embedding_length", (uint)c.HiddenSize);
-        w.Add("llama.block_count", (uint)c.Layers);
-        w.Add("llama.feed_forward_length", (uint)c.IntermediateSize);
-        w.Add("llama.attention.head_count", (uint)c.Heads);
-        w.Add("llama.attention.head_count_kv", (uint)c.KvHeads);
+        w.Add(arch + ".context_length", (uint)c.MaxPositions);
+        w.Add(arch + ".embedding_length", (uint)c.HiddenSize);
+        w.Add(arch + ".block_count", (uint)c.Layers);
+        w.Add(arch + ".feed_forward_length", (uint)c.IntermediateSize);
+        w.Add(arch + ".attention.head_count", (uint)c.Heads);
+        w.Add(arch + ".attention.head_count_kv", (uint)c.KvHeads);
         if (c.HeadDim * c.Heads != c.HiddenSize)
         {
-            w.Add("llama.attention.key_length", (uint)c.HeadDim);
-            w.Add("llama.attention.value_length", (uint)c.HeadDim);
+            w.Add(arch + ".attention.key_length", (uint)c.HeadDim);
+            w.Add(arch + ".attention.value_length", (uint)c.HeadDim);
         }
 
-        w.Add("llama.rope.dimension_count", (uint)c.HeadDim);
-        w.Add("llama.rope.freq_base", (float)c.RopeTheta);
-        w.Add("llama.attention.layer_norm_rms_epsilon", c.NormEps);
-        w.Add("llama.vocab_size", (uint)c.VocabSize);
-        GgufVocabulary.Write(w, ((SentencePieceBpeTokenizer)tokenizer.Model).Model, tokenizer.AddBosByDefault);
+        w.Add(arch + ".rope.dimension_count", (uint)(glm ? c.HeadDim / 2 : c.HeadDim));
+        w.Add(arch + ".rope.freq_base", (float)c.RopeTheta);
+        w.Add(arch + ".attention.layer_norm_rms_epsilon", c.NormEps);
+        w.Add(arch + ".vocab_size", (uint)c.VocabSize);
     }
 
     private static GgufTensorExport WriteNorm(GgufWriter w, string name, float[] values)

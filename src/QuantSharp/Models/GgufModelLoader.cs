@@ -5,13 +5,14 @@ using QuantSharp.Formats.Gguf;
 namespace QuantSharp.Models;
 
 /// <summary>
-/// Runs llama.cpp GGUF files of architecture <c>llama</c>: hyper-parameters from the <c>llama.*</c> keys, the
-/// SentencePiece vocabulary from <c>tokenizer.ggml.*</c>, tensors by llama.cpp's names (<see cref="GgufLlamaLayout"/>),
-/// each multiplied in its own block type. Registered in <see cref="ModelLoader.FileLoaders"/>.
+/// Runs llama.cpp GGUF files of architecture <c>llama</c> and <c>chatglm</c> (ChatGLM3, GLM-4): hyper-parameters from
+/// the <c>ARCH.*</c> keys, the vocabulary from <c>tokenizer.ggml.*</c>, tensors by llama.cpp's names
+/// (<see cref="GgufLlamaLayout"/>, <see cref="GgufChatGlmLayout"/>), each multiplied in its own block type. Registered
+/// in <see cref="ModelLoader.FileLoaders"/>.
 /// </summary>
 public static class GgufModelLoader
 {
-    /// <summary>Architecture spec naming llama.cpp's tensors; the block recipe is the Hugging Face Llama one.</summary>
+    /// <summary>Architecture spec naming llama.cpp's <c>llama</c> tensors; the block recipe is the Hugging Face Llama one.</summary>
     public static ArchitectureSpec Spec { get; } = new()
     {
         Name = "LlamaForCausalLM",
@@ -30,10 +31,31 @@ public static class GgufModelLoader
         Down = GgufLlamaLayout.Down,
     };
 
+    /// <summary>Architecture spec naming llama.cpp's <c>chatglm</c> tensors; the block recipe is <see cref="GlmSpec"/>'s.</summary>
+    public static ArchitectureSpec GlmSpecFor(bool qkvBias) => new()
+    {
+        Name = GlmSpec.Architectures[1],
+        Embedding = GgufLlamaLayout.Embedding,
+        FinalNorm = GgufLlamaLayout.FinalNorm,
+        LmHead = GgufLlamaLayout.Output,
+        LayerPrefix = GgufLlamaLayout.Block,
+        AttnNorm = GgufLlamaLayout.AttnNorm,
+        Qkv = GgufChatGlmLayout.Qkv,
+        O = GgufLlamaLayout.O,
+        MlpNorm = GgufLlamaLayout.FfnNorm,
+        GateUp = GgufChatGlmLayout.GateUp,
+        Down = GgufLlamaLayout.Down,
+        QkvBias = qkvBias,
+        Rope = RopeStyle.InterleavedPartial,
+        RotaryFraction = 0.5,
+        LastHiddenStateIsNormed = false,
+        PaddedQueriesAttendAll = true,
+    };
+
     /// <summary>Loads <paramref name="path"/> if it is a GGUF file, else returns null (for <see cref="ModelLoader.FileLoaders"/>).</summary>
     public static LoadedModel? TryLoad(string path, LoadOptions options) => GgufFile.HasMagic(path) ? Load(path, options) : null;
 
-    /// <summary>Loads a Llama GGUF file. A <see cref="LoadOptions.LinearProvider"/> is offered the file as its weight source.</summary>
+    /// <summary>Loads a Llama or GLM GGUF file. A <see cref="LoadOptions.LinearProvider"/> is offered the file as its weight source.</summary>
     /// <exception cref="QuantSharpException">Not architecture <c>llama</c>, missing or inconsistent keys or tensors.</exception>
     public static LoadedModel Load(string path, LoadOptions? options = null)
     {
@@ -45,7 +67,10 @@ public static class GgufModelLoader
             Tokenizer? tokenizer = GgufVocabulary.Load(file);
             provider = new GgufLinearProvider(file, config.HeadDim);
             ILinearProvider linears = options?.LinearProvider?.Invoke(config, file) ?? provider;
-            TransformerModel model = TransformerModel.Create(config, file, linears, provider, Spec);
+            ArchitectureSpec spec = config.ModelType == GlmSpec.ModelType
+                ? GlmSpecFor(file.TensorInfos.ContainsKey(GgufLlamaLayout.Block(0) + ArchitectureSpec.BiasOf(GgufChatGlmLayout.Qkv)))
+                : Spec;
+            TransformerModel model = TransformerModel.Create(config, file, linears, provider, spec);
             return new LoadedModel(model, tokenizer, path, file.FileLength);
         }
         catch
@@ -63,32 +88,36 @@ public static class GgufModelLoader
         }
     }
 
-    /// <summary>The hyper-parameters of a <c>llama</c> GGUF file.</summary>
+    /// <summary>The hyper-parameters of a <c>llama</c> or <c>chatglm</c> GGUF file.</summary>
     /// <exception cref="QuantSharpException">Another architecture, or a key missing, of the wrong type or inconsistent.</exception>
     public static ModelConfig ReadConfig(GgufFile file)
     {
         string arch = file.GetString("general.architecture");
-        if (arch != "llama")
+        bool glm = arch == GgufChatGlmLayout.Architecture;
+        if (arch != "llama" && !glm)
         {
-            throw new GgufException(GgufError.WrongType, file.Location, "general.architecture", $"architecture '{arch}' is not supported for GGUF files; supported: llama");
+            throw new GgufException(GgufError.WrongType, file.Location, "general.architecture", $"architecture '{arch}' is not supported for GGUF files; supported: llama, chatglm");
         }
 
-        int Int(string key) => ToInt(file, "llama." + key, file.GetInteger("llama." + key));
+        string prefix = arch + ".";
+        int Int(string key) => ToInt(file, prefix + key, file.GetInteger(prefix + key));
+        bool Has(string key) => file.GetValueOrNull(prefix + key) is not null;
         int hidden = Int("embedding_length");
         int heads = Int("attention.head_count");
-        int kvHeads = file.GetValueOrNull("llama.attention.head_count_kv") is null ? heads : Int("attention.head_count_kv");
+        int kvHeads = Has("attention.head_count_kv") ? Int("attention.head_count_kv") : heads;
         if (hidden <= 0 || heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0)
         {
-            throw new GgufException(GgufError.BadShape, file.Location, "llama.attention.head_count",
+            throw new GgufException(GgufError.BadShape, file.Location, prefix + "attention.head_count",
                 $"embedding_length {hidden}, head_count {heads}, head_count_kv {kvHeads} are inconsistent");
         }
 
-        int headDim = file.GetValueOrNull("llama.attention.key_length") is null ? hidden / heads : Int("attention.key_length");
-        int ropeDim = file.GetValueOrNull("llama.rope.dimension_count") is null ? headDim : Int("rope.dimension_count");
-        if (ropeDim != headDim)
+        int headDim = Has("attention.key_length") ? Int("attention.key_length") : hidden / heads;
+        int ropeDim = Has("rope.dimension_count") ? Int("rope.dimension_count") : headDim;
+        int expectedRope = glm ? headDim / 2 : headDim;
+        if (ropeDim != expectedRope || (glm && headDim % 4 != 0))
         {
-            throw new GgufException(GgufError.BadShape, file.Location, "llama.rope.dimension_count",
-                $"RoPE over {ropeDim} of {headDim} head dimensions is not supported (only full-head RoPE)");
+            throw new GgufException(GgufError.BadShape, file.Location, prefix + "rope.dimension_count",
+                $"RoPE over {ropeDim} of {headDim} head dimensions is not supported ({arch} files rotate {(glm ? "the first half of each head" : "whole heads")})");
         }
 
         GgufTensorInfo embedding = file.GetTensor(GgufLlamaLayout.Embedding);
@@ -99,20 +128,21 @@ public static class GgufModelLoader
                 $"{tokens.ArrayLength} tokens, but {GgufLlamaLayout.Embedding} has {vocab} rows");
         }
 
-        // Llama 3.1's frequency rescaling travels as a rope_freqs tensor (or llama.rope.scaling.*), which this loader does
+        // Llama 3.1's frequency rescaling travels as a rope_freqs tensor (or ARCH.rope.scaling.*), which this loader does
         // not apply: refuse rather than run with the wrong frequencies.
         if (file.TensorInfos.ContainsKey("rope_freqs.weight")
-            || (file.GetValueOrNull("llama.rope.scaling.type") is not null && file.GetString("llama.rope.scaling.type") is not ("none" or "")))
+            || (Has("rope.scaling.type") && file.GetString(prefix + "rope.scaling.type") is not ("none" or "")))
         {
             throw new GgufException(GgufError.WrongType, file.Location, "rope_freqs.weight", "RoPE frequency scaling in a GGUF file is not supported; load the Hugging Face checkpoint (config.json rope_scaling llama3/linear) instead");
         }
 
         int? bos = file.GetValueOrNull("tokenizer.ggml.bos_token_id") is null ? null : ToInt(file, "tokenizer.ggml.bos_token_id", file.GetInteger("tokenizer.ggml.bos_token_id"));
         int? eos = file.GetValueOrNull("tokenizer.ggml.eos_token_id") is null ? null : ToInt(file, "tokenizer.ggml.eos_token_id", file.GetInteger("tokenizer.ggml.eos_token_id"));
+        bool qkvBias = file.TensorInfos.ContainsKey(GgufLlamaLayout.Block(0) + ArchitectureSpec.BiasOf(GgufChatGlmLayout.Qkv));
         return new ModelConfig
         {
-            Architecture = "LlamaForCausalLM",
-            ModelType = "llama",
+            Architecture = glm ? GlmSpec.Architectures[1] : "LlamaForCausalLM",
+            ModelType = glm ? GlmSpec.ModelType : "llama",
             HiddenSize = hidden,
             IntermediateSize = Int("feed_forward_length"),
             Layers = Int("block_count"),
@@ -121,11 +151,13 @@ public static class GgufModelLoader
             HeadDim = headDim,
             VocabSize = vocab,
             MaxPositions = Int("context_length"),
-            NormEps = (float)file.GetFloat("llama.attention.layer_norm_rms_epsilon", 1e-5),
-            RopeTheta = file.GetFloat("llama.rope.freq_base", 10000.0),
+            NormEps = (float)file.GetFloat(prefix + "attention.layer_norm_rms_epsilon", 1e-5),
+            RopeTheta = file.GetFloat(prefix + "rope.freq_base", 10000.0),
             TieWordEmbeddings = !file.TensorInfos.ContainsKey(GgufLlamaLayout.Output),
             BosTokenId = bos,
             EosTokenIds = eos is int e ? [e] : [],
+            // The config.json fields GlmSpec reads, so that the spec can also be rebuilt from this config.
+            RawJson = glm ? $"{{\"multi_query_attention\":true,\"multi_query_group_num\":{kvHeads},\"add_qkv_bias\":{(qkvBias ? "true" : "false")}}}" : "{}",
         };
     }
 

@@ -17,7 +17,11 @@ public static class GgufVocabulary
     /// <summary>llama.cpp's token types (the SentencePiece piece types).</summary>
     private const int Control = 3, UserDefined = 4;
 
-    /// <summary>The tokenizer stored in <paramref name="file"/>, or null when it has no <c>tokenizer.ggml.model</c>.</summary>
+    /// <summary>llama.cpp's tokenizer model name for a file that carries no vocabulary (the model runs on token ids).</summary>
+    public const string NoVocabularyModelName = "no_vocab";
+
+    /// <summary>The tokenizer stored in <paramref name="file"/>, or null when it has no <c>tokenizer.ggml.model</c> or
+    /// says <c>no_vocab</c>/<c>none</c>.</summary>
     /// <exception cref="GgufException">An unsupported tokenizer model, or arrays of the wrong type or length.</exception>
     public static Tokenizer? Load(GgufFile file)
     {
@@ -27,6 +31,11 @@ public static class GgufVocabulary
         }
 
         string model = file.GetString("tokenizer.ggml.model");
+        if (model is NoVocabularyModelName or "none")
+        {
+            return null;
+        }
+
         string[] tokens = file.GetArray<string>("tokenizer.ggml.tokens");
         int[] types = file.GetValueOrNull("tokenizer.ggml.token_type") is null
             ? Enumerable.Repeat(1, tokens.Length).ToArray()
@@ -139,11 +148,54 @@ public static class GgufVocabulary
 
     /// <summary>Writes <paramref name="model"/> as <c>tokenizer.ggml.*</c> metadata.</summary>
     public static void Write(GgufWriter writer, SentencePieceModel model, bool addBos)
+        => WriteSentencePiece(writer, model, model.Pieces, model.Scores, model.Types.Select(t => (int)t).ToArray(), addBos, pre: null);
+
+    /// <summary>
+    /// Writes <paramref name="tokenizer"/>'s SentencePiece vocabulary padded to <paramref name="vocabSize"/> entries, as
+    /// llama.cpp's converter does for ChatGLM3 (whose embedding has more rows than its SentencePiece model has pieces):
+    /// the pieces, then each added token at its id (special ones as control tokens), then <c>[PADn]</c> unused
+    /// entries; <c>add_bos_token</c> false, since such models put their own prefix (<c>[gMASK] sop</c>) in the prompt.
+    /// </summary>
+    /// <exception cref="QuantSharpException">The vocabulary or an added token's id does not fit <paramref name="vocabSize"/>.</exception>
+    public static void WritePadded(GgufWriter writer, Tokenizer tokenizer, int vocabSize, string pre)
+    {
+        SentencePieceModel model = ((SentencePieceBpeTokenizer)tokenizer.Model).Model;
+        if (model.Pieces.Length > vocabSize || tokenizer.AddedTokens.Any(t => t.Id >= vocabSize))
+        {
+            throw new QuantSharpException($"the tokenizer has {Math.Max(model.Pieces.Length, tokenizer.AddedTokens.Max(t => t.Id + 1))} tokens, more than the model's {vocabSize} embedding rows");
+        }
+
+        var tokens = new string[vocabSize];
+        var scores = new float[vocabSize];
+        var types = new int[vocabSize];
+        for (int i = 0; i < vocabSize; i++)
+        {
+            (tokens[i], scores[i], types[i]) = i < model.Pieces.Length ? (model.Pieces[i], model.Scores[i], (int)model.Types[i]) : ($"[PAD{i}]", 0f, (int)PieceType.Unused);
+        }
+
+        foreach (AddedToken added in tokenizer.AddedTokens.Where(t => t.Id >= model.Pieces.Length))
+        {
+            (tokens[added.Id], types[added.Id]) = (added.Content, added.Special ? Control : UserDefined);
+        }
+
+        WriteSentencePiece(writer, model, tokens, scores, types, addBos: false, pre);
+    }
+
+    /// <summary>Writes llama.cpp's <c>no_vocab</c> tokenizer model, for a checkpoint that has no tokenizer: llama.cpp then
+    /// makes <c>ARCH.vocab_size</c> placeholder tokens (the caller writes that key) and runs the model on token ids.</summary>
+    public static void WriteNone(GgufWriter writer) => writer.Add("tokenizer.ggml.model", NoVocabularyModelName);
+
+    private static void WriteSentencePiece(GgufWriter writer, SentencePieceModel model, string[] tokens, float[] scores, int[] types, bool addBos, string? pre)
     {
         writer.Add("tokenizer.ggml.model", SentencePieceModelName);
-        writer.Add("tokenizer.ggml.tokens", model.Pieces);
-        writer.Add("tokenizer.ggml.scores", model.Scores);
-        writer.Add("tokenizer.ggml.token_type", model.Types.Select(t => (int)t).ToArray());
+        if (pre is not null)
+        {
+            writer.Add("tokenizer.ggml.pre", pre);
+        }
+
+        writer.Add("tokenizer.ggml.tokens", tokens);
+        writer.Add("tokenizer.ggml.scores", scores);
+        writer.Add("tokenizer.ggml.token_type", types);
         if (model.BosId >= 0)
         {
             writer.Add("tokenizer.ggml.bos_token_id", (uint)model.BosId);

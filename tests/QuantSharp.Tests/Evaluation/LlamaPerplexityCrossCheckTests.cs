@@ -9,7 +9,7 @@ namespace QuantSharp.Tests.Evaluation;
 
 /// <summary>
 /// <c>perplexity --protocol llama.cpp</c> against llama.cpp's own <c>llama-perplexity</c>, built natively from the
-/// llama.cpp source bundled in node-llama-cpp by <c>bench/llama-cpp/build-llama-perplexity.sh</c> (or named by
+/// llama.cpp source bundled in node-llama-cpp by <c>bench/llama-cpp/build.sh</c> (or named by
 /// <c>$QUANTSHARP_LLAMA_PERPLEXITY</c>), on brown-llama GGUF exports: the same tokens and chunks, f32, q8_0 and q4_0
 /// perplexity within 0.1 %, and QuantSharp's next-token distributions close to llama.cpp's logits file.
 /// </summary>
@@ -20,7 +20,7 @@ public sealed class LlamaPerplexityCrossCheckTests
     private static string? Binary()
     {
         string path = Environment.GetEnvironmentVariable("QUANTSHARP_LLAMA_PERPLEXITY") is { Length: > 0 } p ? p
-            : Path.Combine(LlamaCpp.RepoRoot, ".tools", "llama-perplexity", "llama-perplexity");
+            : Path.Combine(LlamaCpp.RepoRoot, ".tools", "llama-cpp", "llama-perplexity");
         return File.Exists(path) ? path : null;
     }
 
@@ -31,7 +31,7 @@ public sealed class LlamaPerplexityCrossCheckTests
     public void PerplexityMatchesLlamaPerplexityWithinATenthOfAPercent(GgmlType type)
     {
         string? binary = Binary();
-        Skip.If(binary is null, "llama-perplexity not built: run bench/llama-cpp/build-llama-perplexity.sh (needs cmake and a C++ compiler) or set QUANTSHARP_LLAMA_PERPLEXITY");
+        Skip.If(binary is null, "llama-perplexity not built: run bench/llama-cpp/build.sh (needs cmake and a C++ compiler) or set QUANTSHARP_LLAMA_PERPLEXITY");
         string dir = Path.Combine(Path.GetTempPath(), $"qs-llama-ppl-{Environment.ProcessId}-{type}");
         Directory.CreateDirectory(dir);
         try

@@ -1,0 +1,144 @@
+using System.Text.Json.Nodes;
+using QuantSharp.Evaluation;
+using QuantSharp.Formats.Gguf;
+using QuantSharp.Models;
+using QuantSharp.Tests.Models;
+using QuantSharp.Tokenizers;
+
+namespace QuantSharp.Tests.Formats.Gguf;
+
+/// <summary>GLM checkpoints (ChatGLM3, GLM-4) written as llama.cpp's <c>chatglm</c> architecture and read back.</summary>
+public sealed class GgufGlmExportTests
+{
+    /// <summary>Token windows for the tiny GLMs (vocabulary 256, RoPE table of 128 positions).</summary>
+    internal static int[] TinyTokens(int count) => Enumerable.Range(0, count).Select(i => (int)((i * 7919L + 13) % 253) + 3).ToArray();
+
+    internal static double Perplexity(TransformerModel model, int[] tokens, int windows, int context)
+        => PerplexityEvaluator.Evaluate(model, tokens, 1, new PerplexityOptions { Context = context, MaxWindows = windows }).Perplexity;
+
+    [Theory]
+    [MemberData(nameof(GlmFixture.Names), MemberType = typeof(GlmFixture))]
+    public void AnF32ExportRunsLikeTheCheckpointItCameFrom(string name)
+    {
+        using var dir = new TempDir();
+        string gguf = dir.File("glm.gguf");
+        using LoadedModel source = ModelLoader.Load(GlmFixture.Path(name));
+        GgufExportReport report = GgufExporter.Export(source, gguf, new GgufExportOptions { Type = GgmlType.F32 });
+        Assert.All(report.Tensors, t => Assert.Equal(GgmlType.F32, t.Written));
+
+        using LoadedModel back = ModelLoader.Load(gguf);
+        Assert.Equal(GlmSpec.ModelType, back.Model.Config.ModelType);
+        Assert.Equal(source.Model.Config.KvHeads, back.Model.Config.KvHeads);
+        Assert.Equal(source.Model.Config.RopeTheta, back.Model.Config.RopeTheta, 3);
+        Assert.Null(back.Tokenizer);
+
+        int[] tokens = TinyTokens(3 * 63);
+        double expected = Perplexity(source.Model, tokens, 3, 64);
+        double actual = Perplexity(back.Model, tokens, 3, 64);
+        Assert.InRange(actual / expected, 1 - 1e-5, 1 + 1e-5);
+        // The random tiny models are far from uniform over 256 tokens (whose perplexity is 256), so a layout mistake would show.
+        Assert.True(Math.Abs(Math.Log(expected / 256)) > 1, $"perplexity {expected}");
+    }
+
+    [Fact]
+    public void TheMetadataIsLlamaCppsChatGlmLayout()
+    {
+        using var dir = new TempDir();
+        string gguf = dir.File("glm4.gguf");
+        using (LoadedModel source = ModelLoader.Load(GlmFixture.Path("glm4-tiny")))
+        {
+            GgufExporter.Export(source, gguf, new GgufExportOptions { Type = GgmlType.Q8_0 });
+        }
+
+        using GgufFile f = GgufFile.Open(gguf);
+        Assert.Equal("chatglm", f.GetString("general.architecture"));
+        Assert.Equal(64, f.GetInteger("chatglm.embedding_length"));
+        Assert.Equal(96, f.GetInteger("chatglm.feed_forward_length"));
+        Assert.Equal(4, f.GetInteger("chatglm.attention.head_count"));
+        Assert.Equal(2, f.GetInteger("chatglm.attention.head_count_kv"));
+        Assert.Equal(8, f.GetInteger("chatglm.rope.dimension_count")); // half of the 16-wide heads
+        Assert.Equal(10000.0 * 500, f.GetFloat("chatglm.rope.freq_base", 0)); // rope_ratio 500
+        Assert.Equal(128, f.GetInteger("chatglm.context_length"));
+        Assert.Equal(256, f.GetInteger("chatglm.vocab_size"));
+        Assert.Equal(GgufVocabulary.NoVocabularyModelName, f.GetString("tokenizer.ggml.model"));
+        Assert.Equal(
+            ["attn_norm.weight", "attn_qkv.weight", "attn_qkv.bias", "attn_output.weight", "ffn_norm.weight", "ffn_up.weight", "ffn_down.weight"],
+            f.TensorsInOrder.Where(t => t.Name.StartsWith("blk.1.", StringComparison.Ordinal)).Select(t => t.Name["blk.1.".Length..]));
+        Assert.Equal([64L, 128L], f.GetTensor("blk.0.attn_qkv.weight").Dimensions);
+        Assert.Equal([64L, 192L], f.GetTensor("blk.0.ffn_up.weight").Dimensions);
+        Assert.Equal(GgmlType.Q8_0, f.GetTensor("blk.0.ffn_up.weight").Type);
+        Assert.Equal(GgmlType.F32, f.GetTensor("blk.0.attn_qkv.bias").Type);
+    }
+
+    [Fact]
+    public void ChatGlm3sVocabularyIsPaddedToTheEmbeddingRowsAndReadBack()
+    {
+        using var dir = new TempDir();
+        string model = WithChatGlm3Vocabulary(dir, "chatglm3-tiny");
+        string gguf = dir.File("glm.gguf");
+        Tokenizer original;
+        using (LoadedModel source = ModelLoader.Load(model))
+        {
+            original = source.RequireTokenizer();
+            GgufExporter.Export(source, gguf, new GgufExportOptions { Type = GgmlType.Q8_0 });
+        }
+
+        using (GgufFile f = GgufFile.Open(gguf))
+        {
+            string[] tokens = f.GetArray<string>("tokenizer.ggml.tokens");
+            int[] types = f.GetArray<int>("tokenizer.ggml.token_type");
+            Assert.Equal(65024, tokens.Length);
+            Assert.Equal(("[gMASK]", 3), (tokens[64790], types[64790]));
+            Assert.Equal(("sop", 3), (tokens[64792], types[64792]));
+            Assert.Equal(("[PAD65000]", 5), (tokens[65000], types[65000]));
+            Assert.Equal("chatglm-spm", f.GetString("tokenizer.ggml.pre"));
+            Assert.False((bool)f.GetValueOrNull("tokenizer.ggml.add_bos_token")!.Value);
+        }
+
+        using LoadedModel back = ModelLoader.Load(gguf);
+        Tokenizer read = back.RequireTokenizer();
+        foreach (string text in new[] { "一只可爱的小猫坐在窗台上", "Hello, world! 1234", "<|user|>\n你好<|assistant|>" })
+        {
+            Assert.Equal(original.Encode(text, addSpecialTokens: false, parseSpecialTokens: true), read.Encode(text, addSpecialTokens: false, parseSpecialTokens: true));
+        }
+    }
+
+    /// <summary>
+    /// The tiny GLM fixture <paramref name="name"/> (THUDM's random weights) given ChatGLM3's real tokenizer: its embedding
+    /// and output layer padded with zero rows from 256 to ChatGLM3's 65,024, so that a GGUF export carries a real
+    /// vocabulary (node-llama-cpp cannot run llama.cpp's <c>no_vocab</c> files) while the first 256 tokens compute
+    /// exactly what the fixture computes.
+    /// </summary>
+    internal static string WithChatGlm3Vocabulary(TempDir dir, string name)
+    {
+        const int Vocab = 65024;
+        string model = dir.File(name + "-chatglm3-vocab");
+        Directory.CreateDirectory(model);
+        JsonNode config = JsonNode.Parse(File.ReadAllText(Path.Combine(GlmFixture.Path(name), "config.json")))!;
+        config["padded_vocab_size"] = Vocab;
+        File.WriteAllText(Path.Combine(model, "config.json"), config.ToJsonString());
+        foreach (string f in Directory.GetFiles(TestPaths.Model("chatglm3-tokenizer"), "tokenizer*"))
+        {
+            File.Copy(f, Path.Combine(model, Path.GetFileName(f)));
+        }
+
+        using var source = QuantSharp.Formats.SafetensorsFile.Open(Path.Combine(GlmFixture.Path(name), "model.safetensors"));
+        using var writer = new QuantSharp.Formats.SafetensorsWriter(model);
+        foreach ((string tensor, QuantSharp.Tensors.TensorView view) in source.Tensors)
+        {
+            if (tensor.EndsWith("word_embeddings.weight", StringComparison.Ordinal) || tensor.EndsWith("output_layer.weight", StringComparison.Ordinal))
+            {
+                float[] padded = new float[Vocab * view.Shape[1]];
+                view.Bytes.CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(padded.AsSpan()));
+                writer.Add(tensor, [Vocab, view.Shape[1]], padded);
+            }
+            else
+            {
+                writer.Add(view);
+            }
+        }
+
+        writer.Commit(Path.Combine(model, "model.safetensors"));
+        return model;
+    }
+}
