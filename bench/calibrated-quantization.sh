@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 4 — calibrated quantization report on brown-llama (docs/RESULTS.md, "Calibrated quantization (issue 4)").
+# Issue 4 — calibrated quantization report on brown-llama (docs/RESULTS.md, "Calibrated quantization").
 # RTN vs GPTQ vs AWQ (int4 g128, int3 g128), RTN vs GPTQ (int2 g64), plain vs GPTQ ternary, mixed precision at 3.5
 # bits; calibration from wikitext-2 valid.txt and from the model itself; perplexity on wiki.test.raw and heldout.txt
 # at ctx 256, capped at 100 windows per text (25 500 scored tokens each) to keep the run short on a shared machine.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the "Quantization (issue 3)" section of docs/RESULTS.md — one command:
+# Regenerates the "Quantization quality (RTN)" section of docs/RESULTS.md — one command:
 #
 #   bench/quantize-results.sh [MAX_WINDOWS]      (default 32 windows of 256 tokens per text; 0 = whole files)
 #
@@ -76,7 +76,7 @@ elapsed=$((SECONDS - start))
 section="$work/section.md"
 {
   echo "<!-- quantize-results:begin -->"
-  echo "## Quantization (issue 3)"
+  echo "## Quantization quality (RTN)"
   echo
   echo "Made by \`bench/quantize-results.sh $windows\` on $(date -u +%Y-%m-%d), $(nproc) cores shared with other engineers' builds and tests"
   echo "(timings are noisy; compare rows of one run). Every non-fp32 row is a folder written by \`quantsharp quantize\` and"

@@ -4,7 +4,7 @@ using System.Globalization;
 using QuantSharp.Models;
 using QuantSharp.Quantization;
 
-// Calibrated quantization, fidelity to the float model (docs/RESULTS.md, "Calibrated quantization (issue 4)").
+// Calibrated quantization, fidelity to the float model (docs/RESULTS.md, "Calibrated quantization").
 // For each quantized model: perplexity on the first W windows of a text (PerplexityEvaluator's protocol: the text
 // tokenized as one string, spans of ctx − 1 tokens, each window [BOS] + span, every span token scored) and the mean
 // KL(float ‖ quantized) of the next-token distributions at the same positions — the quantity all these methods try

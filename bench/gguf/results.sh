@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# docs/RESULTS.md "GGUF (issue 5)": brown-llama exported by QuantSharp to each GGUF type, then for each file: size, bits
+# docs/RESULTS.md "GGUF interop with llama.cpp": brown-llama exported by QuantSharp to each GGUF type, then for each file: size, bits
 # per weight, perplexity on heldout.txt (the first W windows of 256) in QuantSharp and in llama.cpp (node-llama-cpp 3.22.1,
 # same token windows), and decode tokens/s in both (same threads, one run each).
 #   bench/gguf/results.sh [threads=1] [windows=16] [decode tokens=128] [types='f16 q8_0 q4_0 q4_k q6_k tq2_0 q2_0']
