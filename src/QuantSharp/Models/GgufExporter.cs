@@ -216,8 +216,8 @@ public static class GgufExporter
             && spec.Norm == NormKind.Rms && spec.Mlp == MlpKind.SwiGlu && !spec.LinearBias && !spec.PostNorm;
 
     /// <summary>How the vocabulary is written: a Llama needs its SentencePiece tokenizer; a GLM writes ChatGLM3's
-    /// SentencePiece vocabulary padded to the embedding's rows, or — for a checkpoint without a tokenizer — llama.cpp's
-    /// <c>no_vocab</c> (it then runs on token ids).</summary>
+    /// SentencePiece vocabulary or GLM-4's tiktoken one (as <c>gpt2</c> with recovered merges), padded to the embedding's
+    /// rows, or — for a checkpoint without a tokenizer — llama.cpp's <c>no_vocab</c> (it then runs on token ids).</summary>
     private static Action<GgufWriter> VocabularyWriter(LoadedModel loaded, bool glm)
     {
         int vocab = loaded.Model.Config.VocabSize;
@@ -227,12 +227,14 @@ public static class GgufExporter
                 return w => GgufVocabulary.Write(w, sp.Model, tokenizer.AddBosByDefault);
             case { Model: SentencePieceBpeTokenizer } tokenizer:
                 return w => GgufVocabulary.WritePadded(w, tokenizer, vocab, "chatglm-spm");
+            case { Model: BytePairModel { Order: MergeOrder.TokenRank, ByteLevel: true } } tokenizer when glm:
+                return w => GgufVocabulary.WriteRankedBytePair(w, tokenizer, vocab, "chatglm-bpe", tokenizer.TokenToId("<|user|>"));
             case null when glm:
                 return w => GgufVocabulary.WriteNone(w);
             case null:
                 throw new QuantSharpException($"{loaded.Path}: GGUF export needs the model's SentencePiece tokenizer (tokenizer.model), which this checkpoint lacks");
             default:
-                throw new QuantSharpException($"{loaded.Path}: GGUF export writes SentencePiece vocabularies (Llama 2, ChatGLM3); this checkpoint's {loaded.Tokenizer.Kind} tokenizer cannot be written yet");
+                throw new QuantSharpException($"{loaded.Path}: GGUF export writes SentencePiece vocabularies (Llama 2, ChatGLM3) and GLM-4's tiktoken one; this checkpoint's {loaded.Tokenizer.Kind} tokenizer cannot be written yet");
         }
     }
 

@@ -181,6 +181,96 @@ public static class GgufVocabulary
         WriteSentencePiece(writer, model, tokens, scores, types, addBos: false, pre);
     }
 
+    /// <summary>
+    /// Writes a byte-level BPE vocabulary ranked as tiktoken ranks it (GLM-4's <c>tokenizer.model</c>) as llama.cpp's
+    /// <c>gpt2</c> model padded to <paramref name="vocabSize"/> entries: the tokens in the byte alphabet, each added token
+    /// at its id (special ones as control tokens), <c>[PADn]</c> unused entries, and the merge list llama.cpp needs,
+    /// recovered from the ranks (<see cref="LastMerge"/>), one per multi-byte token in rank order, so merge priority
+    /// equals tiktoken's rank priority.
+    /// </summary>
+    /// <exception cref="QuantSharpException">The tokenizer is not a ranked byte-level BPE, or does not fit <paramref name="vocabSize"/>.</exception>
+    public static void WriteRankedBytePair(GgufWriter writer, Tokenizer tokenizer, int vocabSize, string pre, int? endOfTurnId)
+    {
+        if (tokenizer.Model is not BytePairModel { Order: MergeOrder.TokenRank, ByteLevel: true } bpe)
+        {
+            throw new QuantSharpException($"a {tokenizer.Kind} tokenizer is not a ranked byte-level BPE (tiktoken) vocabulary");
+        }
+
+        if (bpe.VocabSize > vocabSize || tokenizer.AddedTokens.Any(t => t.Id >= vocabSize))
+        {
+            throw new QuantSharpException($"the tokenizer has more tokens than the model's {vocabSize} embedding rows");
+        }
+
+        var tokens = new string[vocabSize];
+        var types = new int[vocabSize];
+        var merges = new List<string>();
+        for (int id = 0; id < vocabSize; id++)
+        {
+            string? text = id < bpe.VocabSize ? bpe.TokenText(id) : null;
+            (tokens[id], types[id]) = text is null ? ($"[PAD{id}]", (int)PieceType.Unused) : (text, (int)PieceType.Normal);
+            if (text is { Length: > 1 } && LastMerge(bpe, text, id) is (string left, string right))
+            {
+                merges.Add(left + " " + right);
+            }
+        }
+
+        foreach (AddedToken added in tokenizer.AddedTokens)
+        {
+            (tokens[added.Id], types[added.Id]) = (added.Content, added.Special ? Control : UserDefined);
+        }
+
+        writer.Add("tokenizer.ggml.model", "gpt2");
+        writer.Add("tokenizer.ggml.pre", pre);
+        writer.Add("tokenizer.ggml.tokens", tokens);
+        writer.Add("tokenizer.ggml.token_type", types);
+        writer.Add("tokenizer.ggml.merges", merges.ToArray());
+        if (tokenizer.EosId is int eos)
+        {
+            writer.Add("tokenizer.ggml.eos_token_id", (uint)eos);
+            writer.Add("tokenizer.ggml.unknown_token_id", (uint)eos);
+        }
+
+        if (endOfTurnId is int eot)
+        {
+            writer.Add("tokenizer.ggml.eot_token_id", (uint)eot);
+        }
+
+        writer.Add("tokenizer.ggml.add_bos_token", false);
+    }
+
+    /// <summary>
+    /// The two parts <paramref name="token"/> (of rank <paramref name="rank"/>) is merged from: its characters merged as
+    /// tiktoken's BPE merges them, lowest rank first. llama.cpp's converter stops at tokens ranked below the token and
+    /// drops the ~0.7 % of GLM-4 tokens that then keep more than two parts; tiktoken still emits those for a piece that
+    /// is the whole token, so here the merging goes on through higher ranks until two parts remain, and such a token
+    /// is reachable from the merge list too. Null when no adjacent pair is a token.
+    /// </summary>
+    private static (string, string)? LastMerge(BytePairModel bpe, string token, int rank)
+    {
+        var parts = token.Select(c => c.ToString()).ToList();
+        while (parts.Count > 2)
+        {
+            int best = -1, bestRank = int.MaxValue;
+            for (int i = 0; i + 1 < parts.Count; i++)
+            {
+                if (bpe.IdOf(parts[i] + parts[i + 1]) is int r && r != rank && r < bestRank)
+                {
+                    (best, bestRank) = (i, r);
+                }
+            }
+
+            if (best < 0)
+            {
+                return null;
+            }
+
+            parts[best] += parts[best + 1];
+            parts.RemoveAt(best + 1);
+        }
+
+        return (parts[0], parts[1]);
+    }
+
     /// <summary>Writes llama.cpp's <c>no_vocab</c> tokenizer model, for a checkpoint that has no tokenizer: llama.cpp then
     /// makes <c>ARCH.vocab_size</c> placeholder tokens (the caller writes that key) and runs the model on token ids.</summary>
     public static void WriteNone(GgufWriter writer) => writer.Add("tokenizer.ggml.model", NoVocabularyModelName);

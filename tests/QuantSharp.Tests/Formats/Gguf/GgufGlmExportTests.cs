@@ -95,6 +95,7 @@ public sealed class GgufGlmExportTests
             Assert.False((bool)f.GetValueOrNull("tokenizer.ggml.add_bos_token")!.Value);
         }
 
+        // Read back, the file tokenizes like tiktoken except on pieces that are whole-piece-only tokens (as llama.cpp does).
         using LoadedModel back = ModelLoader.Load(gguf);
         Tokenizer read = back.RequireTokenizer();
         foreach (string text in new[] { "一只可爱的小猫坐在窗台上", "Hello, world! 1234", "<|user|>\n你好<|assistant|>" })
@@ -103,21 +104,71 @@ public sealed class GgufGlmExportTests
         }
     }
 
+    [Fact]
+    public void Glm4sTiktokenVocabularyIsWrittenAsGpt2WithMergesRecoveredFromTheRanks()
+    {
+        using var dir = new TempDir();
+        string model = WithVocabulary(dir, "glm4-tiny", Glm4Vocabulary);
+        string gguf = dir.File("glm4.gguf");
+        Tokenizer original;
+        using (LoadedModel source = ModelLoader.Load(model))
+        {
+            original = source.RequireTokenizer();
+            GgufExporter.Export(source, gguf, new GgufExportOptions { Type = GgmlType.Q8_0 });
+        }
+
+        using (GgufFile f = GgufFile.Open(gguf))
+        {
+            Assert.Equal("gpt2", f.GetString("tokenizer.ggml.model"));
+            Assert.Equal("chatglm-bpe", f.GetString("tokenizer.ggml.pre"));
+            string[] tokens = f.GetArray<string>("tokenizer.ggml.tokens");
+            int[] types = f.GetArray<int>("tokenizer.ggml.token_type");
+            Assert.Equal(151552, tokens.Length);
+            Assert.Equal(("[gMASK]", 3), (tokens[151331], types[151331]));
+            Assert.Equal(("<|user|>", 3), (tokens[151336], types[151336]));
+            Assert.Equal(151336, f.GetInteger("tokenizer.ggml.eot_token_id"));
+            Assert.Equal(151329, f.GetInteger("tokenizer.ggml.eos_token_id"));
+            // One merge per multi-byte token of the 151,329 ranked ones (151,073), except the 893 whose adjacent byte pairs
+            // are no tokens at all (e.g. "ĠåıĤ"): tiktoken emits those only for a piece that is the whole token, which a
+            // merge list cannot say (llama.cpp's own converter leaves out 1,072).
+            string[] merges = f.GetArray<string>("tokenizer.ggml.merges");
+            Assert.Equal(151073, tokens.Take(151329).Count(t => t.Length > 1));
+            Assert.Equal(151073 - 893, merges.Length);
+            Assert.Equal("Ġ Ġ", merges[0]); // rank 256, the first token above the bytes
+        }
+
+        // Read back, the file tokenizes like tiktoken except on pieces that are whole-piece-only tokens (as llama.cpp does).
+        using LoadedModel back = ModelLoader.Load(gguf);
+        Tokenizer read = back.RequireTokenizer();
+        foreach (string text in new[] { "一只可爱的小猫坐在窗台上，阳光洒在它的毛上", "Hello, world! 1234  tabs\tand\nnewlines", "[gMASK]<sop><|user|>\n你好<|assistant|>", "  ünïcödé — ∑ 🙂" })
+        {
+            Assert.Equal(original.Encode(text, addSpecialTokens: false, parseSpecialTokens: true), read.Encode(text, addSpecialTokens: false, parseSpecialTokens: true));
+        }
+    }
+
+    /// <summary>ChatGLM3's real tokenizer folder and embedding rows.</summary>
+    internal static readonly (string Folder, int Rows) ChatGlm3Vocabulary = (TestPaths.Model("chatglm3-tokenizer"), 65024);
+
+    /// <summary>GLM-4's real tokenizer folder (tiktoken) and embedding rows.</summary>
+    internal static readonly (string Folder, int Rows) Glm4Vocabulary = (TestPaths.Model(Path.Combine("tokenizers", "glm4")), 151552);
+
+    internal static string WithChatGlm3Vocabulary(TempDir dir, string name) => WithVocabulary(dir, name, ChatGlm3Vocabulary);
+
     /// <summary>
-    /// The tiny GLM fixture <paramref name="name"/> (THUDM's random weights) given ChatGLM3's real tokenizer: its embedding
-    /// and output layer padded with zero rows from 256 to ChatGLM3's 65,024, so that a GGUF export carries a real
+    /// The tiny GLM fixture <paramref name="name"/> (THUDM's random weights) given a real tokenizer: its embedding and
+    /// output layer padded with zero rows from 256 to the real model's row count, so that a GGUF export carries a real
     /// vocabulary (node-llama-cpp cannot run llama.cpp's <c>no_vocab</c> files) while the first 256 tokens compute
     /// exactly what the fixture computes.
     /// </summary>
-    internal static string WithChatGlm3Vocabulary(TempDir dir, string name)
+    internal static string WithVocabulary(TempDir dir, string name, (string Folder, int Rows) vocabulary)
     {
-        const int Vocab = 65024;
-        string model = dir.File(name + "-chatglm3-vocab");
+        int rows = vocabulary.Rows;
+        string model = dir.File($"{name}-{Path.GetFileName(vocabulary.Folder)}-vocab");
         Directory.CreateDirectory(model);
         JsonNode config = JsonNode.Parse(File.ReadAllText(Path.Combine(GlmFixture.Path(name), "config.json")))!;
-        config["padded_vocab_size"] = Vocab;
+        config["padded_vocab_size"] = rows;
         File.WriteAllText(Path.Combine(model, "config.json"), config.ToJsonString());
-        foreach (string f in Directory.GetFiles(TestPaths.Model("chatglm3-tokenizer"), "tokenizer*"))
+        foreach (string f in Directory.GetFiles(vocabulary.Folder, "tokenizer*"))
         {
             File.Copy(f, Path.Combine(model, Path.GetFileName(f)));
         }
@@ -128,9 +179,9 @@ public sealed class GgufGlmExportTests
         {
             if (tensor.EndsWith("word_embeddings.weight", StringComparison.Ordinal) || tensor.EndsWith("output_layer.weight", StringComparison.Ordinal))
             {
-                float[] padded = new float[Vocab * view.Shape[1]];
+                float[] padded = new float[rows * view.Shape[1]];
                 view.Bytes.CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(padded.AsSpan()));
-                writer.Add(tensor, [Vocab, view.Shape[1]], padded);
+                writer.Add(tensor, [rows, view.Shape[1]], padded);
             }
             else
             {

@@ -6,8 +6,8 @@ using Xunit.Abstractions;
 namespace QuantSharp.Tests.Formats.Gguf;
 
 /// <summary>
-/// The tiny GLM fixtures (ChatGLM3 and GLM-4 architectures, THUDM's tensor names and weights) with ChatGLM3's real
-/// vocabulary (<see cref="GgufGlmExportTests.WithChatGlm3Vocabulary"/>), exported by QuantSharp as llama.cpp's
+/// The tiny GLM fixtures (ChatGLM3 and GLM-4 architectures, THUDM's tensor names and weights) with their models' real
+/// vocabularies (<see cref="GgufGlmExportTests.WithVocabulary"/>: ChatGLM3's SentencePiece, GLM-4's tiktoken), exported by QuantSharp as llama.cpp's
 /// <c>chatglm</c> architecture in F32, Q8_0 and Q4_0, scored by both QuantSharp and real llama.cpp on the same token
 /// windows. Built once: the exports and one node run over all files.
 /// </summary>
@@ -22,9 +22,9 @@ public sealed class LlamaCppGlmCrossCheckFixture : IDisposable
             return;
         }
 
-        foreach (string name in new[] { "chatglm3-tiny", "glm4-tiny" })
+        foreach ((string name, (string, int) vocabulary) in new[] { ("chatglm3-tiny", GgufGlmExportTests.ChatGlm3Vocabulary), ("glm4-tiny", GgufGlmExportTests.Glm4Vocabulary) })
         {
-            using LoadedModel source = ModelLoader.Load(GgufGlmExportTests.WithChatGlm3Vocabulary(Dir, name));
+            using LoadedModel source = ModelLoader.Load(GgufGlmExportTests.WithVocabulary(Dir, name, vocabulary));
             foreach (GgmlType t in Types)
             {
                 string file = Dir.File($"{name}-{GgmlTypeInfo.Name(t)}.gguf");
