@@ -29,7 +29,7 @@ public sealed class RotaryEmbedding
         {
             // Same arithmetic as the reference implementations: inverse frequency in float32, angle in float32.
             double baseInvFreq = 1.0 / Math.Pow(theta, 2.0 * i / rotaryDim);
-            float invFreq = (float)(scaling?.Apply(baseInvFreq) ?? baseInvFreq);
+            float invFreq = (float)(scaling?.Apply(baseInvFreq, i) ?? baseInvFreq);
             for (int p = 0; p < maxPositions; p++)
             {
                 float angle = p * invFreq;

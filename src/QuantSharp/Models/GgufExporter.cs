@@ -89,9 +89,9 @@ public static class GgufExporter
             throw new QuantSharpException($"{loaded.Path}: GGUF export supports the Llama architecture (separate q/k/v and gate/up, no biases, full RoPE) and GLM (ChatGLM3, GLM-4); {c.Architecture} is neither");
         }
 
-        if (c.RopeScaling is not null)
+        if (c.RopeScaling is not null && glm)
         {
-            throw new QuantSharpException($"{loaded.Path}: rope_scaling '{c.RopeScaling.Type}' cannot be written to GGUF by this build; the file would run with unscaled frequencies");
+            throw new QuantSharpException($"{loaded.Path}: rope_scaling '{c.RopeScaling.Type}' cannot be written for llama.cpp's chatglm architecture; the file would run with unscaled frequencies");
         }
 
         Action<GgufWriter> writeVocabulary = VocabularyWriter(loaded, glm);
@@ -154,6 +154,12 @@ public static class GgufExporter
 
         (float[] finalNorm, ILinearWeight head) = model.RequireHead();
         Norm(GgufLlamaLayout.FinalNorm, finalNorm);
+        if (c.RopeScaling is { } scaling)
+        {
+            // llama.cpp's converter writes rope_scaling (llama3, linear) as one divisor per rotated pair.
+            Norm(GgufLlamaLayout.RopeFrequencies, scaling.DivisorsFor(c.HeadDim, c.RopeTheta));
+        }
+
         if (!c.TieWordEmbeddings && !ReferenceEquals(head, model.Embedding))
         {
             Matrix(GgufLlamaLayout.Output, head, output, false);

@@ -1,6 +1,7 @@
 using QuantSharp.Tokenizers;
 using QuantSharp.Formats;
 using QuantSharp.Formats.Gguf;
+using QuantSharp.Kernels;
 
 namespace QuantSharp.Models;
 
@@ -128,12 +129,31 @@ public static class GgufModelLoader
                 $"{tokens.ArrayLength} tokens, but {GgufLlamaLayout.Embedding} has {vocab} rows");
         }
 
-        // Llama 3.1's frequency rescaling travels as a rope_freqs tensor (or ARCH.rope.scaling.*), which this loader does
-        // not apply: refuse rather than run with the wrong frequencies.
-        if (file.TensorInfos.ContainsKey("rope_freqs.weight")
-            || (Has("rope.scaling.type") && file.GetString(prefix + "rope.scaling.type") is not ("none" or "")))
+        // Llama 3.1's frequency rescaling travels as rope_freqs.weight (one divisor per rotated pair); linear scaling may
+        // also come as ARCH.rope.scaling.*. Other kinds (YaRN, …) are refused rather than run with wrong frequencies.
+        RopeScaling? scaling = null;
+        string scalingType = Has("rope.scaling.type") ? file.GetString(prefix + "rope.scaling.type") : "none";
+        if (scalingType == "linear")
         {
-            throw new GgufException(GgufError.WrongType, file.Location, "rope_freqs.weight", "RoPE frequency scaling in a GGUF file is not supported; load the Hugging Face checkpoint (config.json rope_scaling llama3/linear) instead");
+            double factor = file.GetFloat(prefix + "rope.scaling.factor", 0);
+            scaling = factor > 0 ? new RopeScaling("linear", factor)
+                : throw new GgufException(GgufError.BadShape, file.Location, prefix + "rope.scaling.factor", "linear RoPE scaling needs a positive factor");
+        }
+        else if (scalingType is not ("none" or ""))
+        {
+            throw new GgufException(GgufError.WrongType, file.Location, prefix + "rope.scaling.type", $"RoPE scaling '{scalingType}' is not supported (supported: linear, rope_freqs.weight)");
+        }
+
+        if (file.TensorInfos.TryGetValue(GgufLlamaLayout.RopeFrequencies, out GgufTensorInfo? freqs))
+        {
+            if (glm || scaling is not null || freqs.Type != GgmlType.F32 || freqs.Dimensions is not [long pairs] || pairs != ropeDim / 2)
+            {
+                throw new GgufException(GgufError.BadShape, file.Location, GgufLlamaLayout.RopeFrequencies, $"expected F32 [{ropeDim / 2}] divisors of a llama file without other RoPE scaling");
+            }
+
+            float[] divisors = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(file.Tensors[GgufLlamaLayout.RopeFrequencies].Bytes).ToArray();
+            scaling = divisors.All(d => float.IsFinite(d) && d > 0) ? new RopeScaling("factors", 1) { PairDivisors = divisors }
+                : throw new GgufException(GgufError.BadShape, file.Location, GgufLlamaLayout.RopeFrequencies, "RoPE frequency divisors must be finite and positive");
         }
 
         int? bos = file.GetValueOrNull("tokenizer.ggml.bos_token_id") is null ? null : ToInt(file, "tokenizer.ggml.bos_token_id", file.GetInteger("tokenizer.ggml.bos_token_id"));
@@ -154,6 +174,7 @@ public static class GgufModelLoader
             NormEps = (float)file.GetFloat(prefix + "attention.layer_norm_rms_epsilon", 1e-5),
             RopeTheta = file.GetFloat(prefix + "rope.freq_base", 10000.0),
             TieWordEmbeddings = !file.TensorInfos.ContainsKey(GgufLlamaLayout.Output),
+            RopeScaling = scaling,
             BosTokenId = bos,
             EosTokenIds = eos is int e ? [e] : [],
             // The config.json fields GlmSpec reads, so that the spec can also be rebuilt from this config.

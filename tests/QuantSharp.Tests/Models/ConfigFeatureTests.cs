@@ -32,7 +32,7 @@ public class ConfigFeatureTests
         ];
         foreach ((int k, double expected) in reference)
         {
-            Assert.Equal(expected, s.Apply(InvFreq(k)), expected * 1e-12);
+            Assert.Equal(expected, s.Apply(InvFreq(k), k), expected * 1e-12);
         }
     }
 
@@ -42,8 +42,8 @@ public class ConfigFeatureTests
         RopeScaling s = Parse("""
             "rope_scaling": {"type": "linear", "factor": 4.0}
             """).RopeScaling!;
-        Assert.Equal(0.25, s.Apply(1.0), 1e-15);
-        Assert.Equal(0.001 / 4, s.Apply(0.001), 1e-15);
+        Assert.Equal(0.25, s.Apply(1.0, 0), 1e-15);
+        Assert.Equal(0.001 / 4, s.Apply(0.001, 0), 1e-15);
     }
 
     [Fact]

@@ -22,6 +22,9 @@ public static class GgufLlamaLayout
     /// <summary>Classifier (absent when tied to the embedding).</summary>
     public const string Output = "output.weight";
 
+    /// <summary>Divisor of each rotated pair's RoPE frequency (llama3/linear <c>rope_scaling</c>), absent without scaling.</summary>
+    public const string RopeFrequencies = "rope_freqs.weight";
+
     /// <summary>Prefix of block <paramref name="layer"/>'s tensors.</summary>
     public static string Block(int layer) => $"blk.{layer}.";
 
