@@ -20,6 +20,7 @@ internal static class QuantizeCommand
         var force = new Option<bool>("--force") { Description = "Replace an existing non-empty output folder." };
         var layout = new Option<string>("--layout") { Description = "Output layout: quantsharp (default; every scheme), gptq (Hugging Face GPTQ v1: int4/int2 groups) or awq (AutoAWQ GEMM: int4 groups).", DefaultValueFactory = _ => "quantsharp" };
         var calibration = new CalibrationCliOptions();
+        var imatrix = new Option<string?>("--imatrix") { Description = "Importance matrix (GGUF, from 'quantsharp imatrix' or llama.cpp's llama-imatrix): round-to-nearest picks each int4/int3/int2 group's grid to minimise the rounding error weighted by it." };
         var json = CliOptions.Json();
         var threads = CliOptions.Threads();
         var command = new Command("quantize", "Quantize a checkpoint and save it: model.safetensors with packed weights and scales, config.json with a quantization_config,\n"
@@ -29,7 +30,7 @@ internal static class QuantizeCommand
             + "Example: quantsharp quantize ../shared/models/brown-llama /tmp/brown-int4 --scheme int4 --group-size 32 --sym\n"
             + "Example: quantsharp quantize ../shared/models/brown-llama /tmp/brown-gptq3 --scheme int3 --method gptq --calib ../shared/data/wikitext-2-tokens/valid.txt")
         {
-            model, output, force, layout, json, threads,
+            model, output, force, layout, imatrix, json, threads,
         };
         scheme.AddTo(command);
         calibration.AddTo(command);
@@ -39,6 +40,12 @@ internal static class QuantizeCommand
             WeightFormat format = scheme.Resolve(parse)!;
             string layoutName = parse.GetValue(layout)!;
             bool calibrated = CalibrationCliOptions.ParseMethod(parse.GetValue(calibration.Method)!) != QuantMethod.Rtn || parse.GetValue(calibration.Plan) is not null;
+            string? importance = parse.GetValue(imatrix);
+            if (importance is not null && (calibrated || layoutName != "quantsharp" || format.Spec is not { IsIntGroup: true }))
+            {
+                throw new UsageException("--imatrix applies to round-to-nearest int4/int3/int2 (--method rtn, --layout quantsharp)");
+            }
+
             if (calibrated || layoutName != "quantsharp")
             {
                 bool patterns = scheme.IncludePatterns(parse).Length > 0 || scheme.ExcludePatterns(parse).Length > 0;
@@ -53,12 +60,12 @@ internal static class QuantizeCommand
                 return RunCalibrated(parse, calibration, source, parse.GetValue(output)!, format, layoutName, selected, parse.GetValue(force), parse.GetValue(json));
             }
 
-            return Run(parse.GetValue(model)!, parse.GetValue(output)!, format, scheme.IncludePatterns(parse), scheme.ExcludePatterns(parse), parse.GetValue(force), parse.GetValue(json));
+            return Run(parse.GetValue(model)!, parse.GetValue(output)!, format, scheme.IncludePatterns(parse), scheme.ExcludePatterns(parse), importance, parse.GetValue(force), parse.GetValue(json));
         });
         return command;
     }
 
-    private static int Run(string source, string output, WeightFormat format, string[] include, string[] exclude, bool force, bool json)
+    private static int Run(string source, string output, WeightFormat format, string[] include, string[] exclude, string? importance, bool force, bool json)
     {
         if (!Directory.Exists(source) && !File.Exists(source))
         {
@@ -66,8 +73,26 @@ internal static class QuantizeCommand
         }
 
         var selector = QuantizedCheckpointWriter.DefaultSelector(source, include, exclude);
+        TensorConverter convert = QuantizedCheckpointWriter.Convert(selector, format);
+        if (importance is not null)
+        {
+            if (!File.Exists(importance))
+            {
+                throw new UsageException($"--imatrix {importance}: file not found");
+            }
+
+            ModelConfig config = ModelConfig.Load(source);
+            IReadOnlyDictionary<string, string> gguf;
+            using (SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.Open(source))
+            {
+                gguf = GgufTensorNames.BlockLinears(ArchitectureSpec.For(config, checkpoint), config.Layers);
+            }
+
+            convert = QuantizedCheckpointWriter.Convert(selector, format, ImportanceMatrix.Load(importance), gguf, importance);
+        }
+
         var progress = new StderrProgress("quantizing");
-        QuantizationReport report = QuantizedCheckpointWriter.Write(source, output, QuantizedCheckpointWriter.Convert(selector, format), new CheckpointWriteOptions
+        QuantizationReport report = QuantizedCheckpointWriter.Write(source, output, convert, new CheckpointWriteOptions
         {
             Overwrite = force,
             Progress = (done, total, name) => progress.Report(done, total, name),

@@ -15,6 +15,7 @@ internal static class Verbs
         ServeCommand.Create(),
         PerplexityCommand.Create(),
         QuantizeCommand.Create(),
+        ImatrixCommand.Create(),
         PlanCommand.Create(),
         EmbedCommand.Create(),
         FidelityCommand.Create(),

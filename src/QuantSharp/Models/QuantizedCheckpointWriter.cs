@@ -133,6 +133,31 @@ public static class QuantizedCheckpointWriter
     }
 
     /// <summary>
+    /// <see cref="Convert(TensorSelector, WeightFormat)"/> with round-to-nearest under <paramref name="importance"/>
+    /// (<see cref="WeightFormat.Convert(TensorView, float[])"/>): a tensor's entry is looked up by its name, then by its
+    /// llama.cpp name (<see cref="GgufTensorNames"/>, so an imatrix made by llama-imatrix on the GGUF export applies).
+    /// </summary>
+    /// <exception cref="QuantSharpException">(When converting) a selected tensor has no entry under either name.</exception>
+    public static TensorConverter Convert(TensorSelector selector, WeightFormat format, ImportanceMatrix importance, IReadOnlyDictionary<string, string> ggufNames, string importanceSource)
+    {
+        ArgumentNullException.ThrowIfNull(selector);
+        ArgumentNullException.ThrowIfNull(format);
+        ArgumentNullException.ThrowIfNull(importance);
+        ArgumentNullException.ThrowIfNull(ggufNames);
+        return (name, view) =>
+        {
+            if (!selector.IsSelected(name, view))
+            {
+                return null;
+            }
+
+            float[] a = importance.MeanSquares(name) ?? (ggufNames.TryGetValue(name, out string? gguf) ? importance.MeanSquares(gguf) : null)
+                ?? throw new QuantSharpException($"{importanceSource}: the importance matrix has no entry for '{name}'{(ggufNames.TryGetValue(name, out string? g) ? $" (nor '{g}')" : "")}");
+            return format.Convert(view, a);
+        };
+    }
+
+    /// <summary>
     /// The default selector for a checkpoint: when its <c>config.json</c> names an architecture QuantSharp runs, the block
     /// linear weights of <see cref="ArchitectureSpec.BlockLinearNames"/>; otherwise the name rule of <see cref="TensorSelector"/>.
     /// </summary>

@@ -74,6 +74,30 @@ public sealed class WeightFormat
         return new DenseLinear(TensorView.FromBytes(view.Name, DType.BF16, (long[])view.Shape.Clone(), MemoryMarshal.AsBytes(bits.AsSpan())));
     }
 
+    /// <summary>
+    /// Converts with each group's grid chosen under per-column importances (<paramref name="importance"/>: one mean
+    /// squared input per input column, an <see cref="ImportanceMatrix"/> entry): round-to-nearest that minimises the
+    /// importance-weighted rounding error (<see cref="GroupGrid.FitWeighted"/>). int4/int3/int2 schemes only.
+    /// </summary>
+    /// <exception cref="QuantSharpException">Another scheme, a shape mismatch, or NaN/Inf weights.</exception>
+    public ILinearWeight Convert(TensorView view, float[] importance)
+    {
+        ArgumentNullException.ThrowIfNull(view);
+        ArgumentNullException.ThrowIfNull(importance);
+        if (Spec is not { IsIntGroup: true } spec)
+        {
+            throw new QuantSharpException($"an importance matrix applies to int4/int3/int2 schemes, not {Name}");
+        }
+
+        if (view.Shape.Length != 2 || !DTypeInfo.IsFloat(view.DType))
+        {
+            throw new QuantSharpException($"tensor '{view.Name}' is {view.DType} {view.ShapeText}; only 2-D F32/F16/BF16 weights can be quantized");
+        }
+
+        int rows = checked((int)view.Shape[0]), cols = checked((int)view.Shape[1]);
+        return QuantizedLinear.Create(new IntGroupScheme(spec).Quantize(view.Name, view.ToFloatArray(), rows, cols, importance));
+    }
+
     /// <inheritdoc />
     public override string ToString() => Name;
 }
