@@ -221,7 +221,7 @@ public static class GgufExporter
         => spec.Qkv is not null && spec.GateUp is not null && spec.Rope == RopeStyle.InterleavedPartial && spec.RotaryFraction == 0.5
             && spec.Norm == NormKind.Rms && spec.Mlp == MlpKind.SwiGlu && !spec.LinearBias && !spec.PostNorm;
 
-    /// <summary>How the vocabulary is written: a Llama needs its SentencePiece tokenizer; a GLM writes ChatGLM3's
+    /// <summary>How the vocabulary is written: a Llama needs its SentencePiece or tiktoken (Llama 3) tokenizer; a GLM writes ChatGLM3's
     /// SentencePiece vocabulary or GLM-4's tiktoken one (as <c>gpt2</c> with recovered merges), padded to the embedding's
     /// rows, or — for a checkpoint without a tokenizer — llama.cpp's <c>no_vocab</c> (it then runs on token ids).</summary>
     private static Action<GgufWriter> VocabularyWriter(LoadedModel loaded, bool glm)
@@ -235,12 +235,15 @@ public static class GgufExporter
                 return w => GgufVocabulary.WritePadded(w, tokenizer, vocab, "chatglm-spm");
             case { Model: BytePairModel { Order: MergeOrder.TokenRank, ByteLevel: true } } tokenizer when glm:
                 return w => GgufVocabulary.WriteRankedBytePair(w, tokenizer, vocab, "chatglm-bpe", tokenizer.TokenToId("<|user|>"));
+            case { Model: BytePairModel { Order: MergeOrder.TokenRank, ByteLevel: true } } tokenizer:
+                // Llama 3's tiktoken vocabulary: llama.cpp's "llama-bpe" pre-tokenizer (which also takes a piece that is a whole token as is).
+                return w => GgufVocabulary.WriteRankedBytePair(w, tokenizer, vocab, "llama-bpe", tokenizer.TokenToId("<|eot_id|>"));
             case null when glm:
                 return w => GgufVocabulary.WriteNone(w);
             case null:
                 throw new QuantSharpException($"{loaded.Path}: GGUF export needs the model's SentencePiece tokenizer (tokenizer.model), which this checkpoint lacks");
             default:
-                throw new QuantSharpException($"{loaded.Path}: GGUF export writes SentencePiece vocabularies (Llama 2, ChatGLM3) and GLM-4's tiktoken one; this checkpoint's {loaded.Tokenizer.Kind} tokenizer cannot be written yet");
+                throw new QuantSharpException($"{loaded.Path}: GGUF export writes SentencePiece vocabularies (Llama 2, ChatGLM3) and tiktoken ones (Llama 3, GLM-4); this checkpoint's {loaded.Tokenizer.Kind} tokenizer cannot be written yet");
         }
     }
 

@@ -182,7 +182,7 @@ public static class GgufVocabulary
     }
 
     /// <summary>
-    /// Writes a byte-level BPE vocabulary ranked as tiktoken ranks it (GLM-4's <c>tokenizer.model</c>) as llama.cpp's
+    /// Writes a byte-level BPE vocabulary ranked as tiktoken ranks it (GLM-4's and Llama 3's <c>tokenizer.model</c>) as llama.cpp's
     /// <c>gpt2</c> model padded to <paramref name="vocabSize"/> entries: the tokens in the byte alphabet, each added token
     /// at its id (special ones as control tokens), <c>[PADn]</c> unused entries, and the merge list llama.cpp needs,
     /// recovered from the ranks (<see cref="LastMerge"/>), one per multi-byte token in rank order, so merge priority
@@ -235,7 +235,12 @@ public static class GgufVocabulary
             writer.Add("tokenizer.ggml.eot_token_id", (uint)eot);
         }
 
-        writer.Add("tokenizer.ggml.add_bos_token", false);
+        if (tokenizer.BosId is int bos)
+        {
+            writer.Add("tokenizer.ggml.bos_token_id", (uint)bos);
+        }
+
+        writer.Add("tokenizer.ggml.add_bos_token", tokenizer.AddBosByDefault);
     }
 
     /// <summary>
