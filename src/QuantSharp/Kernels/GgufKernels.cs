@@ -15,8 +15,10 @@ namespace QuantSharp.Kernels;
 internal static unsafe class GgufKernels
 {
     /// <summary>Dot of a row of <paramref name="blocks32"/> × 32 weights of <paramref name="type"/> with one token's activations.</summary>
+    /// <remarks>Q4_0 in its block layout has only the scalar reference: with AVX2 it runs on its split layout
+    /// (<see cref="Q4_0SplitLayout"/>) through the int4 kernels instead.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Dot(GgmlType type, byte* w, in GgufActivations x, int blocks32) => Avx2.IsSupported && Fma.IsSupported
+    public static float Dot(GgmlType type, byte* w, in GgufActivations x, int blocks32) => Avx2.IsSupported && Fma.IsSupported && type != GgmlType.Q4_0
         ? DotAvx2(type, w, x, blocks32)
         : DotScalar(type, w, x, blocks32);
 
@@ -26,8 +28,6 @@ internal static unsafe class GgufKernels
     public static float DotAvx2(GgmlType type, byte* w, in GgufActivations x, int blocks32) => type switch
     {
         GgmlType.Q8_0 => Q8_0Avx2(w, x, blocks32),
-        // Q4_0 runs on its split layout wherever AVX2 is (GgufLinear, Q4_0SplitLayout), so it has no block-layout AVX2 kernel.
-        GgmlType.Q4_0 => Q4_0Scalar(w, x, blocks32),
         GgmlType.Q4_K => Q4_KAvx2(w, x, blocks32 / 8),
         GgmlType.Q6_K => Q6_KAvx2(w, x, blocks32 / 8),
         GgmlType.TQ2_0 => TQ2_0Avx2(w, x, blocks32 / 8),

@@ -6,10 +6,11 @@ using QuantSharp.Formats.Gguf;
 namespace QuantSharp.Kernels;
 
 /// <summary>
-/// Four GGUF rows (<c>rowBytes</c> apart) times one token's activations at once, for Q8_0, Q4_0, Q4_K and TQ2_0: each
+/// Four GGUF rows (<c>rowBytes</c> apart) times one token's activations at once, for Q8_0, Q4_K and TQ2_0 (Q4_0 runs on
+/// its split layout, <see cref="Q4_0SplitLayout"/>, through the int4 kernels): each
 /// activation chunk load, activation-sum term and activation-scale broadcast is shared by the four rows (the tiling of
 /// <see cref="Int4Kernels.Dot4"/>). Codes stay unsigned and go through <c>vpdpbusd</c> where AVX-VNNI exists (else
-/// <c>maddubs</c> + <c>madd</c>); the code offset (−8 for Q4_0, −1 for TQ2_0) is folded into the integer sum as
+/// <c>maddubs</c> + <c>madd</c>); the code offset (−1 for TQ2_0) is folded into the integer sum as
 /// <c>−offset · Σx</c>, so each 32-block's integer dot equals the one of <see cref="GgufKernels.DotScalar"/> exactly;
 /// only the float accumulation order differs (Q8_0, signed, uses the sign trick |w| · sign(x, w)). Without AVX2 every
 /// row goes through the scalar reference.
@@ -18,7 +19,7 @@ namespace QuantSharp.Kernels;
 internal static unsafe class GgufTileKernels
 {
     /// <summary>True for the types with a 4-row tile.</summary>
-    public static bool HasTile(GgmlType type) => type is GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.TQ2_0;
+    public static bool HasTile(GgmlType type) => type is GgmlType.Q8_0 or GgmlType.Q4_K or GgmlType.TQ2_0;
 
     /// <summary>Writes the dots of rows <paramref name="w"/> + i · <paramref name="rowBytes"/> (i = 0..3) with
     /// <paramref name="x"/> to <paramref name="result"/>[0..3].</summary>
@@ -34,9 +35,6 @@ internal static unsafe class GgufTileKernels
         {
             case GgmlType.Q8_0:
                 Q8_0(w, rowBytes, x, blocks32, result);
-                break;
-            case GgmlType.Q4_0:
-                Q4_0(w, rowBytes, x, blocks32, result);
                 break;
             case GgmlType.Q4_K:
                 Q4_K(w, rowBytes, x, blocks32 / 8, result);
@@ -68,13 +66,8 @@ internal static unsafe class GgufTileKernels
         return Avx.ConvertToVector256Single(dot);
     }
 
-    /// <summary>16 packed bytes as 32 codes: low nibbles then high nibbles (broadcast, shift the upper lane by 4).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<byte> Nibbles(byte* p, Vector256<uint> shifts, Vector256<byte> low)
-        => Avx2.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(p).AsUInt32(), shifts).AsByte() & low;
-
     /// <summary>Four block scales as floats in one vector, exactly as <see cref="GgufKernels.HalfToSingle"/> converts
-    /// each (the scalar conversion per row and block was the Q4_0 tile's largest cost).</summary>
+    /// each.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<float> Halves4ToSingle(Half* h0, Half* h1, Half* h2, Half* h3)
     {
@@ -114,38 +107,6 @@ internal static unsafe class GgufTileKernels
             acc1 = Fma.MultiplyAdd(DotS(Avx.LoadVector256(b1[i].Qs), qv, vnni), Avx.Permute(d8, 0b01_01_01_01), acc1);
             acc2 = Fma.MultiplyAdd(DotS(Avx.LoadVector256(b2[i].Qs), qv, vnni), Avx.Permute(d8, 0b10_10_10_10), acc2);
             acc3 = Fma.MultiplyAdd(DotS(Avx.LoadVector256(b3[i].Qs), qv, vnni), Avx.Permute(d8, 0b11_11_11_11), acc3);
-        }
-
-        result[0] = Vector256.Sum(acc0);
-        result[1] = Vector256.Sum(acc1);
-        result[2] = Vector256.Sum(acc2);
-        result[3] = Vector256.Sum(acc3);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Q4_0(byte* w, long rowBytes, in GgufActivations x, int blocks, float* result)
-    {
-        var b0 = (BlockQ4_0*)w;
-        var b1 = (BlockQ4_0*)(w + rowBytes);
-        var b2 = (BlockQ4_0*)(w + 2 * rowBytes);
-        var b3 = (BlockQ4_0*)(w + 3 * rowBytes);
-        Vector256<uint> shifts = Vector256.Create(0u, 0, 0, 0, 4, 4, 4, 4);
-        Vector256<byte> low = Vector256.Create((byte)0x0F);
-        bool vnni = AvxVnni.IsSupported;
-        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
-        sbyte* xq = x.Q;
-        float* xs = x.Scale;
-        int* xsum = x.Sum;
-        for (int i = 0; i < blocks; i++)
-        {
-            Vector256<sbyte> qv = Avx.LoadVector256(xq + 32 * i);
-            Vector256<int> neg = Vector256.CreateScalar(-8 * xsum[i]);
-            Vector128<float> d4 = Halves4ToSingle(&b0[i].D, &b1[i].D, &b2[i].D, &b3[i].D) * xs[i];
-            Vector256<float> d8 = Vector256.Create(d4, d4);
-            acc0 = Fma.MultiplyAdd(DotU(neg, Nibbles(b0[i].Qs, shifts, low), qv, vnni), Avx.Permute(d8, 0b00_00_00_00), acc0);
-            acc1 = Fma.MultiplyAdd(DotU(neg, Nibbles(b1[i].Qs, shifts, low), qv, vnni), Avx.Permute(d8, 0b01_01_01_01), acc1);
-            acc2 = Fma.MultiplyAdd(DotU(neg, Nibbles(b2[i].Qs, shifts, low), qv, vnni), Avx.Permute(d8, 0b10_10_10_10), acc2);
-            acc3 = Fma.MultiplyAdd(DotU(neg, Nibbles(b3[i].Qs, shifts, low), qv, vnni), Avx.Permute(d8, 0b11_11_11_11), acc3);
         }
 
         result[0] = Vector256.Sum(acc0);
