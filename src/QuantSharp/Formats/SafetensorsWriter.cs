@@ -38,24 +38,7 @@ public sealed class SafetensorsWriter : IDisposable
     /// <summary>Appends a tensor. <paramref name="data"/> must hold exactly shape × dtype size bytes.</summary>
     public void Add(string name, DType dtype, ReadOnlySpan<long> shape, ReadOnlySpan<byte> data)
     {
-        ObjectDisposedException.ThrowIf(_done, this);
-        long elements = 1;
-        foreach (long d in shape)
-        {
-            elements = checked(elements * d);
-        }
-
-        if (elements * DTypeInfo.SizeOf(dtype) != data.Length)
-        {
-            throw new ArgumentException($"tensor '{name}': shape [{string.Join(", ", shape.ToArray())}] of {dtype} needs {elements * DTypeInfo.SizeOf(dtype)} bytes, got {data.Length}");
-        }
-
-        if (!_names.Add(name))
-        {
-            throw new ArgumentException($"tensor '{name}' added twice");
-        }
-
-        long begin = _data.Position;
+        long begin = Begin(name, dtype, shape, data.Length);
         _data.Write(data);
         _entries.Add((name, dtype, shape.ToArray(), begin, _data.Position));
     }
@@ -63,8 +46,44 @@ public sealed class SafetensorsWriter : IDisposable
     /// <summary>Appends an F32 tensor.</summary>
     public void Add(string name, ReadOnlySpan<long> shape, ReadOnlySpan<float> data) => Add(name, DType.F32, shape, MemoryMarshal.AsBytes(data));
 
-    /// <summary>Appends a tensor view (copying its bytes).</summary>
-    public void Add(TensorView view, string? name = null) => Add(name ?? view.Name, view.DType, view.Shape, view.Bytes);
+    /// <summary>Appends a tensor view (copying its bytes, in pieces of at most 1 GiB, so views over 2 GiB — a 151,552 ×
+    /// 4,096 F32 embedding — are copied too).</summary>
+    public unsafe void Add(TensorView view, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(view);
+        string tensor = name ?? view.Name;
+        long begin = Begin(tensor, view.DType, view.Shape, view.ByteLength);
+        const long Piece = 1L << 30;
+        for (long offset = 0; offset < view.ByteLength; offset += Piece)
+        {
+            _data.Write(new ReadOnlySpan<byte>(view.Pointer + offset, (int)Math.Min(Piece, view.ByteLength - offset)));
+        }
+
+        _entries.Add((tensor, view.DType, (long[])view.Shape.Clone(), begin, _data.Position));
+    }
+
+    /// <summary>Checks a new entry (bytes match shape × dtype, name not yet used) and returns its start offset.</summary>
+    private long Begin(string name, DType dtype, ReadOnlySpan<long> shape, long bytes)
+    {
+        ObjectDisposedException.ThrowIf(_done, this);
+        long elements = 1;
+        foreach (long d in shape)
+        {
+            elements = checked(elements * d);
+        }
+
+        if (elements * DTypeInfo.SizeOf(dtype) != bytes)
+        {
+            throw new ArgumentException($"tensor '{name}': shape [{string.Join(", ", shape.ToArray())}] of {dtype} needs {elements * DTypeInfo.SizeOf(dtype)} bytes, got {bytes}");
+        }
+
+        if (!_names.Add(name))
+        {
+            throw new ArgumentException($"tensor '{name}' added twice");
+        }
+
+        return _data.Position;
+    }
 
     /// <summary>Writes the file to <paramref name="path"/> atomically (temp file, then rename).</summary>
     public void Commit(string path)

@@ -74,14 +74,7 @@ public sealed class GgufGlmExportTests
     public void ChatGlm3sVocabularyIsPaddedToTheEmbeddingRowsAndReadBack()
     {
         using var dir = new TempDir();
-        string model = WithChatGlm3Vocabulary(dir, "chatglm3-tiny");
-        string gguf = dir.File("glm.gguf");
-        Tokenizer original;
-        using (LoadedModel source = ModelLoader.Load(model))
-        {
-            original = source.RequireTokenizer();
-            GgufExporter.Export(source, gguf, new GgufExportOptions { Type = GgmlType.Q8_0 });
-        }
+        (Tokenizer original, string gguf) = VocabularyFixtures.Export(dir, WithChatGlm3Vocabulary(dir, "chatglm3-tiny"), GgmlType.Q8_0);
 
         using (GgufFile f = GgufFile.Open(gguf))
         {
@@ -96,26 +89,14 @@ public sealed class GgufGlmExportTests
         }
 
         // Read back, the file tokenizes like tiktoken except on pieces that are whole-piece-only tokens (as llama.cpp does).
-        using LoadedModel back = ModelLoader.Load(gguf);
-        Tokenizer read = back.RequireTokenizer();
-        foreach (string text in new[] { "一只可爱的小猫坐在窗台上", "Hello, world! 1234", "<|user|>\n你好<|assistant|>" })
-        {
-            Assert.Equal(original.Encode(text, addSpecialTokens: false, parseSpecialTokens: true), read.Encode(text, addSpecialTokens: false, parseSpecialTokens: true));
-        }
+        VocabularyFixtures.AssertTokenizesAlike(original, gguf, ["一只可爱的小猫坐在窗台上", "Hello, world! 1234", "<|user|>\n你好<|assistant|>"], addSpecialTokens: false, parseSpecialTokens: true);
     }
 
     [Fact]
     public void Glm4sTiktokenVocabularyIsWrittenAsGpt2WithMergesRecoveredFromTheRanks()
     {
         using var dir = new TempDir();
-        string model = WithVocabulary(dir, "glm4-tiny", Glm4Vocabulary);
-        string gguf = dir.File("glm4.gguf");
-        Tokenizer original;
-        using (LoadedModel source = ModelLoader.Load(model))
-        {
-            original = source.RequireTokenizer();
-            GgufExporter.Export(source, gguf, new GgufExportOptions { Type = GgmlType.Q8_0 });
-        }
+        (Tokenizer original, string gguf) = VocabularyFixtures.Export(dir, WithVocabulary(dir, "glm4-tiny", Glm4Vocabulary), GgmlType.Q8_0);
 
         using (GgufFile f = GgufFile.Open(gguf))
         {
@@ -138,12 +119,8 @@ public sealed class GgufGlmExportTests
         }
 
         // Read back, the file tokenizes like tiktoken except on pieces that are whole-piece-only tokens (as llama.cpp does).
-        using LoadedModel back = ModelLoader.Load(gguf);
-        Tokenizer read = back.RequireTokenizer();
-        foreach (string text in new[] { "一只可爱的小猫坐在窗台上，阳光洒在它的毛上", "Hello, world! 1234  tabs\tand\nnewlines", "[gMASK]<sop><|user|>\n你好<|assistant|>", "  ünïcödé — ∑ 🙂" })
-        {
-            Assert.Equal(original.Encode(text, addSpecialTokens: false, parseSpecialTokens: true), read.Encode(text, addSpecialTokens: false, parseSpecialTokens: true));
-        }
+        VocabularyFixtures.AssertTokenizesAlike(original, gguf, ["一只可爱的小猫坐在窗台上，阳光洒在它的毛上", "Hello, world! 1234  tabs\tand\nnewlines", "[gMASK]<sop><|user|>\n你好<|assistant|>", "  ünïcödé — ∑ 🙂"],
+            addSpecialTokens: false, parseSpecialTokens: true);
     }
 
     /// <summary>ChatGLM3's real tokenizer folder and embedding rows.</summary>
@@ -161,35 +138,6 @@ public sealed class GgufGlmExportTests
     /// exactly what the fixture computes.
     /// </summary>
     internal static string WithVocabulary(TempDir dir, string name, (string Folder, int Rows) vocabulary)
-    {
-        int rows = vocabulary.Rows;
-        string model = dir.File($"{name}-{Path.GetFileName(vocabulary.Folder)}-vocab");
-        Directory.CreateDirectory(model);
-        JsonNode config = JsonNode.Parse(File.ReadAllText(Path.Combine(GlmFixture.Path(name), "config.json")))!;
-        config["padded_vocab_size"] = rows;
-        File.WriteAllText(Path.Combine(model, "config.json"), config.ToJsonString());
-        foreach (string f in Directory.GetFiles(vocabulary.Folder, "tokenizer*"))
-        {
-            File.Copy(f, Path.Combine(model, Path.GetFileName(f)));
-        }
-
-        using var source = QuantSharp.Formats.SafetensorsFile.Open(Path.Combine(GlmFixture.Path(name), "model.safetensors"));
-        using var writer = new QuantSharp.Formats.SafetensorsWriter(model);
-        foreach ((string tensor, QuantSharp.Tensors.TensorView view) in source.Tensors)
-        {
-            if (tensor.EndsWith("word_embeddings.weight", StringComparison.Ordinal) || tensor.EndsWith("output_layer.weight", StringComparison.Ordinal))
-            {
-                float[] padded = new float[rows * view.Shape[1]];
-                view.Bytes.CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(padded.AsSpan()));
-                writer.Add(tensor, [rows, view.Shape[1]], padded);
-            }
-            else
-            {
-                writer.Add(view);
-            }
-        }
-
-        writer.Commit(Path.Combine(model, "model.safetensors"));
-        return model;
-    }
+        => VocabularyFixtures.WithVocabulary(dir, $"{name}-{Path.GetFileName(vocabulary.Folder)}-vocab", GlmFixture.Path(name), vocabulary.Folder, vocabulary.Rows,
+            config => config["padded_vocab_size"] = vocabulary.Rows, "word_embeddings.weight", "output_layer.weight");
 }

@@ -13,14 +13,14 @@ public sealed class GgufLlama3ExportTests
     public void Llama3sTiktokenVocabularyIsWrittenAsLlamaBpeAndTokenizesAlikeAfterReload()
     {
         using var dir = new TempDir();
-        string model = StoriesWithLlama3Vocabulary(dir);
-        string gguf = dir.File("llama3.gguf");
-        Tokenizer original;
-        using (LoadedModel source = ModelLoader.Load(model))
+        string llama3 = TestPaths.Model(Path.Combine("tokenizers", "llama3"));
+        string model = VocabularyFixtures.WithVocabulary(dir, "stories-llama3-vocab", TestPaths.Stories260K, llama3, 128256, config =>
         {
-            original = source.RequireTokenizer();
-            GgufExporter.Export(source, gguf, new GgufExportOptions { Type = GgmlType.F16 });
-        }
+            config["vocab_size"] = 128256;
+            config["bos_token_id"] = 128000;
+            config["eos_token_id"] = 128009;
+        }, "embed_tokens.weight");
+        (Tokenizer original, string gguf) = VocabularyFixtures.Export(dir, model, GgmlType.F16);
 
         using (GgufFile f = GgufFile.Open(gguf))
         {
@@ -34,50 +34,8 @@ public sealed class GgufLlama3ExportTests
             Assert.True(f.GetArray<string>("tokenizer.ggml.merges").Length > 100_000);
         }
 
-        using LoadedModel back = ModelLoader.Load(gguf);
-        Tokenizer read = back.RequireTokenizer();
-        string[] texts = File.ReadAllText(Path.Combine(TestPaths.Model(Path.Combine("tokenizers", "llama3")), "ggml-vocab-llama-bpe.gguf.inp"))
-            .Split("\n__ggml_vocab_test__\n", StringSplitOptions.RemoveEmptyEntries);
+        string[] texts = File.ReadAllText(Path.Combine(llama3, "ggml-vocab-llama-bpe.gguf.inp")).Split("\n__ggml_vocab_test__\n", StringSplitOptions.RemoveEmptyEntries);
         Assert.True(texts.Length > 20);
-        foreach (string text in texts)
-        {
-            Assert.Equal(original.Encode(text, addSpecialTokens: true), read.Encode(text, addSpecialTokens: true));
-        }
-    }
-
-    /// <summary>stories260K (tied embedding) given Llama 3's tokenizer, its embedding padded with zero rows to 128,256.</summary>
-    private static string StoriesWithLlama3Vocabulary(TempDir dir)
-    {
-        const int Rows = 128256;
-        string model = dir.File("stories-llama3-vocab");
-        Directory.CreateDirectory(model);
-        JsonNode config = JsonNode.Parse(File.ReadAllText(Path.Combine(TestPaths.Stories260K, "config.json")))!;
-        config["vocab_size"] = Rows;
-        config["bos_token_id"] = 128000;
-        config["eos_token_id"] = 128009;
-        File.WriteAllText(Path.Combine(model, "config.json"), config.ToJsonString());
-        foreach (string f in Directory.GetFiles(TestPaths.Model(Path.Combine("tokenizers", "llama3")), "tokenizer*"))
-        {
-            File.Copy(f, Path.Combine(model, Path.GetFileName(f)));
-        }
-
-        using var source = QuantSharp.Formats.SafetensorsFile.Open(Path.Combine(TestPaths.Stories260K, "model.safetensors"));
-        using var writer = new QuantSharp.Formats.SafetensorsWriter(model);
-        foreach ((string tensor, QuantSharp.Tensors.TensorView view) in source.Tensors)
-        {
-            if (tensor.EndsWith("embed_tokens.weight", StringComparison.Ordinal))
-            {
-                float[] padded = new float[Rows * view.Shape[1]];
-                view.Bytes.CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(padded.AsSpan()));
-                writer.Add(tensor, [Rows, view.Shape[1]], padded);
-            }
-            else
-            {
-                writer.Add(view);
-            }
-        }
-
-        writer.Commit(Path.Combine(model, "model.safetensors"));
-        return model;
+        VocabularyFixtures.AssertTokenizesAlike(original, gguf, texts, addSpecialTokens: true, parseSpecialTokens: false);
     }
 }
