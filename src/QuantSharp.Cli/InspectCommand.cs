@@ -14,7 +14,8 @@ internal static class InspectCommand
     {
         var model = CliOptions.ModelArgument();
         var json = CliOptions.Json();
-        var command = new Command("inspect", "Show a checkpoint's architecture, parameter count and every tensor (name, dtype, shape, bytes).\n"
+        var command = new Command("inspect", "Show a checkpoint's architecture, parameter count and every tensor (name, dtype, shape, bytes);\n"
+            + "for an importance matrix (GGUF imatrix), its source and every entry (columns, tokens, mean and largest mean square).\n"
             + "Example: quantsharp inspect ../shared/models/stories260K/hf")
         {
             model,
@@ -26,6 +27,11 @@ internal static class InspectCommand
 
     private static int Run(string path, bool json)
     {
+        if (File.Exists(path) && GgufFile.HasMagic(path) && IsImportanceMatrix(path))
+        {
+            return RunImportanceMatrix(path, json);
+        }
+
         using LoadedModel loaded = ModelLoader.Load(path);
         ModelConfig c = loaded.Model.Config;
         IReadOnlyList<TensorRow> tensors = InspectSource.ListTensors(path);
@@ -89,6 +95,60 @@ internal static class InspectCommand
         AnsiConsole.MarkupLine($"{tensors.Count} tensors, {CliOptions.Bytes(tensors.Sum(t => t.Bytes))}");
         return ExitCodes.Ok;
     }
+
+    private static bool IsImportanceMatrix(string path)
+    {
+        using GgufFile file = GgufFile.Open(path);
+        return file.GetValueOrNull("general.type") is not null && file.GetString("general.type") == "imatrix";
+    }
+
+    private static int RunImportanceMatrix(string path, bool json)
+    {
+        Quantization.ImportanceMatrix m = Quantization.ImportanceMatrix.Load(path);
+        var rows = m.Names.Order(StringComparer.Ordinal).Select(n => (Name: n, Mean: m.MeanSquares(n)!, Count: m.Count(n))).ToList();
+        if (json)
+        {
+            CliOptions.WriteJson(w =>
+            {
+                w.WriteString("path", path);
+                w.WriteString("type", "imatrix");
+                w.WriteNumber("chunk_count", m.ChunkCount);
+                w.WriteNumber("chunk_size", m.ChunkSize);
+                w.WriteStartArray("datasets");
+                foreach (string d in m.Datasets)
+                {
+                    w.WriteStringValue(d);
+                }
+
+                w.WriteEndArray();
+                w.WriteStartArray("entries");
+                foreach (var r in rows)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name", r.Name);
+                    w.WriteNumber("columns", r.Mean.Length);
+                    w.WriteNumber("tokens", r.Count);
+                    w.WriteNumber("mean", r.Mean.Average());
+                    w.WriteNumber("max", r.Mean.Max());
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+            });
+            return ExitCodes.Ok;
+        }
+
+        AnsiConsole.MarkupLine(Markup.Escape($"{path}: importance matrix, {rows.Count} entries, {m.ChunkCount} chunks of {m.ChunkSize} tokens from {string.Join(", ", m.Datasets)}"));
+        var table = new Table().AddColumns("entry", "columns", "tokens", "mean x²", "max x²");
+        foreach (var r in rows)
+        {
+            table.AddRow(Markup.Escape(r.Name), $"{r.Mean.Length:N0}", $"{r.Count:N0}", $"{r.Mean.Average():G4}", $"{r.Mean.Max():G4}");
+        }
+
+        AnsiConsole.Write(table);
+        return ExitCodes.Ok;
+    }
+
 }
 
 /// <summary>One stored tensor as inspect lists it.</summary>

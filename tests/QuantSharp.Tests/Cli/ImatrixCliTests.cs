@@ -16,6 +16,12 @@ public sealed class ImatrixCliTests
         (int code, string stdout, string stderr) = CliRunner.Run("imatrix", TestPaths.Stories260K, "-o", imatrix, "--calib", Text, "--calib-samples", "4", "--calib-len", "64", "--json");
         Assert.True(code == 0, stderr);
         Assert.Equal(35, CliRunner.LastJson(stdout).GetProperty("entries").GetInt32()); // 5 blocks × 7 linears
+        (code, stdout, stderr) = CliRunner.Run("inspect", imatrix, "--json");
+        Assert.True(code == 0, stderr);
+        System.Text.Json.JsonElement inspected = CliRunner.LastJson(stdout);
+        Assert.Equal("imatrix", inspected.GetProperty("type").GetString());
+        Assert.Equal(35, inspected.GetProperty("entries").GetArrayLength());
+        Assert.Equal(4, inspected.GetProperty("chunk_count").GetInt32());
         ImportanceMatrix m = ImportanceMatrix.Load(imatrix);
         Assert.Equal(256f, m.Count("blk.0.attn_q.weight"));
         Assert.Equal(172, m.MeanSquares("blk.4.ffn_down.weight")!.Length);
