@@ -20,7 +20,7 @@ internal static class QuantizeCommand
         var force = new Option<bool>("--force") { Description = "Replace an existing non-empty output folder." };
         var layout = new Option<string>("--layout") { Description = "Output layout: quantsharp (default; every scheme), gptq (Hugging Face GPTQ v1: int4/int2 groups) or awq (AutoAWQ GEMM: int4 groups).", DefaultValueFactory = _ => "quantsharp" };
         var calibration = new CalibrationCliOptions();
-        var imatrix = new Option<string?>("--imatrix") { Description = "Importance matrix (GGUF, from 'quantsharp imatrix' or llama.cpp's llama-imatrix): round-to-nearest picks each int4/int3/int2 group's grid to minimise the rounding error weighted by it." };
+        var imatrix = new Option<string?>("--imatrix") { Description = "Importance matrix (GGUF, from 'quantsharp imatrix' or llama.cpp's llama-imatrix): round-to-nearest picks each int4/int3/int2 group's grid (or each ternary row's or group's scale) to minimise the rounding error weighted by it." };
         var json = CliOptions.Json();
         var threads = CliOptions.Threads();
         var command = new Command("quantize", "Quantize a checkpoint and save it: model.safetensors with packed weights and scales, config.json with a quantization_config,\n"
@@ -41,9 +41,9 @@ internal static class QuantizeCommand
             string layoutName = parse.GetValue(layout)!;
             bool calibrated = CalibrationCliOptions.ParseMethod(parse.GetValue(calibration.Method)!) != QuantMethod.Rtn || parse.GetValue(calibration.Plan) is not null;
             string? importance = parse.GetValue(imatrix);
-            if (importance is not null && (calibrated || layoutName != "quantsharp" || format.Spec is not { IsIntGroup: true }))
+            if (importance is not null && (calibrated || layoutName != "quantsharp" || format.Spec is not QuantSpec imatrixSpec || !WeightFormat.AcceptsImportance(imatrixSpec)))
             {
-                throw new UsageException("--imatrix applies to round-to-nearest int4/int3/int2 (--method rtn, --layout quantsharp)");
+                throw new UsageException("--imatrix applies to round-to-nearest int4/int3/int2 and ternary with scales per row or group (--method rtn, --layout quantsharp)");
             }
 
             if (calibrated || layoutName != "quantsharp")

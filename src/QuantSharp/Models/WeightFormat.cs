@@ -77,16 +77,17 @@ public sealed class WeightFormat
     /// <summary>
     /// Converts with each group's grid chosen under per-column importances (<paramref name="importance"/>: one mean
     /// squared input per input column, an <see cref="ImportanceMatrix"/> entry): round-to-nearest that minimises the
-    /// importance-weighted rounding error (<see cref="GroupGrid.FitWeighted"/>). int4/int3/int2 schemes only.
+    /// importance-weighted rounding error (<see cref="GroupGrid.FitWeighted"/>), or for ternary the scale per row or
+    /// group that does. int4/int3/int2 and ternary (scales per row or group) only.
     /// </summary>
     /// <exception cref="QuantSharpException">Another scheme, a shape mismatch, or NaN/Inf weights.</exception>
     public ILinearWeight Convert(TensorView view, float[] importance)
     {
         ArgumentNullException.ThrowIfNull(view);
         ArgumentNullException.ThrowIfNull(importance);
-        if (Spec is not { IsIntGroup: true } spec)
+        if (Spec is not QuantSpec spec || !AcceptsImportance(spec))
         {
-            throw new QuantSharpException($"an importance matrix applies to int4/int3/int2 schemes, not {Name}");
+            throw new QuantSharpException($"an importance matrix applies to int4/int3/int2 and to ternary with scales per row or group, not {Name}");
         }
 
         if (view.Shape.Length != 2 || !DTypeInfo.IsFloat(view.DType))
@@ -95,7 +96,17 @@ public sealed class WeightFormat
         }
 
         int rows = checked((int)view.Shape[0]), cols = checked((int)view.Shape[1]);
-        return QuantizedLinear.Create(new IntGroupScheme(spec).Quantize(view.Name, view.ToFloatArray(), rows, cols, importance));
+        float[] weights = view.ToFloatArray();
+        return QuantizedLinear.Create(spec.IsIntGroup
+            ? new IntGroupScheme(spec).Quantize(view.Name, weights, rows, cols, importance)
+            : new TernaryScheme(spec).Quantize(view.Name, weights, rows, cols, importance));
+    }
+
+    /// <summary>True for the schemes <see cref="Convert(TensorView, float[])"/> can weight by importance.</summary>
+    public static bool AcceptsImportance(QuantSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return spec.IsIntGroup || (spec.Kind == QuantSchemeKind.Ternary && spec.Granularity != TernaryGranularity.PerTensor);
     }
 
     /// <inheritdoc />

@@ -177,17 +177,9 @@ public sealed class IntGroupScheme : IQuantScheme
     public QuantizedTensor Quantize(string name, ReadOnlySpan<float> weights, int rows, int cols, ReadOnlySpan<float> importance)
     {
         QuantChecks.CheckWeights(name, weights, rows, cols);
-        if (!importance.IsEmpty && importance.Length != cols)
+        if (!importance.IsEmpty)
         {
-            throw new QuantSharpException($"tensor '{name}': the importance matrix has {importance.Length} values for {cols} input columns");
-        }
-
-        foreach (float a in importance)
-        {
-            if (!float.IsFinite(a) || a < 0)
-            {
-                throw new QuantSharpException($"tensor '{name}': importance value {a} is not a finite number ≥ 0");
-            }
+            QuantChecks.CheckImportance(name, importance, cols);
         }
 
         int groups = Int4Scheme.Groups(cols, Spec.GroupSize);

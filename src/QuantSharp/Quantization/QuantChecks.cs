@@ -28,4 +28,22 @@ internal static class QuantChecks
             }
         }
     }
+
+    /// <summary>Checks one importance value per input column, each finite and ≥ 0.</summary>
+    /// <exception cref="QuantSharpException">Wrong length or a bad value (names the tensor).</exception>
+    internal static void CheckImportance(string name, ReadOnlySpan<float> importance, int cols)
+    {
+        if (importance.Length != cols)
+        {
+            throw new QuantSharpException($"tensor '{name}': the importance matrix has {importance.Length} values for {cols} input columns");
+        }
+
+        foreach (float a in importance)
+        {
+            if (!float.IsFinite(a) || a < 0)
+            {
+                throw new QuantSharpException($"tensor '{name}': importance value {a} is not a finite number ≥ 0");
+            }
+        }
+    }
 }

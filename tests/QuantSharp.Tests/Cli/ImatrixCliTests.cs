@@ -39,6 +39,10 @@ public sealed class ImatrixCliTests
         b.Model.Blocks[0].Q!.DequantizeRow(0, rb);
         Assert.NotEqual(ra, rb);
 
+        // Ternary scales per row or group take it too.
+        (code, _, stderr) = CliRunner.Run("quantize", TestPaths.Stories260K, dir.File("ternary-imx"), "--scheme", "ternary", "--imatrix", imatrix);
+        Assert.True(code == 0, stderr);
+
         // The same imatrix keyed by the checkpoint's own names works too.
         string hfNamed = dir.File("hf.imatrix.gguf");
         (code, _, stderr) = CliRunner.Run("imatrix", TestPaths.Stories260K, "-o", hfNamed, "--calib", Text, "--calib-samples", "4", "--calib-len", "64", "--hf-names");
