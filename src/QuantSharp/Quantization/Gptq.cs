@@ -15,6 +15,11 @@ public sealed class GptqOptions
 
     /// <summary>Columns per lazy batch update (the reference's 128).</summary>
     public int BlockSize { get; init; } = 128;
+
+    /// <summary>Fit each int4/int3/int2 group's grid (at the group's start, on the error-updated weights) by
+    /// <see cref="GroupGrid.FitWeighted"/> with the Hessian diagonal as importance (<c>--grid-search</c>), instead of the
+    /// reference's min/max grid. On brown-llama it takes GPTQ int2-g64 from +8.0 % to +5.0 % perplexity.</summary>
+    public bool GridSearch { get; init; }
 }
 
 /// <summary>Result of quantizing one layer.</summary>
@@ -170,7 +175,9 @@ public static class Gptq
                                 groupValues[k] = (float)w[i + k];
                             }
 
-                            grid = GroupGrid.Fit(groupValues.AsSpan(0, n), spec.Bits, spec.Symmetric, 1f, name);
+                            grid = options.GridSearch
+                                ? GroupGrid.FitWeighted(groupValues.AsSpan(0, n), HessianWeights(hp, cols, i, groupValues.AsSpan(0, n)), spec.Bits, spec.Symmetric, name)
+                                : GroupGrid.Fit(groupValues.AsSpan(0, n), spec.Bits, spec.Symmetric, 1f, name);
                             scales[(r * groups) + g] = (Half)grid.Scale;
                             zeros[(r * groups) + g] = (byte)grid.Zero;
                         }
@@ -233,6 +240,26 @@ public static class Gptq
             ? PackTernary(spec, name, rows, cols, codes, ternaryScales, tensorScale)
             : IntGroupScheme.Pack(spec, name, rows, cols, codes, scales, spec.Symmetric ? [] : zeros, gIdx);
         return new LayerQuantResult(packed, deq, OutputLoss(weights, deq, rows, cols, covariance), gIdx);
+    }
+
+    /// <summary>Error weights of a group starting at (permuted) column <paramref name="first"/>: the Hessian diagonal
+    /// times √(σ² + w²), as the importance-weighted round-to-nearest weighs them.</summary>
+    private static float[] HessianWeights(double[] hp, int cols, int first, ReadOnlySpan<float> values)
+    {
+        double meanSquare = 0;
+        foreach (float v in values)
+        {
+            meanSquare += (double)v * v;
+        }
+
+        meanSquare /= values.Length;
+        var weights = new float[values.Length];
+        for (int k = 0; k < values.Length; k++)
+        {
+            weights[k] = (float)(hp[((long)(first + k) * cols) + first + k] * Math.Sqrt(meanSquare + ((double)values[k] * values[k])));
+        }
+
+        return weights;
     }
 
     /// <summary>Mean over tokens of <c>‖(W − Ŵ)·x‖²</c> = <c>Σ_r δ_rᵀ·C·δ_r</c> with C = Σ x·xᵀ / N.</summary>

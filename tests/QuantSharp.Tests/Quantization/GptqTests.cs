@@ -159,6 +159,25 @@ public sealed class GptqTests
         Assert.Equal(eGptq, gptq.Loss, eGptq * 1e-3);
     }
 
+    [Theory]
+    [InlineData("int2-g32-asym")]
+    [InlineData("int3-g64-asym")]
+    [InlineData("int4-g64-sym")]
+    public void GridSearch_LowersTheOutputLossOnCorrelatedInputs(string specName)
+    {
+        QuantSpec spec = QuantSpec.ParseName(specName);
+        int rows = 48, cols = 128, tokens = 1024;
+        float[] w = QuantTestData.Random(rows, cols, 21);
+        float[] x = CorrelatedInputs(tokens, cols, 22);
+        var acc = new HessianAccumulator(cols);
+        acc.Add(x, tokens);
+        double[] cov = acc.Covariance();
+        LayerQuantResult plain = Gptq.Quantize("w", w, rows, cols, cov, spec);
+        LayerQuantResult searched = Gptq.Quantize("w", w, rows, cols, cov, spec, new GptqOptions { GridSearch = true });
+        Assert.Equal(searched.Dequantized, Dequantize(QuantizedLinear.Create(searched.Packed)));
+        Assert.True(searched.Loss < plain.Loss, $"{specName}: grid search {searched.Loss:G4} vs min/max {plain.Loss:G4}");
+    }
+
     /// <summary>
     /// The reference <c>fasterquant</c> column loop written the plain way (no lazy batches: every column's error
     /// updates all later columns at once), with the reference quantizer (<c>find_params</c> on the updated weights at
