@@ -19,9 +19,9 @@ internal static class BandwidthCommand
         command.SetAction(parse =>
         {
             int mib = parse.GetValue(size);
-            if (mib is < 1 or > 16384)
+            if (mib is < 1 or > 8000)
             {
-                throw new UsageException($"--mib {mib} must be between 1 and 16384");
+                throw new UsageException($"--mib {mib} must be between 1 and 8000");
             }
 
             int t = parse.GetValue(threads);

@@ -13,7 +13,7 @@ internal static class ImatrixCommand
     {
         var model = CliOptions.ModelArgument();
         var output = new Option<string>("--output", "-o") { Description = "imatrix file to write (GGUF, replaced atomically).", Required = true };
-        var hfNames = new Option<bool>("--hf-names") { Description = "Key entries by the checkpoint's tensor names instead of llama.cpp's (blk.N.attn_q.weight, …)." };
+        var hfNames = new Option<bool>("--hf-names") { Description = "Key entries by the checkpoint's tensor names instead of llama.cpp's (blk.N.attn_q.weight, …); architectures llama.cpp has no names for here (BERT) always use the checkpoint's." };
         var calibration = new CalibrationCliOptions();
         var json = CliOptions.Json();
         var threads = CliOptions.Threads();

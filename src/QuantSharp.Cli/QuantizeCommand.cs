@@ -82,13 +82,26 @@ internal static class QuantizeCommand
             }
 
             ModelConfig config = ModelConfig.Load(source);
+            ImportanceMatrix matrix = ImportanceMatrix.Load(importance);
             IReadOnlyDictionary<string, string> gguf;
             using (SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.Open(source))
             {
                 gguf = GgufTensorNames.BlockLinears(ArchitectureSpec.For(config, checkpoint), config.Layers);
+
+                // Every selected tensor needs an entry of its width: checked before anything is quantized or written.
+                foreach (string name in selector.Select(checkpoint.Tensors))
+                {
+                    long cols = checkpoint.Tensors[name].Shape[^1];
+                    float[]? entry = matrix.MeanSquares(name) ?? (gguf.TryGetValue(name, out string? g) ? matrix.MeanSquares(g) : null);
+                    if (entry is null || entry.Length != cols)
+                    {
+                        throw new UsageException($"--imatrix {importance}: {(entry is null ? "no entry" : $"an entry of {entry.Length} columns")} for '{name}'"
+                            + $"{(gguf.TryGetValue(name, out string? g2) ? $" (or '{g2}')" : "")}, which has {cols} input columns; was it made for another model?");
+                    }
+                }
             }
 
-            convert = QuantizedCheckpointWriter.Convert(selector, format, ImportanceMatrix.Load(importance), gguf, importance);
+            convert = QuantizedCheckpointWriter.Convert(selector, format, matrix, gguf, importance);
         }
 
         var progress = new StderrProgress("quantizing");

@@ -162,7 +162,7 @@ public sealed class BandwidthProbe
 
     /// <summary>Runs <paramref name="repeats"/> passes of <paramref name="work"/> on <paramref name="threads"/>
     /// dedicated threads released together by a barrier; rate of pass r = <paramref name="bytesPerPass"/> ÷ (last
-    /// finish − first start). Returns each thread's last result.</summary>
+    /// finish − first start). Returns each thread's results summed over the passes.</summary>
     private double[] RunPasses(int threads, int repeats, double[] rates, Func<ReadOnlySpan<float>, int, float> work, long bytesPerPass)
     {
         var starts = new long[threads, repeats];

@@ -63,7 +63,7 @@ public sealed record GgufExportReport(string Path, long FileBytes, IReadOnlyList
 /// <summary>
 /// Writes a loaded Llama-family model as a llama.cpp GGUF file (architecture <c>llama</c>), or a GLM one (ChatGLM3,
 /// GLM-4) as architecture <c>chatglm</c> with fused QKV and gate/up (<see cref="GgufChatGlmLayout"/>): the <c>ARCH.*</c>
-/// hyper-parameters, <c>general.file_type</c>, <c>general.quantization_version</c> 2, the SentencePiece vocabulary as
+/// hyper-parameters, <c>general.file_type</c>, <c>general.quantization_version</c> 2, the vocabulary (SentencePiece, or tiktoken as <c>gpt2</c>) as
 /// <c>tokenizer.ggml.*</c>, norms in F32 and every matrix in the requested type, with q/k rows permuted into llama.cpp's
 /// RoPE order (<see cref="GgufLlamaLayout"/>). Works from any checkpoint QuantSharp loads: GGUF blocks of the
 /// requested type are copied, QuantSharp's int4-g32-sym is repacked losslessly into Q4_0 (same grid: F16 scale per 32
@@ -77,7 +77,8 @@ public static class GgufExporter
 {
     /// <summary>Writes <paramref name="loaded"/> to <paramref name="path"/>.</summary>
     /// <exception cref="QuantSharpException">Neither a Llama-family model without biases nor a GLM, a Llama without its
-    /// SentencePiece tokenizer, a tokenizer of a kind that cannot be written, or a type QuantSharp cannot quantize to.</exception>
+    /// tokenizer, a tokenizer of a kind that cannot be written (a Hugging Face tokenizer.json BPE, for one), a tensor
+    /// over 2 GiB in the requested type, or a type QuantSharp cannot quantize to.</exception>
     public static GgufExportReport Export(LoadedModel loaded, string path, GgufExportOptions options)
     {
         TransformerModel model = loaded.Model;
@@ -241,7 +242,7 @@ public static class GgufExporter
             case null when glm:
                 return w => GgufVocabulary.WriteNone(w);
             case null:
-                throw new QuantSharpException($"{loaded.Path}: GGUF export needs the model's SentencePiece tokenizer (tokenizer.model), which this checkpoint lacks");
+                throw new QuantSharpException($"{loaded.Path}: GGUF export needs the model's tokenizer (SentencePiece or tiktoken tokenizer.model), which this checkpoint lacks");
             default:
                 throw new QuantSharpException($"{loaded.Path}: GGUF export writes SentencePiece vocabularies (Llama 2, ChatGLM3) and tiktoken ones (Llama 3, GLM-4); this checkpoint's {loaded.Tokenizer.Kind} tokenizer cannot be written yet");
         }
@@ -285,7 +286,12 @@ public static class GgufExporter
         GgmlType type = Fit(requested, cols);
         string note = type == requested ? "" : $"row length {cols} is not a multiple of the {GgmlTypeInfo.Name(requested)} block of {GgmlTypeInfo.BlockSize(requested)}";
         long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
-        byte[] data = new byte[checked(rowBytes * rows)];
+        if (rowBytes * rows > Array.MaxLength)
+        {
+            throw new QuantSharpException($"{name}: {rowBytes * rows:N0} bytes in {GgmlTypeInfo.Name(type)} is over the 2 GiB one tensor can take in this exporter; write it as f16, bf16 or a quantized type (--output-type / --embedding-type)");
+        }
+
+        byte[] data = new byte[rowBytes * rows];
         float[] row = new float[cols];
         string action = ActionFor(weight, type);
         for (int r = 0; r < rows; r++)

@@ -48,8 +48,8 @@ public readonly record struct GroupGrid(float Scale, int Zero, int MaxCode)
 
     /// <summary>
     /// Fits a grid that minimises the importance-weighted squared rounding error <c>Σ_i a_i · (w_i − round(w_i))²</c>
-    /// (<paramref name="importance"/> a_i ≥ 0, one per weight: llama.cpp's importance matrix, the mean squared input of
-    /// the weight's column). Candidates: <see cref="Fit"/>'s grid with its range shrunk to 100 %, 98 %, … 60 %, 50 % … 3 % (asymmetric:
+    /// (<paramref name="importance"/> a_i ≥ 0, one per weight; <see cref="IntGroupScheme"/> passes the importance matrix
+    /// entry of the weight's column times √(σ² + w²), GPTQ's grid search the Hessian diagonal times the same factor). Candidates: <see cref="Fit"/>'s grid with its range shrunk to 100 %, 98 %, … 60 %, 50 % … 3 % (asymmetric:
     /// both ends — with the zero point also moved by ±1 — and each end alone); the best candidate's scale is then refitted by
     /// weighted least squares for its codes and kept if that lowers the error. Never worse than <see cref="Fit"/>'s grid
     /// under the same weights, which is the first candidate. With all a_i equal this is an MSE-optimal clipping search.

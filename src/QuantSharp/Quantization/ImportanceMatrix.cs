@@ -124,9 +124,9 @@ public sealed class ImportanceMatrix
 
             float[] sums = MemoryMarshal.Cast<byte, float>(file.Tensors[info.Name].Bytes).ToArray();
             float count = MemoryMarshal.Cast<byte, float>(file.Tensors[counts.Name].Bytes)[0];
-            if (!(count > 0) || sums.Any(v => !float.IsFinite(v) || v < 0))
+            if (sums.Length == 0 || !(count > 0) || sums.Any(v => !float.IsFinite(v) || v < 0))
             {
-                throw new QuantSharpException($"{path}: '{name}' has count {count} or sums that are negative or not finite");
+                throw new QuantSharpException($"{path}: '{name}' has no columns, count {count}, or sums that are negative or not finite");
             }
 
             entries[name] = (sums, count);

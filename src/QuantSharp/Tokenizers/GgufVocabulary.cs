@@ -162,7 +162,7 @@ public static class GgufVocabulary
         SentencePieceModel model = ((SentencePieceBpeTokenizer)tokenizer.Model).Model;
         if (model.Pieces.Length > vocabSize || tokenizer.AddedTokens.Any(t => t.Id >= vocabSize))
         {
-            throw new QuantSharpException($"the tokenizer has {Math.Max(model.Pieces.Length, tokenizer.AddedTokens.Max(t => t.Id + 1))} tokens, more than the model's {vocabSize} embedding rows");
+            throw new QuantSharpException($"the tokenizer has {Math.Max(model.Pieces.Length, tokenizer.AddedTokens.Select(t => t.Id + 1).DefaultIfEmpty(0).Max())} tokens, more than the model's {vocabSize} embedding rows");
         }
 
         var tokens = new string[vocabSize];
