@@ -92,7 +92,7 @@ internal static class QuantizeCommand
                 foreach (string name in selector.Select(checkpoint.Tensors))
                 {
                     long cols = checkpoint.Tensors[name].Shape[^1];
-                    float[]? entry = matrix.MeanSquares(name) ?? (gguf.TryGetValue(name, out string? g) ? matrix.MeanSquares(g) : null);
+                    float[]? entry = matrix.MeanSquares(name, gguf);
                     if (entry is null || entry.Length != cols)
                     {
                         throw new UsageException($"--imatrix {importance}: {(entry is null ? "no entry" : $"an entry of {entry.Length} columns")} for '{name}'"

@@ -151,7 +151,7 @@ public static class QuantizedCheckpointWriter
                 return null;
             }
 
-            float[] a = importance.MeanSquares(name) ?? (ggufNames.TryGetValue(name, out string? gguf) ? importance.MeanSquares(gguf) : null)
+            float[] a = importance.MeanSquares(name, ggufNames)
                 ?? throw new QuantSharpException($"{importanceSource}: the importance matrix has no entry for '{name}'{(ggufNames.TryGetValue(name, out string? g) ? $" (nor '{g}')" : "")}");
             return format.Convert(view, a);
         };

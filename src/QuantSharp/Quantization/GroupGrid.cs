@@ -131,6 +131,29 @@ public readonly record struct GroupGrid(float Scale, int Zero, int MaxCode)
     /// an outlier of negligible importance can be clipped away entirely.</summary>
     private static readonly float[] Shrinks = [.. Enumerable.Range(1, 20).Select(i => 1f - (0.02f * i)), 0.5f, 0.35f, 0.25f, 0.18f, 0.12f, 0.08f, 0.05f, 0.03f];
 
+    /// <summary>
+    /// The error weights of a group's weights <paramref name="w"/> from per-weight importances (an importance matrix
+    /// entry, or GPTQ's Hessian diagonal): <c>a_i · √(σ² + w_i²)</c>, σ² the group's mean square, as llama.cpp's
+    /// k-quants weigh them. On brown-llama this beat both the plain importance and unweighted search at 2, 3 and 4 bits.
+    /// </summary>
+    public static float[] ErrorWeights(ReadOnlySpan<float> w, ReadOnlySpan<float> importance)
+    {
+        double meanSquare = 0;
+        foreach (float v in w)
+        {
+            meanSquare += (double)v * v;
+        }
+
+        meanSquare /= w.Length;
+        var weights = new float[w.Length];
+        for (int i = 0; i < w.Length; i++)
+        {
+            weights[i] = importance[i] * (float)Math.Sqrt(meanSquare + ((double)w[i] * w[i]));
+        }
+
+        return weights;
+    }
+
     /// <summary>Σ_i a_i · (w_i − round(w_i))² over a group.</summary>
     public double Error(ReadOnlySpan<float> weights, ReadOnlySpan<float> importance)
     {

@@ -7,7 +7,7 @@ namespace QuantSharp.Quantization;
 /// <summary>
 /// An importance matrix as llama.cpp's <c>llama-imatrix</c> computes it: for each linear weight, the sum over
 /// calibration tokens of the squared input of every input column, and the number of tokens. Its mean
-/// (<see cref="MeanSquares"/>) weights the rounding error of each column when a grid is chosen
+/// (<see cref="MeanSquares(string)"/>) weights the rounding error of each column when a grid is chosen
 /// (<see cref="GroupGrid.FitWeighted"/>). Read and written in llama.cpp's GGUF imatrix format (<c>general.type</c>
 /// <c>imatrix</c>; tensors <c>NAME.in_sum2</c> F32 [cols, 1] and <c>NAME.counts</c> F32 [1, 1]; keys
 /// <c>imatrix.datasets</c>, <c>imatrix.chunk_count</c>, <c>imatrix.chunk_size</c>), so files move between the tools.
@@ -53,6 +53,13 @@ public sealed class ImportanceMatrix
     /// <summary>The mean squared input of each column of weight <paramref name="name"/>, or null when it has no entry.</summary>
     public float[]? MeanSquares(string name)
         => _entries.TryGetValue(name, out var e) ? [.. e.SumSquares.Select(v => v / e.Count)] : null;
+
+    /// <summary>The entry of <paramref name="name"/>, else of its alias (e.g. its llama.cpp name), or null.</summary>
+    public float[]? MeanSquares(string name, IReadOnlyDictionary<string, string> aliases)
+    {
+        ArgumentNullException.ThrowIfNull(aliases);
+        return MeanSquares(name) ?? (aliases.TryGetValue(name, out string? alias) ? MeanSquares(alias) : null);
+    }
 
     /// <summary>The same matrix with every name passed through <paramref name="rename"/> (null drops the entry), e.g.
     /// between Hugging Face and GGUF tensor names.</summary>

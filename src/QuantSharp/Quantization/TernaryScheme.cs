@@ -62,8 +62,7 @@ public sealed class TernaryScheme : IQuantScheme
     /// <summary>
     /// Ternary with each row's or group's scale chosen under per-column importances (one per input column, e.g. an
     /// importance matrix entry), or the absmean scale when <paramref name="importance"/> is empty. The chosen scale
-    /// minimises <c>Σ e_i · (w_i − s·t_i)²</c> with <c>e_i = a_i · √(σ² + w_i²)</c> (as for the integer grids,
-    /// <see cref="IntGroupScheme"/>) over 0.5×…2× the absmean in steps of 5 %, then one weighted least-squares refit
+    /// minimises <c>Σ e_i · (w_i − s·t_i)²</c> with <c>e</c> = <see cref="GroupGrid.ErrorWeights"/> (as for the integer grids) over 0.5×…2× the absmean in steps of 5 %, then one weighted least-squares refit
     /// <c>s = Σ e·w·t / Σ e·t²</c> for its codes if that lowers the error.
     /// </summary>
     /// <exception cref="QuantSharpException">NaN/Inf weights, importances that are not <paramref name="cols"/> finite
@@ -148,19 +147,7 @@ public sealed class TernaryScheme : IQuantScheme
             return 0;
         }
 
-        double meanSquare = 0;
-        foreach (float v in w)
-        {
-            meanSquare += (double)v * v;
-        }
-
-        meanSquare /= w.Length;
-        double[] e = new double[w.Length];
-        for (int i = 0; i < w.Length; i++)
-        {
-            e[i] = importance[i] * Math.Sqrt(meanSquare + ((double)w[i] * w[i]));
-        }
-
+        float[] e = GroupGrid.ErrorWeights(w, importance);
         double Error(ReadOnlySpan<float> values, float scale)
         {
             double sum = 0;
