@@ -10,7 +10,7 @@ namespace QuantSharp.Formats.Gguf;
 /// (e.g. <c>(d · sc) · q − dmin · m</c> for Q4_K), so results are bit-identical to llama.cpp's.
 /// </summary>
 [SkipLocalsInit]
-public static unsafe class GgufDequantize
+public static unsafe partial class GgufDequantize
 {
     /// <summary>Dequantizes <c>destination.Length</c> elements stored as <paramref name="type"/> in <paramref name="source"/>.</summary>
     /// <exception cref="ArgumentException">The length is not a whole number of blocks or <paramref name="source"/> is too short.</exception>
@@ -70,6 +70,13 @@ public static unsafe class GgufDequantize
             case GgmlType.Q2_K: Q2_K((BlockQ2_K*)source, destination, count / 256); break;
             case GgmlType.Q3_K: Q3_K((BlockQ3_K*)source, destination, count / 256); break;
             case GgmlType.IQ4_XS: IQ4_XS((BlockIQ4_XS*)source, destination, count / 256); break;
+            case GgmlType.IQ2_XXS: IQ2_XXS((BlockIQ2_XXS*)source, destination, count / 256); break;
+            case GgmlType.IQ2_XS: IQ2_XS((BlockIQ2_XS*)source, destination, count / 256); break;
+            case GgmlType.IQ2_S: IQ2_S((BlockIQ2_S*)source, destination, count / 256); break;
+            case GgmlType.IQ3_XXS: IQ3_XXS((BlockIQ3_XXS*)source, destination, count / 256); break;
+            case GgmlType.IQ3_S: IQ3_S((BlockIQ3_S*)source, destination, count / 256); break;
+            case GgmlType.IQ1_S: IQ1_S((BlockIQ1_S*)source, destination, count / 256); break;
+            case GgmlType.IQ1_M: IQ1_M((BlockIQ1_M*)source, destination, count / 256); break;
             default:
                 throw new NotSupportedException($"dequantizing {type} is not supported");
         }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using QuantSharp.Formats.Gguf;
 
 namespace QuantSharp.Tests.Formats.Gguf;
 
@@ -96,27 +97,105 @@ internal static class LlamaCpp
 
     /// <summary>llama.cpp's <c>llama_model_quantize</c> (what the <c>llama-quantize</c> tool runs) with its default
     /// per-tensor choices for <paramref name="fileType"/> (a <c>llama_ftype</c>: 7 = Q8_0, 2 = Q4_0).</summary>
-    public static void Quantize(string input, string output, int fileType, int threads)
+    /// <param name="importance">Optional importance matrix (llama.cpp tensor name → per-input-column mean squared
+    /// activation), required by llama.cpp for IQ1/IQ2/IQ3_XXS file types.</param>
+    public static void Quantize(string input, string output, int fileType, int threads, IReadOnlyDictionary<string, float[]>? importance = null)
     {
         Native native = s_native.Value;
         QuantizeParams p = native.DefaultParams();
         p.NThread = threads;
         p.FileType = fileType;
-        uint rc = native.Quantize(input, output, ref p);
-        if (rc != 0)
+        var pins = new List<GCHandle>();
+        try
         {
-            throw new InvalidOperationException($"llama_model_quantize({input} → {output}, ftype {fileType}) returned {rc}");
+            if (importance is not null)
+            {
+                // llama_model_imatrix_data[]: { const char* name; const float* data; size_t size }, ended by a null name.
+                var entries = new nint[(importance.Count + 1) * 3];
+                int i = 0;
+                foreach ((string name, float[] values) in importance)
+                {
+                    GCHandle data = GCHandle.Alloc(values, GCHandleType.Pinned);
+                    pins.Add(data);
+                    entries[i++] = Marshal.StringToCoTaskMemUTF8(name);
+                    entries[i++] = data.AddrOfPinnedObject();
+                    entries[i++] = values.Length;
+                }
+
+                GCHandle table = GCHandle.Alloc(entries, GCHandleType.Pinned);
+                pins.Add(table);
+                p.Imatrix = table.AddrOfPinnedObject();
+            }
+
+            uint rc = native.Quantize(input, output, ref p);
+            if (rc != 0)
+            {
+                throw new InvalidOperationException($"llama_model_quantize({input} → {output}, ftype {fileType}) returned {rc}");
+            }
+        }
+        finally
+        {
+            if (p.Imatrix != 0)
+            {
+                nint[] entries = (nint[])pins[^1].Target!;
+                for (int i = 0; i < entries.Length; i += 3)
+                {
+                    Marshal.FreeCoTaskMem(entries[i]);
+                }
+            }
+
+            pins.ForEach(h => h.Free());
         }
     }
 
-    // llama_model_quantize_params (llama.h of the bundled llama.cpp): int32 nthread, enum llama_ftype ftype, then types,
-    // flags and pointers (64 bytes). Only the first two fields are set; the rest keep llama_model_quantize_default_params'
-    // values. The struct is declared larger than the real one so a by-value return (hidden pointer) has room to spare.
-    [StructLayout(LayoutKind.Sequential, Size = 256)]
+    /// <summary>ggml's own dequantizer of <paramref name="type"/> (<c>ggml_get_type_traits(type)->to_float</c> in
+    /// libggml-base) applied to <paramref name="blocks"/>, giving <paramref name="count"/> floats.</summary>
+    public static unsafe float[] Dequantize(GgmlType type, byte[] blocks, int count)
+    {
+        // struct ggml_type_traits { const char* type_name; int64 blck_size; int64 blck_size_interleave; size_t type_size;
+        // bool is_quantized; ggml_to_float_t to_float; ggml_from_float_t from_float_ref; }: to_float at byte 40.
+        nint traits = s_typeTraits.Value((int)type);
+        long blockSize = *(long*)(traits + 8), typeSize = *(long*)(traits + 24);
+        Assert.Equal(GgmlTypeInfo.BlockSize(type), blockSize);
+        Assert.Equal(GgmlTypeInfo.TypeSize(type), typeSize);
+        var toFloat = (delegate* unmanaged[Cdecl]<byte*, float*, long, void>)*(nint*)(traits + 40);
+        Assert.True(toFloat != null, $"ggml has no to_float for {type}");
+        var result = new float[count];
+        fixed (byte* x = blocks)
+        fixed (float* y = result)
+        {
+            toFloat(x, y, count);
+        }
+
+        return result;
+    }
+
+    private static readonly Lazy<Func<int, nint>> s_typeTraits = new(() =>
+    {
+        nint handle = NativeLibrary.Load(Path.Combine(BinDir, "libggml-base.so"));
+        nint fn = NativeLibrary.GetExport(handle, "ggml_get_type_traits");
+        return type =>
+        {
+            unsafe
+            {
+                return ((delegate* unmanaged[Cdecl]<int, nint>)fn)(type);
+            }
+        };
+    });
+
+    // llama_model_quantize_params (llama.h of the bundled llama.cpp): int32 nthread, enum llama_ftype ftype, two enum
+    // ggml_type, six bools, then pointers from byte 24, the first the imatrix table. Only these three fields are set;
+    // the rest keep llama_model_quantize_default_params' values. The struct is declared larger than the real one so a
+    // by-value return (hidden pointer) has room to spare.
+    [StructLayout(LayoutKind.Explicit, Size = 256)]
     private struct QuantizeParams
     {
+        [FieldOffset(0)]
         public int NThread;
+        [FieldOffset(4)]
         public int FileType;
+        [FieldOffset(24)]
+        public nint Imatrix;
     }
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]

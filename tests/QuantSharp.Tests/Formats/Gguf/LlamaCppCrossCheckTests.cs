@@ -1,6 +1,7 @@
 using QuantSharp.Evaluation;
 using QuantSharp.Formats.Gguf;
 using QuantSharp.Models;
+using QuantSharp.Quantization;
 using Xunit.Abstractions;
 
 namespace QuantSharp.Tests.Formats.Gguf;
@@ -42,10 +43,15 @@ public sealed class LlamaCppCrossCheckFixture : IDisposable
             files.Add(Dir.File(TernaryAsQ2_0));
         }
 
-        foreach ((string name, int ftype) in TheirsFileTypes)
+        // llama.cpp refuses IQ1/IQ2/IQ3_XXS without an importance matrix: one from 16 × 128 tokens of tiny Shakespeare.
+        CalibrationData calibration = CalibrationData.FromText(tok, File.ReadAllText(TestPaths.Data(Path.Combine("tinyshakespeare", "input.txt"))), 16, 128, 7, "tinyshakespeare");
+        IReadOnlyDictionary<string, string> llamaNames = GgufTensorNames.BlockLinears(source.Model.Spec, source.Model.Blocks.Length);
+        ImportanceMatrix importance = ImportanceCollector.Collect(source.Model, calibration);
+        Dictionary<string, float[]> imatrix = llamaNames.ToDictionary(n => n.Value, n => importance.MeanSquares(n.Key)!);
+        foreach ((string name, int ftype, _) in TheirsFileTypes)
         {
             string path = Dir.File($"brown-llamacpp-{name}.gguf");
-            LlamaCpp.Quantize(Dir.File("brown-f16.gguf"), path, ftype, Threads);
+            LlamaCpp.Quantize(Dir.File("brown-f16.gguf"), path, ftype, Threads, name.StartsWith("iq", StringComparison.Ordinal) ? imatrix : null);
             files.Add(path);
         }
 
@@ -55,7 +61,15 @@ public sealed class LlamaCppCrossCheckFixture : IDisposable
 
     public static GgmlType[] Ours { get; } = [GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.TQ2_0, GgmlType.Q2_0, GgmlType.IQ4_NL];
 
-    public static (string Name, int FileType)[] TheirsFileTypes { get; } = [("q8_0", 7), ("q4_0", 2), ("q2_0", 41), ("iq4_nl", 25), ("q2_k", 10), ("q3_k_m", 12), ("iq4_xs", 30)];
+    /// <summary>llama.cpp file types (<c>llama_ftype</c>) and the block type each puts in most block linears (its IQ2_M
+    /// mix is the one built on IQ2_S).</summary>
+    public static (string Name, int FileType, GgmlType Main)[] TheirsFileTypes { get; } =
+    [
+        ("q8_0", 7, GgmlType.Q8_0), ("q4_0", 2, GgmlType.Q4_0), ("q2_0", 41, GgmlType.Q2_0), ("iq4_nl", 25, GgmlType.IQ4_NL),
+        ("q2_k", 10, GgmlType.Q2_K), ("q3_k_m", 12, GgmlType.Q3_K), ("iq4_xs", 30, GgmlType.IQ4_XS),
+        ("iq2_xxs", 19, GgmlType.IQ2_XXS), ("iq2_xs", 20, GgmlType.IQ2_XS), ("iq2_m", 29, GgmlType.IQ2_S),
+        ("iq3_xxs", 23, GgmlType.IQ3_XXS), ("iq3_s", 26, GgmlType.IQ3_S), ("iq1_s", 24, GgmlType.IQ1_S), ("iq1_m", 31, GgmlType.IQ1_M),
+    ];
 
     /// <summary>brown-llama quantized to QuantSharp's ternary-g64 (one absmean scale per 64 inputs), repacked into Q2_0.</summary>
     public const string TernaryAsQ2_0 = "brown-ternary-as-q2_0.gguf";
@@ -95,18 +109,13 @@ public sealed class LlamaCppCrossCheckTests(LlamaCppCrossCheckFixture fixture, I
     public void GgufFilesQuantizedByLlamaCppRunInQuantSharpWithItsPerplexity()
     {
         LlamaCpp.SkipUnlessAvailable();
-        foreach ((string name, _) in LlamaCppCrossCheckFixture.TheirsFileTypes)
+        foreach ((string name, _, GgmlType main) in LlamaCppCrossCheckFixture.TheirsFileTypes)
         {
             string path = fixture.Dir.File($"brown-llamacpp-{name}.gguf");
             using (GgufFile f = GgufFile.Open(path))
             {
                 // llama.cpp's own per-tensor choices (e.g. Q6_K for output.weight) are what QuantSharp has to read.
                 output.WriteLine($"{name}: " + string.Join(", ", f.TensorsInOrder.GroupBy(t => t.Type).Select(g => $"{g.Count()} × {g.Key}")));
-                GgmlType main = name switch
-                {
-                    "q8_0" => GgmlType.Q8_0, "q4_0" => GgmlType.Q4_0, "q2_0" => GgmlType.Q2_0, "iq4_nl" => GgmlType.IQ4_NL,
-                    "q2_k" => GgmlType.Q2_K, "q3_k_m" => GgmlType.Q3_K, _ => GgmlType.IQ4_XS,
-                };
                 Assert.Contains(f.TensorsInOrder, t => t.Type == main);
             }
 
