@@ -8,15 +8,15 @@ namespace QuantSharp.Cli;
 /// <summary><c>quantsharp export</c>: writes a model as a llama.cpp GGUF file.</summary>
 internal static class ExportCommand
 {
-    private const string Types = "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, tq1_0, tq2_0, q2_0, iq4_nl";
+    private const string Types = "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, tq1_0, tq2_0, q2_0, iq4_nl, iq2_xs, iq2_s, iq3_xxs, iq3_s";
 
     public static Command Create()
     {
         var model = CliOptions.ModelArgument();
         var output = new Argument<string>("output") { Description = "GGUF file to write (replaced atomically)." };
         var type = new Option<string>("--type") { Description = $"Type of the block weights: {Types}.", Required = true };
-        var outputType = new Option<string?>("--output-type") { Description = "Type of output.weight (default: --type; q8_0 for tq1_0/tq2_0/q2_0)." };
-        var embeddingType = new Option<string?>("--embedding-type") { Description = "Type of token_embd.weight (default: --type; q8_0 for tq1_0/tq2_0/q2_0)." };
+        var outputType = new Option<string?>("--output-type") { Description = "Type of output.weight (default: --type; q8_0 for tq1_0/tq2_0/q2_0 and the iq* types)." };
+        var embeddingType = new Option<string?>("--embedding-type") { Description = "Type of token_embd.weight (default: --type; q8_0 for tq1_0/tq2_0/q2_0 and the iq* types)." };
         var name = new Option<string?>("--name") { Description = "general.name (default: the model folder's name)." };
         var json = CliOptions.Json();
         var command = new Command("export", "Write a model as a GGUF file that llama.cpp (and LLamaSharp, Ollama, LM Studio) load: from a safetensors\n"
@@ -42,7 +42,7 @@ internal static class ExportCommand
     }
 
     private static GgmlType ParseType(string text, string option)
-        => GgmlTypeInfo.TryParse(text, out GgmlType t) && GgmlTypeInfo.CanQuantize(t) ? t
+        => GgmlTypeInfo.TryParse(text, out GgmlType t) && GgufExporter.CanWrite(t) ? t
             : throw new UsageException($"{option} {text}: not a type QuantSharp writes; use one of {Types}");
 
     private static int Run(string modelPath, string outputPath, GgufExportOptions options, bool json)

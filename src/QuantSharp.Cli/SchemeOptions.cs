@@ -7,7 +7,7 @@ namespace QuantSharp.Cli;
 /// <summary>The scheme options shared by <c>quantize</c> (<c>--scheme</c>) and by <c>generate</c>/<c>perplexity</c> (<c>--quantize</c>, load-time).</summary>
 internal sealed class SchemeOptions
 {
-    private const string SchemeHelp = "int8 | int4 | nf4 | fp4 | ternary | bf16, or a canonical name such as int4-g32-sym, nf4-dq, ternary-g64.";
+    private const string SchemeHelp = "int8 | int4 | int3 | int2 | nf4 | fp4 | ternary | iq2_xs | iq2_s | iq3_xxs | iq3_s | bf16, or a canonical name such as int4-g32-sym, nf4-dq, ternary-g64. The iq* schemes are llama.cpp's lattice codebooks (2.31, 2.56, 3.06, 3.44 bits per weight; rows a multiple of 256), best with --imatrix.";
 
     public SchemeOptions(string schemeOption, bool required)
     {

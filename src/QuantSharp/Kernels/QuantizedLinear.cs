@@ -54,6 +54,7 @@ public static unsafe class QuantizedLinear
         QuantSchemeKind.Int4 => new Int4Linear(packed),
         QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4 => new Nf4Linear(packed),
         QuantSchemeKind.Ternary => new TernaryLinear(packed),
+        _ when packed.Spec.IsLattice => new LatticeLinear(packed),
         _ => throw new QuantSharpException($"'{packed.Prefix}': unknown scheme {packed.Spec.Kind}"),
     };
 
@@ -150,6 +151,7 @@ public static unsafe class QuantizedLinear
                 QuantSchemeKind.Nf4 => QuantSpec.FourBitFloat(false, m[6] != 0),
                 QuantSchemeKind.Fp4 => QuantSpec.FourBitFloat(true, m[6] != 0),
                 QuantSchemeKind.Ternary => QuantSpec.Ternary((TernaryGranularity)m[7], m[7] == (int)TernaryGranularity.PerGroup ? m[4] : QuantSpec.DefaultGroupSize),
+                var k when LatticeFormat.For(k) is not null => QuantSpec.Lattice(k),
                 _ => throw new QuantSharpException($"unknown scheme id {m[1]}"),
             };
             return (spec, m[2], m[3]);

@@ -25,9 +25,11 @@ public sealed class GgufExportOptions
     /// <summary>Called with (tensors done, total) after each tensor.</summary>
     public Action<int, int>? Progress { get; init; }
 
-    /// <summary>Embedding and classifier type used when not given: the block type, except Q8_0 for TQ1_0/TQ2_0/Q2_0
-    /// (ternary models keep their embedding and classifier at higher precision).</summary>
-    public static GgmlType DefaultOuterType(GgmlType type) => type is GgmlType.TQ1_0 or GgmlType.TQ2_0 or GgmlType.Q2_0 ? GgmlType.Q8_0 : type;
+    /// <summary>Embedding and classifier type used when not given: the block type, except Q8_0 for TQ1_0/TQ2_0/Q2_0 and
+    /// the lattice types IQ2_XS/IQ2_S/IQ3_XXS/IQ3_S (models below 4 bits keep their embedding and classifier at higher
+    /// precision).</summary>
+    public static GgmlType DefaultOuterType(GgmlType type)
+        => type is GgmlType.TQ1_0 or GgmlType.TQ2_0 or GgmlType.Q2_0 or GgmlType.IQ2_XS or GgmlType.IQ2_S or GgmlType.IQ3_XXS or GgmlType.IQ3_S ? GgmlType.Q8_0 : type;
 }
 
 /// <summary>What happened to one tensor in an export.</summary>
@@ -101,9 +103,9 @@ public static class GgufExporter
         GgmlType embedding = options.EmbeddingType ?? GgufExportOptions.DefaultOuterType(main);
         foreach (GgmlType t in new[] { main, output, embedding })
         {
-            if (!GgmlTypeInfo.CanQuantize(t))
+            if (!CanWrite(t))
             {
-                throw new QuantSharpException($"GGUF type {GgmlTypeInfo.Name(t)} cannot be written by QuantSharp; use f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, tq1_0 or tq2_0");
+                throw new QuantSharpException($"GGUF type {GgmlTypeInfo.Name(t)} cannot be written by QuantSharp; use f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, tq1_0, tq2_0, q2_0, iq4_nl, iq2_xs, iq2_s, iq3_xxs or iq3_s");
             }
         }
 
@@ -188,6 +190,7 @@ public static class GgufExporter
                 GgmlType.Q5_K => GgmlType.Q5_1,
                 GgmlType.Q6_K => GgmlType.Q8_0,
                 GgmlType.TQ1_0 or GgmlType.TQ2_0 or GgmlType.Q2_0 => GgmlType.Q4_0,
+                GgmlType.IQ2_XS or GgmlType.IQ2_S or GgmlType.IQ3_XXS or GgmlType.IQ3_S => GgmlType.IQ4_NL,
                 _ => GgmlType.F16,
             };
         }
@@ -213,6 +216,10 @@ public static class GgufExporter
         GgmlType.TQ2_0 => 37,
         GgmlType.Q2_0 => 41,
         GgmlType.IQ4_NL => 25,
+        GgmlType.IQ2_XS => 20,
+        GgmlType.IQ3_XXS => 23,
+        GgmlType.IQ3_S => 26,
+        GgmlType.IQ2_S => 28,
         _ => throw new QuantSharpException($"no llama.cpp file type for {type}"),
     };
 
@@ -294,6 +301,7 @@ public static class GgufExporter
         byte[] data = new byte[rowBytes * rows];
         float[] row = new float[cols];
         string action = ActionFor(weight, type);
+        byte[]? lattice = action is "quantized" or "requantized" ? QuantizeLattice(name, weight, type) : null;
         for (int r = 0; r < rows; r++)
         {
             int target = ropeHeadDim > 0 ? GgufLlamaLayout.GgufRowOfHfRow(r, ropeHeadDim) : r;
@@ -305,6 +313,12 @@ public static class GgufExporter
                     break;
                 case "copied" when weight is GgufDequantLinear g:
                     g.RowData(r).CopyTo(destination);
+                    break;
+                case "copied" when weight is LatticeLinear l:
+                    l.RowData(r).CopyTo(destination);
+                    break;
+                case "quantized" or "requantized" when lattice is not null:
+                    lattice.AsSpan((int)(r * rowBytes), (int)rowBytes).CopyTo(destination);
                     break;
                 case "repacked" when type == GgmlType.Q4_0:
                     RepackInt4G32SymRow(((PackedLinear)weight).Packed, r, destination);
@@ -330,6 +344,7 @@ public static class GgufExporter
         {
             GgufLinear g when g.Type == type => "copied",
             GgufDequantLinear g when g.Type == type => "copied",
+            LatticeLinear l when l.BlockType == type => "copied",
             DenseLinear d when d.Scheme == GgmlTypeInfo.Name(type) => "copied",
             PackedLinear p when type == GgmlType.Q4_0 && IsInt4G32Sym(p) => "repacked",
             PackedLinear p when type == GgmlType.Q2_0 && IsTernaryOn64(p) => "repacked",
@@ -339,6 +354,29 @@ public static class GgufExporter
             _ => "requantized",
         };
     }
+
+    /// <summary>A lattice target (IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S): the whole matrix coded by <see cref="LatticeScheme"/>
+    /// (round to nearest, no importance matrix; quantize with <c>--scheme iq2_xs --imatrix</c> first for better), or null
+    /// for other types.</summary>
+    private static byte[]? QuantizeLattice(string name, ILinearWeight weight, GgmlType type)
+    {
+        if (LatticeFormat.All.FirstOrDefault(f => f.Type == type) is not LatticeFormat format)
+        {
+            return null;
+        }
+
+        float[] values = new float[(long)weight.Rows * weight.Cols];
+        for (int r = 0; r < weight.Rows; r++)
+        {
+            weight.DequantizeRow(r, values.AsSpan(r * weight.Cols, weight.Cols));
+        }
+
+        return new LatticeScheme(QuantSpec.Lattice(format.Kind)).Quantize(name, values, weight.Rows, weight.Cols)["qweight"].Data;
+    }
+
+    /// <summary>True when <see cref="Export"/> can write block weights of <paramref name="type"/>: the types
+    /// <see cref="GgufQuantize"/> produces and the lattice types.</summary>
+    public static bool CanWrite(GgmlType type) => GgmlTypeInfo.CanQuantize(type) || LatticeFormat.All.Any(f => f.Type == type);
 
     private static bool IsInt4G32Sym(PackedLinear p)
         => p.Spec.Kind == QuantSchemeKind.Int4 && p.Spec.Symmetric && p.Spec.GroupSize == 32 && p.Cols % 32 == 0;

@@ -77,8 +77,9 @@ public sealed class WeightFormat
     /// <summary>
     /// Converts with each group's grid chosen under per-column importances (<paramref name="importance"/>: one mean
     /// squared input per input column, an <see cref="ImportanceMatrix"/> entry): round-to-nearest that minimises the
-    /// importance-weighted rounding error (<see cref="GroupGrid.FitWeighted"/>), or for ternary the scale per row or
-    /// group that does. int4/int3/int2 and ternary (scales per row or group) only.
+    /// importance-weighted rounding error (<see cref="GroupGrid.FitWeighted"/>), for the lattice schemes the scales and
+    /// grid points that do (<see cref="LatticeScheme"/>), or for ternary the scale per row or group that does.
+    /// int4/int3/int2, lattice and ternary (scales per row or group) only.
     /// </summary>
     /// <exception cref="QuantSharpException">Another scheme, a shape mismatch, or NaN/Inf weights.</exception>
     public ILinearWeight Convert(TensorView view, float[] importance)
@@ -87,7 +88,7 @@ public sealed class WeightFormat
         ArgumentNullException.ThrowIfNull(importance);
         if (Spec is not QuantSpec spec || !AcceptsImportance(spec))
         {
-            throw new QuantSharpException($"an importance matrix applies to int4/int3/int2 and to ternary with scales per row or group, not {Name}");
+            throw new QuantSharpException($"an importance matrix applies to int4/int3/int2, the lattice schemes (iq2_xs, iq2_s, iq3_xxs, iq3_s) and ternary with scales per row or group, not {Name}");
         }
 
         if (view.Shape.Length != 2 || !DTypeInfo.IsFloat(view.DType))
@@ -97,8 +98,8 @@ public sealed class WeightFormat
 
         int rows = checked((int)view.Shape[0]), cols = checked((int)view.Shape[1]);
         float[] weights = view.ToFloatArray();
-        return QuantizedLinear.Create(spec.IsIntGroup
-            ? new IntGroupScheme(spec).Quantize(view.Name, weights, rows, cols, importance)
+        return QuantizedLinear.Create(spec.IsIntGroup ? new IntGroupScheme(spec).Quantize(view.Name, weights, rows, cols, importance)
+            : spec.IsLattice ? new LatticeScheme(spec).Quantize(view.Name, weights, rows, cols, importance)
             : new TernaryScheme(spec).Quantize(view.Name, weights, rows, cols, importance));
     }
 
@@ -106,7 +107,7 @@ public sealed class WeightFormat
     public static bool AcceptsImportance(QuantSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        return spec.IsIntGroup || (spec.Kind == QuantSchemeKind.Ternary && spec.Granularity != TernaryGranularity.PerTensor);
+        return spec.IsIntGroup || spec.IsLattice || (spec.Kind == QuantSchemeKind.Ternary && spec.Granularity != TernaryGranularity.PerTensor);
     }
 
     /// <inheritdoc />

@@ -211,7 +211,7 @@ public static class CalibratedQuantization
                 float[] dense = DenseOf(w);
                 ILinearWeight q;
                 double loss;
-                if (method == QuantMethod.Gptq && (spec.IsIntGroup || spec.Kind == QuantSchemeKind.Ternary))
+                if (method == QuantMethod.Gptq && (spec.IsIntGroup || spec.IsLattice || spec.Kind == QuantSchemeKind.Ternary))
                 {
                     LayerQuantResult r = Gptq.Quantize(name, dense, w.Rows, w.Cols, cov, spec, options.Gptq);
                     q = QuantizedLinear.Create(r.Packed);

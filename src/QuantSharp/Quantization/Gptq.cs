@@ -48,11 +48,16 @@ public static class Gptq
     public static LayerQuantResult Quantize(string name, ReadOnlySpan<float> weights, int rows, int cols, double[] covariance, QuantSpec spec, GptqOptions? options = null)
     {
         options ??= new GptqOptions();
+        if (spec.IsLattice)
+        {
+            return LatticeGptq.Quantize(name, weights, rows, cols, covariance, spec, options);
+        }
+
         QuantChecks.CheckWeights(name, weights, rows, cols);
         bool ternary = spec.Kind == QuantSchemeKind.Ternary;
         if (!spec.IsIntGroup && !ternary)
         {
-            throw new QuantSharpException($"GPTQ supports int4, int3, int2 and ternary, not {spec.Name}");
+            throw new QuantSharpException($"GPTQ supports int4, int3, int2, ternary and the lattice schemes, not {spec.Name}");
         }
 
         if (ternary && options.ActOrder && spec.Granularity == TernaryGranularity.PerGroup)
@@ -65,43 +70,15 @@ public static class Gptq
             throw new ArgumentException($"{name}: covariance holds {covariance.Length} values, expected {cols}×{cols}");
         }
 
-        double[] h = new double[covariance.Length];
-        for (int i = 0; i < h.Length; i++)
-        {
-            h[i] = 2 * covariance[i];
-        }
-
-        bool[] dead = new bool[cols];
-        for (int i = 0; i < cols; i++)
-        {
-            if (h[(i * cols) + i] == 0)
-            {
-                dead[i] = true;
-                h[(i * cols) + i] = 1;
-            }
-        }
-
         int[] perm = Enumerable.Range(0, cols).ToArray();
         if (options.ActOrder)
         {
-            double[] diag = perm.Select(i => h[(i * cols) + i]).ToArray();
+            // Dead columns (zero diagonal) sort as if their diagonal were 1, the value Factor gives them.
+            double[] diag = perm.Select(i => covariance[((long)i * cols) + i] is var c && c == 0 ? 1 : 2 * c).ToArray();
             perm = [.. perm.OrderByDescending(i => diag[i]).ThenBy(i => i)];
         }
 
-        double[] hp = new double[h.Length];
-        double mean = 0;
-        for (int i = 0; i < cols; i++)
-        {
-            for (int j = 0; j < cols; j++)
-            {
-                hp[(i * cols) + j] = h[(perm[i] * cols) + perm[j]];
-            }
-
-            mean += hp[(i * cols) + i];
-        }
-
-        mean /= cols;
-        double[] u = Precondition(name, hp, cols, options.Damp * mean);
+        (double[] u, double[] diagonal, bool[] dead) = Factor(name, covariance, cols, perm, options.Damp);
         int groupSize = spec.IsIntGroup || spec.Granularity == TernaryGranularity.PerGroup ? spec.GroupSize : 0;
         int blockSize = options.BlockSize;
         if (groupSize > 0 && blockSize % groupSize != 0 && groupSize % blockSize != 0)
@@ -176,7 +153,7 @@ public static class Gptq
                             }
 
                             grid = options.GridSearch
-                                ? GroupGrid.FitWeighted(groupValues.AsSpan(0, n), HessianWeights(hp, cols, i, groupValues.AsSpan(0, n)), spec.Bits, spec.Symmetric, name)
+                                ? GroupGrid.FitWeighted(groupValues.AsSpan(0, n), GroupGrid.ErrorWeights(groupValues.AsSpan(0, n), Array.ConvertAll(diagonal[i..(i + n)], v => (float)v)), spec.Bits, spec.Symmetric, name)
                                 : GroupGrid.Fit(groupValues.AsSpan(0, n), spec.Bits, spec.Symmetric, 1f, name);
                             scales[(r * groups) + g] = (Half)grid.Scale;
                             zeros[(r * groups) + g] = (byte)grid.Zero;
@@ -242,17 +219,46 @@ public static class Gptq
         return new LayerQuantResult(packed, deq, OutputLoss(weights, deq, rows, cols, covariance), gIdx);
     }
 
-    /// <summary>Error weights of a group starting at (permuted) column <paramref name="first"/>: its Hessian diagonal
-    /// as the importance of <see cref="GroupGrid.ErrorWeights"/>.</summary>
-    private static float[] HessianWeights(double[] hp, int cols, int first, ReadOnlySpan<float> values)
+    /// <summary>
+    /// The GPTQ set-up shared by the scalar and lattice forms: <c>H = 2·C</c> with dead columns (zero diagonal) marked
+    /// and given a unit diagonal, permuted by <paramref name="perm"/>, dampened by <paramref name="damp"/> × its mean
+    /// diagonal, and factored as <c>U = chol(H⁻¹)ᵀ</c> (upper, row-major, in permuted order).
+    /// </summary>
+    /// <returns>U, the undamped diagonal of the permuted H, and which original columns are dead.</returns>
+    internal static (double[] U, double[] Diagonal, bool[] Dead) Factor(string name, double[] covariance, int cols, int[] perm, double damp)
     {
-        var diagonal = new float[values.Length];
-        for (int k = 0; k < values.Length; k++)
+        if (covariance.Length != (long)cols * cols)
         {
-            diagonal[k] = (float)hp[((long)(first + k) * cols) + first + k];
+            throw new ArgumentException($"{name}: covariance holds {covariance.Length} values, expected {cols}×{cols}");
         }
 
-        return GroupGrid.ErrorWeights(values, diagonal);
+        bool[] dead = new bool[cols];
+        for (int i = 0; i < cols; i++)
+        {
+            dead[i] = covariance[((long)i * cols) + i] == 0;
+        }
+
+        double[] hp = new double[covariance.Length];
+        double[] diagonal = new double[cols];
+        double mean = 0;
+        for (int i = 0; i < cols; i++)
+        {
+            for (int j = 0; j < cols; j++)
+            {
+                hp[((long)i * cols) + j] = 2 * covariance[((long)perm[i] * cols) + perm[j]];
+            }
+
+            if (dead[perm[i]])
+            {
+                hp[((long)i * cols) + i] = 1;
+            }
+
+            diagonal[i] = hp[((long)i * cols) + i];
+            mean += diagonal[i];
+        }
+
+        mean /= cols;
+        return (Precondition(name, hp, cols, damp * mean), diagonal, dead);
     }
 
     /// <summary>Mean over tokens of <c>‖(W − Ŵ)·x‖²</c> = <c>Σ_r δ_rᵀ·C·δ_r</c> with C = Σ x·xᵀ / N.</summary>

@@ -25,6 +25,7 @@ public static class QuantScheme
         QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4 => new FourBitFloatScheme(spec),
         QuantSchemeKind.Ternary => new TernaryScheme(spec),
         QuantSchemeKind.Int3 or QuantSchemeKind.Int2 => new IntGroupScheme(spec),
+        _ when spec.IsLattice => new LatticeScheme(spec),
         _ => throw new QuantSharpException($"unknown quantization scheme id {(int)spec.Kind}"),
     };
 

@@ -24,6 +24,18 @@ public enum QuantSchemeKind
 
     /// <summary>2-bit integers grouped along the input dimension (<see cref="IntGroupScheme"/>), symmetric or with a zero point per group.</summary>
     Int2 = 7,
+
+    /// <summary>llama.cpp's IQ2_XS lattice codebook (<see cref="LatticeScheme"/>): 2.31 bits per weight.</summary>
+    Iq2Xs = 8,
+
+    /// <summary>llama.cpp's IQ2_S lattice codebook (<see cref="LatticeScheme"/>): 2.56 bits per weight.</summary>
+    Iq2S = 9,
+
+    /// <summary>llama.cpp's IQ3_XXS lattice codebook (<see cref="LatticeScheme"/>): 3.06 bits per weight.</summary>
+    Iq3Xxs = 10,
+
+    /// <summary>llama.cpp's IQ3_S lattice codebook (<see cref="LatticeScheme"/>): 3.44 bits per weight.</summary>
+    Iq3S = 11,
 }
 
 /// <summary>Which weights share one ternary absmean scale. Values are stored in <c>qmeta</c>.</summary>

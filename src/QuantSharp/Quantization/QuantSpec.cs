@@ -47,12 +47,13 @@ public sealed record QuantSpec
         QuantSchemeKind.Int8 => 8,
         QuantSchemeKind.Ternary => 2,
         QuantSchemeKind.Int3 => 3,
-        QuantSchemeKind.Int2 => 2,
+        QuantSchemeKind.Int2 or QuantSchemeKind.Iq2Xs or QuantSchemeKind.Iq2S => 2,
+        QuantSchemeKind.Iq3Xxs or QuantSchemeKind.Iq3S => 3,
         _ => 4,
     };
 
-    /// <summary>Lower-case scheme name as used on the command line: int8, int4, nf4, fp4, ternary.</summary>
-    public string SchemeName => Kind.ToString().ToLowerInvariant();
+    /// <summary>Lower-case scheme name as used on the command line: int8, int4, nf4, fp4, ternary, iq2_xs, ….</summary>
+    public string SchemeName => IsLattice ? LatticeFormat.For(Kind)!.Name : Kind.ToString().ToLowerInvariant();
 
     /// <summary>Canonical name, round-tripped by <see cref="ParseName"/>: <c>int8</c>, <c>int4-g128-sym</c>,
     /// <c>int4-g32-asym</c>, <c>nf4</c>, <c>nf4-dq</c>, <c>fp4</c>, <c>ternary-tensor</c>, <c>ternary-row</c>, <c>ternary-g64</c>.</summary>
@@ -61,6 +62,7 @@ public sealed record QuantSpec
         QuantSchemeKind.Int8 => "int8",
         QuantSchemeKind.Int4 or QuantSchemeKind.Int3 or QuantSchemeKind.Int2 => $"{SchemeName}-g{GroupSize}-{(Symmetric ? "sym" : "asym")}",
         QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4 => SchemeName + (DoubleQuant ? "-dq" : ""),
+        _ when IsLattice => LatticeFormat.For(Kind)!.Name,
         _ => Granularity switch
         {
             TernaryGranularity.PerTensor => "ternary-tensor",
@@ -95,6 +97,16 @@ public sealed record QuantSpec
         CheckGroup(groupSize, "int2");
         return new(QuantSchemeKind.Int2, groupSize, symmetric, false, TernaryGranularity.PerRow);
     }
+
+    /// <summary>A lattice codebook scheme (<see cref="LatticeScheme"/>): <see cref="QuantSchemeKind.Iq2Xs"/>,
+    /// <see cref="QuantSchemeKind.Iq2S"/>, <see cref="QuantSchemeKind.Iq3Xxs"/> or <see cref="QuantSchemeKind.Iq3S"/>.</summary>
+    /// <exception cref="ArgumentException"><paramref name="kind"/> is not a lattice kind.</exception>
+    public static QuantSpec Lattice(QuantSchemeKind kind)
+        => LatticeFormat.For(kind) is not null ? new(kind, LatticeFormat.BlockWeights, true, false, TernaryGranularity.PerRow)
+            : throw new ArgumentException($"{kind} is not a lattice scheme", nameof(kind));
+
+    /// <summary>True for the lattice codebook schemes (iq2_xs, iq2_s, iq3_xxs, iq3_s).</summary>
+    public bool IsLattice => LatticeFormat.For(Kind) is not null;
 
     /// <summary>True for the integer-grid group schemes (int4, int3, int2) that GPTQ and AWQ produce.</summary>
     public bool IsIntGroup => Kind is QuantSchemeKind.Int4 or QuantSchemeKind.Int3 or QuantSchemeKind.Int2;
@@ -132,6 +144,11 @@ public sealed record QuantSpec
         ArgumentNullException.ThrowIfNull(scheme);
         QuantSpec baseSpec = ParseName(scheme);
         string s = baseSpec.SchemeName;
+        if (baseSpec.IsLattice && (groupSize is not null || symmetric || doubleQuant || granularity is not null))
+        {
+            throw new QuantSharpException($"--group-size, --sym, --double-quant and a ternary granularity do not apply to scheme '{s}' (fixed blocks of 256)");
+        }
+
         if (groupSize is not null && !baseSpec.IsIntGroup && baseSpec.Kind != QuantSchemeKind.Ternary)
         {
             throw new QuantSharpException($"--group-size does not apply to scheme '{s}' (int4, int3, int2 and ternary only; nf4/fp4 use blocks of {FourBitFloatBlock})");
@@ -155,6 +172,7 @@ public sealed record QuantSpec
         return baseSpec.Kind switch
         {
             QuantSchemeKind.Int8 => baseSpec,
+            _ when baseSpec.IsLattice => baseSpec,
             QuantSchemeKind.Int4 => Int4(groupSize ?? baseSpec.GroupSize, symmetric || baseSpec.Symmetric),
             QuantSchemeKind.Int3 => Int3(groupSize ?? baseSpec.GroupSize, symmetric || baseSpec.Symmetric),
             QuantSchemeKind.Int2 => Int2(groupSize ?? baseSpec.GroupSize, symmetric || baseSpec.Symmetric),
@@ -219,8 +237,11 @@ public sealed record QuantSpec
                         goto default;
                     }
 
+                case var _ when parts.Length == 1 && LatticeFormat.All.FirstOrDefault(f => f.Name == head) is LatticeFormat lattice:
+                    spec = Lattice(lattice.Kind);
+                    return true;
                 default:
-                    problem = $"unknown quantization scheme '{name}' (known: int8, int4|int3|int2[-gN][-sym|-asym], nf4[-dq], fp4[-dq], ternary[-tensor|-row|-gN])";
+                    problem = $"unknown quantization scheme '{name}' (known: int8, int4|int3|int2[-gN][-sym|-asym], nf4[-dq], fp4[-dq], ternary[-tensor|-row|-gN], iq2_xs, iq2_s, iq3_xxs, iq3_s)";
                     return false;
             }
         }

@@ -147,6 +147,7 @@ public sealed class QuantizationConfig
             QuantSchemeKind.Int2 => QuantSpec.Int2(group ?? 64, sym),
             QuantSchemeKind.Nf4 => QuantSpec.FourBitFloat(false, dq),
             QuantSchemeKind.Fp4 => QuantSpec.FourBitFloat(true, dq),
+            var k when LatticeFormat.For(k) is not null => QuantSpec.Lattice(k),
             _ => QuantSpec.Ternary(granularity ?? TernaryGranularity.PerRow, group ?? QuantSpec.DefaultGroupSize),
         };
         if (block.TryGetProperty("bits", out JsonElement bits) && bits.ValueKind == JsonValueKind.Number && bits.GetInt32() != spec.Bits)

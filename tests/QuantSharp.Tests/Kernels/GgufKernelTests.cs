@@ -253,7 +253,7 @@ public unsafe class GgufKernelTests
     public void Create_RejectsUnsupportedOrNon2D()
     {
         using var writer = new GgufWriter();
-        writer.AddTensor("iq", GgmlType.IQ2_XXS, [256, 1], new byte[66]);
+        writer.AddTensor("iq", GgmlType.MXFP4, [32, 1], new byte[17]);
         writer.AddTensor("v", GgmlType.Q8_0, [32], new byte[34]);
         using GgufFile file = GgufFile.Parse(writer.ToArray(), "x.gguf");
         Assert.Equal(GgufError.UnsupportedTensorType, Assert.Throws<GgufException>(() => GgufLinear.Create(file.GetTensor("iq"))).Error);

@@ -160,6 +160,30 @@ public sealed class GptqTests
     }
 
     [Theory]
+    [InlineData("iq2_xs", 0.4)] // measured 0.32
+    [InlineData("iq2_s", 0.4)] // 0.31
+    [InlineData("iq3_xxs", 0.4)] // 0.30
+    [InlineData("iq3_s", 0.4)] // 0.30
+    public void LatticeGptq_BeatsRoundToNearest_OnCorrelatedInputs(string specName, double maxRatio)
+    {
+        QuantSpec spec = QuantSpec.ParseName(specName);
+        int rows = 32, cols = 512, tokens = 2048;
+        float[] w = QuantTestData.Random(rows, cols, 31);
+        float[] x = CorrelatedInputs(tokens, cols, 32);
+        var acc = new HessianAccumulator(cols);
+        acc.Add(x, tokens);
+        LayerQuantResult gptq = Gptq.Quantize("w", w, rows, cols, acc.Covariance(), spec);
+        float[] decoded = Dequantize(QuantizedLinear.Create(gptq.Packed));
+        Assert.Equal(gptq.Dequantized, decoded);
+        double eGptq = OutputError(w, decoded, x, rows, cols, tokens);
+        double eRtn = OutputError(w, Dequantize(QuantizedLinear.Quantize("w", w, rows, cols, spec)), x, rows, cols, tokens);
+        Assert.True(eGptq < maxRatio * eRtn, $"{specName}: GPTQ {eGptq:G4} vs RTN {eRtn:G4} ({eGptq / eRtn:F3})");
+        Assert.Equal(eGptq, gptq.Loss, eGptq * 1e-3);
+        var e = Assert.Throws<QuantSharpException>(() => Gptq.Quantize("w", w, rows, cols, acc.Covariance(), spec, new GptqOptions { ActOrder = true }));
+        Assert.Contains("act-order", e.Message);
+    }
+
+    [Theory]
     [InlineData("int2-g32-asym")]
     [InlineData("int3-g64-asym")]
     [InlineData("int4-g64-sym")]

@@ -170,6 +170,24 @@ internal static class LlamaCpp
         return result;
     }
 
+    /// <summary>ggml's own quantizer (<c>ggml_quantize_chunk</c> in libggml-base, what llama-quantize calls per tensor)
+    /// of <paramref name="rows"/> × <paramref name="cols"/> floats, with an optional importance per column.</summary>
+    public static unsafe byte[] QuantizeRows(GgmlType type, float[] values, int rows, int cols, float[]? importance = null)
+    {
+        var result = new byte[rows * GgmlTypeInfo.RowBytes(type, cols)];
+        var quantize = (delegate* unmanaged[Cdecl]<int, float*, byte*, long, long, long, float*, nuint>)s_quantizeChunk.Value;
+        fixed (float* x = values, imatrix = importance)
+        fixed (byte* y = result)
+        {
+            nuint written = quantize((int)type, x, y, 0, rows, cols, imatrix);
+            Assert.Equal((nuint)result.Length, written);
+        }
+
+        return result;
+    }
+
+    private static readonly Lazy<nint> s_quantizeChunk = new(() => NativeLibrary.GetExport(NativeLibrary.Load(Path.Combine(BinDir, "libggml-base.so")), "ggml_quantize_chunk"));
+
     private static readonly Lazy<Func<int, nint>> s_typeTraits = new(() =>
     {
         nint handle = NativeLibrary.Load(Path.Combine(BinDir, "libggml-base.so"));

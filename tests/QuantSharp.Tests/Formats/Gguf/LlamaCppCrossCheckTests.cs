@@ -59,7 +59,8 @@ public sealed class LlamaCppCrossCheckFixture : IDisposable
         LlamaCppResults = LlamaCpp.Perplexity(windows, files, Threads).ToDictionary(r => r.Model, r => r);
     }
 
-    public static GgmlType[] Ours { get; } = [GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.TQ2_0, GgmlType.Q2_0, GgmlType.IQ4_NL];
+    public static GgmlType[] Ours { get; } = [GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.TQ2_0, GgmlType.Q2_0, GgmlType.IQ4_NL,
+        GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S];
 
     /// <summary>llama.cpp file types (<c>llama_ftype</c>) and the block type each puts in most block linears (its IQ2_M
     /// mix is the one built on IQ2_S).</summary>
