@@ -4,8 +4,9 @@ using QuantSharp.Formats.Gguf;
 namespace QuantSharp.Kernels;
 
 /// <summary>
-/// Any dequantizable GGUF weight (Q4_1, Q5_0, Q5_1, Q5_K, TQ1_0, …): each output row is dequantized into per-thread
-/// scratch and dotted with the float activations. Slower than <see cref="GgufLinear"/>'s integer kernels but exact in
+/// Any dequantizable GGUF weight (Q4_1, Q5_0, Q5_1, Q5_K, TQ1_0, the IQ types, …): each output row is dequantized into
+/// per-thread scratch and dotted with the float activations (the lattice types IQ2_XS/IQ2_S/IQ3_XXS/IQ3_S decode
+/// with <see cref="LatticeKernels"/>, one token dotting the groups directly). Slower than <see cref="GgufLinear"/>'s integer kernels but exact in
 /// the weights (only float rounding in the dot).
 /// </summary>
 [SkipLocalsInit]
@@ -111,9 +112,28 @@ public sealed unsafe class GgufDequantLinear : ILinearWeight
     {
         ref Job job = ref Unsafe.AsRef<Job>(context);
         float* row = ThreadScratch.Floats(job.Cols);
+        if (job.Tokens == 1 && LatticeKernels.Handles(job.Type))
+        {
+            for (int r = start; r < end; r++)
+            {
+                job.Y[r] = LatticeKernels.Dot(job.Type, job.W + (r * job.RowBytes), job.X, job.Cols);
+            }
+
+            return;
+        }
+
+        bool lattice = LatticeKernels.Handles(job.Type);
         for (int r = start; r < end; r++)
         {
-            GgufDequantize.Row(job.Type, job.W + r * job.RowBytes, row, job.Cols);
+            if (lattice)
+            {
+                LatticeKernels.Dequantize(job.Type, job.W + (r * job.RowBytes), row, job.Cols);
+            }
+            else
+            {
+                GgufDequantize.Row(job.Type, job.W + r * job.RowBytes, row, job.Cols);
+            }
+
             for (int t = 0; t < job.Tokens; t++)
             {
                 job.Y[(long)t * job.Rows + r] = DenseKernels.Dot(row, job.X + (long)t * job.Cols, job.Cols);

@@ -5,9 +5,9 @@ using QuantSharp.Tensors;
 namespace QuantSharp.Kernels;
 
 /// <summary>
-/// A lattice codebook weight (iq2_xs, iq2_s, iq3_xxs, iq3_s): <c>qweight</c> holds each row's GGUF blocks. Rows are
-/// decoded with <see cref="GgufDequantize"/> and multiplied in F32 (one row at a time for decode, 64 rows per blocked
-/// GEMM for prefill).
+/// A lattice codebook weight (iq2_xs, iq2_s, iq3_xxs, iq3_s): <c>qweight</c> holds each row's GGUF blocks. Decode dots
+/// each row's groups with the activations (<see cref="LatticeKernels"/>); prefill decodes 64 rows at a time for the
+/// blocked F32 GEMM.
 /// </summary>
 public sealed unsafe class LatticeLinear : PackedLinear
 {
@@ -37,13 +37,45 @@ public sealed unsafe class LatticeLinear : PackedLinear
         return new ReadOnlySpan<byte>(_q + ((long)row * _rowBytes), _rowBytes);
     }
 
-    private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y) => MultiplyDequantized(x, tokens, y);
+    private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
+    {
+        if (tokens > 1)
+        {
+            MultiplyDequantized(x, tokens, y);
+            return;
+        }
+
+        fixed (float* px = x, py = y)
+        {
+            var job = new DotJob { Q = _q, RowBytes = _rowBytes, Type = _type, Cols = Cols, X = px, Y = py };
+            WorkerPool.Shared.For(Rows, &DotSlice, &job, grain: 4, minPerThread: MinRowsPerThread);
+        }
+    }
 
     private protected override void Dequantize(int row, Span<float> destination)
     {
         fixed (float* d = destination)
         {
-            GgufDequantize.Row(_type, _q + ((long)row * _rowBytes), d, Cols);
+            LatticeKernels.Dequantize(_type, _q + ((long)row * _rowBytes), d, Cols);
+        }
+    }
+
+    private struct DotJob
+    {
+        public byte* Q;
+        public long RowBytes;
+        public GgmlType Type;
+        public int Cols;
+        public float* X;
+        public float* Y;
+    }
+
+    private static void DotSlice(void* context, int start, int end)
+    {
+        ref DotJob job = ref System.Runtime.CompilerServices.Unsafe.AsRef<DotJob>(context);
+        for (int r = start; r < end; r++)
+        {
+            job.Y[r] = LatticeKernels.Dot(job.Type, job.Q + (r * job.RowBytes), job.X, job.Cols);
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace QuantSharp.Quantization;
 
@@ -18,7 +19,6 @@ internal sealed class LatticeQuantizer
     private readonly LatticeFormat _format;
     private readonly float[] _minusTwoA;
     private readonly float[] _b;
-    private readonly float[] _score;
     private readonly float[] _spanScales;
 
     public LatticeQuantizer(LatticeFormat format)
@@ -27,7 +27,6 @@ internal sealed class LatticeQuantizer
         int chunks = LatticeFormat.BlockWeights / format.EntryWidth;
         _minusTwoA = new float[chunks * format.Entries];
         _b = new float[chunks * format.Entries];
-        _score = new float[format.Entries];
         _spanScales = new float[LatticeFormat.BlockWeights / format.ScaleSpan];
     }
 
@@ -45,15 +44,15 @@ internal sealed class LatticeQuantizer
             ReadOnlySpan<float> xs = x.Slice(s * span, span);
             float amax = Math.Abs(TensorPrimitives.MaxMagnitude(xs));
             _spanScales[s] = 0;
-            if (amax == 0)
-            {
-                continue;
-            }
-
             int firstChunk = s * span / width, chunks = span / width;
             for (int c = 0; c < chunks; c++)
             {
                 Prepare(x.Slice((firstChunk + c) * width, width), w.Slice((firstChunk + c) * width, width), firstChunk + c);
+            }
+
+            if (amax == 0)
+            {
+                continue;
             }
 
             double bestError = 0;
@@ -107,6 +106,10 @@ internal sealed class LatticeQuantizer
     /// <paramref name="db"/>: writes its 8 / <see cref="LatticeFormat.EntryWidth"/> entries, returns its sign byte and
     /// writes the decoded values to <paramref name="decoded"/>.</summary>
     public byte CodeGroup(ReadOnlySpan<float> x, ReadOnlySpan<float> w, float db, Span<int> entries, Span<float> decoded)
+        => CodeGroup(x, w, db, entries, decoded, -1);
+
+    // firstSlot ≥ 0: the chunks' A and B are already in slots firstSlot, firstSlot + 1 (prepared by ChooseScales).
+    private byte CodeGroup(ReadOnlySpan<float> x, ReadOnlySpan<float> w, float db, Span<int> entries, Span<float> decoded, int firstSlot)
     {
         int width = _format.EntryWidth, n = _format.Entries;
         float[] grid = _format.Magnitudes;
@@ -115,8 +118,12 @@ internal sealed class LatticeQuantizer
             int e = 0;
             if (db > 0)
             {
-                Prepare(x.Slice(c * width, width), w.Slice(c * width, width), 0);
-                e = Nearest(0, db);
+                if (firstSlot < 0)
+                {
+                    Prepare(x.Slice(c * width, width), w.Slice(c * width, width), 0);
+                }
+
+                e = Nearest(firstSlot < 0 ? 0 : firstSlot + c, db);
             }
 
             entries[c] = e;
@@ -171,7 +178,7 @@ internal sealed class LatticeQuantizer
         {
             int at = g * LatticeFormat.GroupWeights;
             float db = _format.GroupScale((float)d, scales[at / _format.ScaleSpan]);
-            signs[g] = CodeGroup(x.Slice(at, 8), w.Slice(at, 8), db, entries.Slice(g * perGroup, perGroup), decoded.Slice(at, 8));
+            signs[g] = CodeGroup(x.Slice(at, 8), w.Slice(at, 8), db, entries.Slice(g * perGroup, perGroup), decoded.Slice(at, 8), g * perGroup);
         }
 
         _format.Pack(block, d, scales, entries, signs);
@@ -191,11 +198,35 @@ internal sealed class LatticeQuantizer
         }
     }
 
-    // The entry minimising Σ w (|x| − db·g)² = const + db·(db·B − 2A) of the chunk in slot `slot`.
-    private int Nearest(int slot, float db)
+    // The entry minimising Σ w (|x| − db·g)² = const + db·(db·B − 2A) of the chunk in slot `slot` (first on ties).
+    private unsafe int Nearest(int slot, float db)
     {
         int n = _format.Entries;
-        TensorPrimitives.MultiplyAdd(_b.AsSpan(slot * n, n), db, _minusTwoA.AsSpan(slot * n, n), _score);
-        return TensorPrimitives.IndexOfMin(_score);
+        fixed (float* b = &_b[slot * n], a = &_minusTwoA[slot * n])
+        {
+            var scale = Vector256.Create(db);
+            Vector256<float> best = Vector256.Create(float.PositiveInfinity);
+            Vector256<int> bestIndex = Vector256<int>.Zero, index = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), step = Vector256.Create(8);
+            for (int e = 0; e < n; e += 8, index += step)
+            {
+                Vector256<float> score = Vector256.FusedMultiplyAdd(Vector256.Load(b + e), scale, Vector256.Load(a + e));
+                Vector256<float> better = Vector256.LessThan(score, best);
+                best = Vector256.ConditionalSelect(better, score, best);
+                bestIndex = Vector256.ConditionalSelect(better.AsInt32(), index, bestIndex);
+            }
+
+            int winner = bestIndex[0];
+            float min = best[0];
+            for (int k = 1; k < 8; k++)
+            {
+                if (best[k] < min || (best[k] == min && bestIndex[k] < winner))
+                {
+                    min = best[k];
+                    winner = bestIndex[k];
+                }
+            }
+
+            return winner;
+        }
     }
 }
