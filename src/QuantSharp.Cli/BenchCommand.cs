@@ -154,16 +154,34 @@ internal static class BenchCommand
 
     private static int Run(string path, string[]? schemes, int[] threadCounts, SpeedOptions options, int probeMiB, LlamaCppChoice? llama, bool json)
     {
-        ModelConfig config = ModelConfig.Load(path);
-        if (schemes is null)
+        // A .gguf file is timed as stored (its own scheme only): QuantSharp converts safetensors checkpoints, not GGUF files.
+        string? stored = null;
+        ModelConfig config;
+        if (File.Exists(path))
         {
-            using LoadedModel probeLoad = ModelLoader.Load(path);
-            schemes = [probeLoad.Model.BlockLinears().First().Weight.Scheme, "int8", "int4", "nf4", "ternary"];
-        }
+            using LoadedModel file = ModelLoader.Load(path);
+            config = file.Model.Config;
+            stored = file.Model.BlockLinears().First().Weight.Scheme;
+            if (schemes is not null && (schemes.Length != 1 || schemes[0] != stored))
+            {
+                throw new UsageException($"{path}: a GGUF file is timed as stored ({stored}); leave out --schemes or give --schemes {stored}");
+            }
 
-        foreach (string s in schemes)
+            schemes = [stored];
+        }
+        else
         {
-            _ = SchemeLinearProvider.Converter(s);
+            config = ModelConfig.Load(path);
+            if (schemes is null)
+            {
+                using LoadedModel probeLoad = ModelLoader.Load(path);
+                schemes = [probeLoad.Model.BlockLinears().First().Weight.Scheme, "int8", "int4", "nf4", "ternary"];
+            }
+
+            foreach (string s in schemes)
+            {
+                _ = SchemeLinearProvider.Converter(s);
+            }
         }
 
         // The probe runs first and its buffer is dropped before any model is loaded, so the two never compete for memory.
@@ -209,7 +227,14 @@ internal static class BenchCommand
             {
                 GgmlType? llamaType = startLlama is null ? null : LlamaCppType(scheme);
                 (string Path, long StreamedBytes) gguf = default;
-                if (llamaType is GgmlType lt && !exports.TryGetValue(lt, out gguf))
+                if (stored is not null && startLlama is not null)
+                {
+                    // A GGUF input: llama.cpp reads the very same file.
+                    using GgufFile file = GgufFile.Open(path);
+                    llamaType = GgmlTypeInfo.TryParse(stored.Replace("gguf-", "", StringComparison.Ordinal), out GgmlType storedType) ? storedType : null;
+                    gguf = (path, file.TensorsInOrder.Where(t => t.Dimensions.Length == 2 && t.Name != GgufLlamaLayout.Embedding).Sum(t => t.ByteLength));
+                }
+                else if (llamaType is GgmlType lt && !exports.TryGetValue(lt, out gguf))
                 {
                     gguf = exports[lt] = Export(path, work!, lt);
                 }
@@ -218,8 +243,8 @@ internal static class BenchCommand
                 progress.Report(0, 1, "preparing weights");
                 // A GGUF type compared with llama.cpp runs from the very file llama.cpp reads.
                 bool fromGguf = llamaType is not null && GgmlTypeInfo.TryParse(scheme, out _) && !IsDenseName(scheme);
-                using LoadedModel loaded = fromGguf
-                    ? ModelLoader.Load(gguf.Path!)
+                using LoadedModel loaded = fromGguf ? ModelLoader.Load(gguf.Path!)
+                    : stored is not null ? ModelLoader.Load(path)
                     : ModelLoader.Load(path, new LoadOptions { LinearProvider = (c, s) => new SchemeLinearProvider(c, s, scheme) });
                 progress.Report(1, 1, "weights ready");
                 foreach (int t in threadCounts)

@@ -130,6 +130,27 @@ public class LlamaBenchTests
     }
 
     [Fact]
+    public void BenchVerbTimesAGgufFileAsStoredAgainstLlamaBenchOnTheSameFile()
+    {
+        using var dir = new TempDir();
+        string gguf = dir.File("s.gguf");
+        var (code, _, stderr) = CliRunner.Run("export", TestPaths.Stories260K, gguf, "--type", "q8_0");
+        Assert.True(code == 0, stderr);
+        var fake = new FakeLlamaBench(dir.Path, prompt: 4, gen: 2, threads: 1) { PrefillTs = 500, DecodeTs = 50 }.Write();
+        (code, string stdout, stderr) = CliRunner.Run("bench", gguf, "--threads", "1", "--prompt", "4", "--gen", "2",
+            "--repeat", "1", "--probe-mib", "64", "--llama-bench", fake.Path, "--json");
+        Assert.True(code == 0, stderr);
+        Assert.All(fake.Calls, c => Assert.StartsWith($"-m {gguf} ", c));
+        var result = CliRunner.LastJson(stdout).GetProperty("results")[0];
+        Assert.Equal("gguf-q8_0", result.GetProperty("scheme").GetString());
+        Assert.Equal("q8_0", result.GetProperty("llama_cpp").GetProperty("type").GetString());
+
+        (code, _, stderr) = CliRunner.Run("bench", gguf, "--schemes", "int4", "--threads", "1");
+        Assert.Equal(2, code);
+        Assert.Contains("timed as stored (gguf-q8_0)", stderr);
+    }
+
+    [Fact]
     public void BenchVerbReportsAMissingOrFailingLlamaBenchInOneLine()
     {
         using var dir = new TempDir();
