@@ -30,8 +30,6 @@ internal sealed class LatticeQuantizer
         _spanScales = new float[LatticeFormat.BlockWeights / format.ScaleSpan];
     }
 
-    public LatticeFormat Format => _format;
-
     /// <summary>Chooses the block scale and the 4-bit scale of each span of one block of 256 weights
     /// <paramref name="x"/> with error weights <paramref name="w"/>; <paramref name="scales"/> receives
     /// 256 / <see cref="LatticeFormat.ScaleSpan"/> codes.</summary>
