@@ -37,6 +37,7 @@ internal static class BenchCommand
         var vsLlama = new Option<bool>("--vs-llama-cpp") { Description = "Also time llama.cpp (npm node-llama-cpp, prebuilt CPU build; install with .ci/install-llama-cpp) on the same weights exported to GGUF, alternating runs (ours, llama.cpp, ours, …): int8 ↔ q8_0, int4-g32-sym ↔ q4_0, int4 (g128) / nf4 ↔ q4_k, ternary ↔ tq2_0, f16/bf16/f32 and the GGUF types ↔ themselves (QuantSharp then loads the exported file)." };
         var llamaDir = new Option<string?>("--llama-cpp-dir") { Description = "node-llama-cpp install folder (default: $QUANTSHARP_LLAMACPP_DIR or the nearest .tools/llama)." };
         var llamaBench = new Option<string?>("--llama-bench") { HelpName = "PATH", Description = "Time llama.cpp with this llama-bench binary instead of node-llama-cpp (implies --vs-llama-cpp): one `llama-bench -m FILE -p PROMPT -n GEN -t THREADS -r 1 -o json -ngl 0` per alternated run; its pp row gives prefill, its tg row decode tokens/s." };
+        var batch = new Option<string?>("--batch") { Description = "Comma-separated numbers of sequences decoded together (e.g. 1,4,8): each scheme × thread count also times batched decode, one weight pass per step serving every sequence (the server's workload), and reports tokens/s per sequence and in all." };
         var probeMiB = new Option<int>("--probe-mib") { Description = "Size of the bandwidth probe's buffer in MiB (≫ L3).", DefaultValueFactory = _ => 512 };
         var json = CliOptions.Json();
         var command = new Command("bench", "Decode and prefill speed per scheme × thread count: tokens/s, GB/s of weights streamed per decoded token, the read\n"
@@ -46,7 +47,7 @@ internal static class BenchCommand
             + "weights exported to GGUF, runs alternated with ours, and the ratios (through node-llama-cpp, or --llama-bench PATH).\n"
             + "Example: quantsharp synth --like tinyllama-1.1b --out /tmp/tl && quantsharp bench /tmp/tl --schemes f16,int8,int4 --threads 1,2")
         {
-            model, schemes, threads, prompt, gen, repeat, probeMiB, vsLlama, llamaDir, llamaBench, json,
+            model, schemes, threads, prompt, gen, repeat, batch, probeMiB, vsLlama, llamaDir, llamaBench, json,
         };
         command.SetAction(parse =>
         {
@@ -74,7 +75,9 @@ internal static class BenchCommand
             LlamaCppChoice? llama = benchBinary is not null ? new LlamaCppChoice(null, LlamaBench.Resolve(benchBinary))
                 : parse.GetValue(vsLlama) ? new LlamaCppChoice(LlamaCppSpeed.FindInstallDir(parse.GetValue(llamaDir)), null)
                 : null;
-            return Run(CliOptions.ResolveModel(parse.GetValue(model)), schemeList is null ? null : ParseList(schemeList, "--schemes"), threadCounts, options, mib, llama, parse.GetValue(json));
+            int[] batches = parse.GetValue(batch) is string b ? ParseList(b, "--batch").Select(n => int.TryParse(n, out int v) && v is >= 1 and <= 64
+                ? v : throw new UsageException($"--batch: '{n}' is not a number of sequences between 1 and 64")).ToArray() : [];
+            return Run(CliOptions.ResolveModel(parse.GetValue(model)), schemeList is null ? null : ParseList(schemeList, "--schemes"), threadCounts, options, mib, llama, parse.GetValue(json), batches);
         });
         return command;
     }
@@ -152,8 +155,9 @@ internal static class BenchCommand
         };
     }
 
-    private static int Run(string path, string[]? schemes, int[] threadCounts, SpeedOptions options, int probeMiB, LlamaCppChoice? llama, bool json)
+    private static int Run(string path, string[]? schemes, int[] threadCounts, SpeedOptions options, int probeMiB, LlamaCppChoice? llama, bool json, int[] batches)
     {
+        var batched = new List<(string Scheme, int Threads, BatchedSpeedResult Speed)>();
         // A .gguf file is timed as stored (its own scheme only): QuantSharp converts safetensors checkpoints, not GGUF files.
         string? stored = null;
         ModelConfig config;
@@ -266,6 +270,12 @@ internal static class BenchCommand
                     Console.Error.WriteLine($"bench {scheme} ×{t}: decode {speed.DecodeTokensPerSecond:F2} tok/s ({speed.DecodeGBps:F1} GB/s, {row.RooflineFraction:P0} of {bandwidth[t].ReadGBps:F1}), "
                         + $"prefill {speed.PrefillTokensPerSecond:F1} tok/s, {speed.AllocatedBytesPerToken:F0} B allocated/token, {speed.DecodeCpuUtilization:F2} cores busy"
                         + (theirs is null ? "" : $"; llama.cpp {theirs.Type}: decode {theirs.Decode:F2} tok/s, prefill {theirs.Prefill:F1} tok/s" + (theirs.CpuCores is double c ? $", {c:F2} cores" : "")));
+                    foreach (int b in batches)
+                    {
+                        BatchedSpeedResult bs = SpeedBenchmark.RunBatched(loaded.Model, options, b);
+                        batched.Add((scheme, t, bs));
+                        Console.Error.WriteLine($"bench {scheme} ×{t}, {b} sequences: {bs.PerSequenceTokensPerSecond:F2} tok/s each, {bs.AggregateTokensPerSecond:F2} in all");
+                    }
                 }
             }
         }
@@ -344,6 +354,21 @@ internal static class BenchCommand
                 }
 
                 w.WriteEndArray();
+                w.WriteStartArray("batched");
+                foreach ((string scheme, int threads, BatchedSpeedResult b) in batched)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("scheme", scheme);
+                    w.WriteNumber("threads", threads);
+                    w.WriteNumber("sequences", b.Sequences);
+                    w.WriteNumber("tokens_per_second_per_sequence", Math.Round(b.PerSequenceTokensPerSecond, 3));
+                    w.WriteNumber("median_tokens_per_second_per_sequence", Math.Round(b.MedianPerSequenceTokensPerSecond, 3));
+                    w.WriteNumber("aggregate_tokens_per_second", Math.Round(b.AggregateTokensPerSecond, 3));
+                    w.WriteNumber("allocated_bytes_per_step", Math.Round(b.AllocatedBytesPerStep, 1));
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
             });
         }
         else
@@ -382,6 +407,20 @@ internal static class BenchCommand
             if (vs)
             {
                 Console.Out.WriteLine($"llama.cpp timed through {llama!.LlamaBenchPath ?? "node-llama-cpp"}.");
+            }
+
+            if (batched.Count > 0)
+            {
+                var bt = new Table().AddColumns("scheme", "threads", "sequences", "tok/s per sequence", "tok/s in all", "per sequence ÷ 1 sequence", "B alloc/step");
+                foreach ((string scheme, int threads, BatchedSpeedResult b) in batched)
+                {
+                    double? single = batched.FirstOrDefault(x => x.Scheme == scheme && x.Threads == threads && x.Speed.Sequences == 1).Speed?.PerSequenceTokensPerSecond;
+                    bt.AddRow(Markup.Escape(scheme), threads.ToString(), b.Sequences.ToString(), $"{b.PerSequenceTokensPerSecond:F2}", $"{b.AggregateTokensPerSecond:F2}",
+                        single is double one ? $"{b.PerSequenceTokensPerSecond / one:F2}" : "-", $"{b.AllocatedBytesPerStep:F0}");
+                }
+
+                AnsiConsole.Write(bt);
+                Console.Out.WriteLine("batched decode: every step advances each sequence by one token in one pass over the weights.");
             }
         }
 

@@ -39,6 +39,17 @@ public sealed record SpeedResult(
     public double DecodeGBps => StreamedBytesPerToken * DecodeTokensPerSecond / 1e9;
 }
 
+/// <summary>Decode speed of several sequences advanced together (<see cref="SequenceBatch"/>).</summary>
+/// <param name="Sequences">Sequences decoded per step.</param>
+/// <param name="PerSequenceTokensPerSecond">Tokens per second each sequence gets (best run).</param>
+/// <param name="MedianPerSequenceTokensPerSecond">The same, median run.</param>
+/// <param name="AllocatedBytesPerStep">Managed bytes allocated per step (all sequences), averaged over the timed runs.</param>
+public sealed record BatchedSpeedResult(int Sequences, double PerSequenceTokensPerSecond, double MedianPerSequenceTokensPerSecond, double AllocatedBytesPerStep)
+{
+    /// <summary>Tokens per second of all sequences together.</summary>
+    public double AggregateTokensPerSecond => Sequences * PerSequenceTokensPerSecond;
+}
+
 /// <summary>
 /// Measures prefill and decode speed of a model: per repeat, an empty cache gets a prompt of deterministic token ids in
 /// one batch, then tokens are decoded one at a time by greedy argmax. The first run is a warm-up (JIT tiers, scratch
@@ -50,6 +61,83 @@ public static class SpeedBenchmark
     /// embedding table, of which a token reads one row).</summary>
     public static long StreamedBytesPerToken(TransformerModel model)
         => model.BlockLinears().Sum(l => l.Weight.BytesInMemory) + (model.LmHead?.BytesInMemory ?? 0);
+
+    /// <summary>
+    /// Batched decode on the kernels' current thread count: <paramref name="sequences"/> sessions each get a prompt of
+    /// <see cref="SpeedOptions.PromptTokens"/> different token ids (not timed), then <see cref="SpeedOptions.GenerateTokens"/>
+    /// steps in which <see cref="SequenceBatch"/> advances every session by its greedy next token in one pass.
+    /// </summary>
+    public static BatchedSpeedResult RunBatched(TransformerModel model, SpeedOptions options, int sequences)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(sequences, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.GenerateTokens, 1);
+        int vocab = model.Config.VocabSize;
+        int context = options.PromptTokens + options.GenerateTokens + 1;
+        if (context > model.Config.MaxPositions)
+        {
+            throw new QuantSharpException($"prompt {options.PromptTokens} + {options.GenerateTokens} generated tokens exceed the model's {model.Config.MaxPositions} positions");
+        }
+
+        var sessions = new InferenceSession[sequences];
+        try
+        {
+            for (int s = 0; s < sequences; s++)
+            {
+                sessions[s] = new InferenceSession(model, context, maxBatch: options.PromptTokens);
+            }
+
+            var batch = new SequenceBatch(model, sequences, sequences);
+            float[] logits = new float[sequences * vocab];
+            int[] next = new int[sequences];
+            int[] ones = [.. Enumerable.Repeat(1, sequences)];
+            int[] prompt = new int[options.PromptTokens];
+            var rates = new double[options.Repeats];
+            long allocated = 0;
+            for (int r = options.WarmUp ? -1 : 0; r < options.Repeats; r++)
+            {
+                for (int s = 0; s < sequences; s++)
+                {
+                    sessions[s].Reset();
+                    for (int i = 0; i < prompt.Length; i++)
+                    {
+                        prompt[i] = 1 + (int)(((i * 7919L) + (s * 104729L)) % (vocab - 1));
+                    }
+
+                    sessions[s].Forward(prompt, logits.AsSpan(s * vocab, vocab));
+                    next[s] = TensorPrimitives.IndexOfMax<float>(logits.AsSpan(s * vocab, vocab));
+                }
+
+                long before = GC.GetTotalAllocatedBytes(precise: true);
+                long start = Stopwatch.GetTimestamp();
+                for (int step = 0; step < options.GenerateTokens; step++)
+                {
+                    batch.Forward(sessions, next, ones, logits);
+                    for (int s = 0; s < sequences; s++)
+                    {
+                        next[s] = TensorPrimitives.IndexOfMax<float>(logits.AsSpan(s * vocab, vocab));
+                    }
+                }
+
+                double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+                long after = GC.GetTotalAllocatedBytes(precise: true);
+                if (r >= 0)
+                {
+                    rates[r] = options.GenerateTokens / seconds;
+                    allocated += after - before;
+                }
+            }
+
+            Array.Sort(rates);
+            return new BatchedSpeedResult(sequences, rates[^1], rates[options.Repeats / 2], allocated / (double)(options.Repeats * options.GenerateTokens));
+        }
+        finally
+        {
+            foreach (InferenceSession? s in sessions)
+            {
+                s?.Dispose();
+            }
+        }
+    }
 
     /// <summary>Runs the benchmark on the kernels' current thread count (<see cref="WorkerPool.Shared"/>).</summary>
     public static SpeedResult Run(TransformerModel model, SpeedOptions options)

@@ -151,6 +151,28 @@ public class LlamaBenchTests
     }
 
     [Fact]
+    public void BenchVerbTimesBatchedDecodeForEachSequenceCount()
+    {
+        var (code, stdout, stderr) = CliRunner.Run("bench", TestPaths.Stories260K, "--schemes", "int8", "--threads", "1", "--prompt", "4", "--gen", "3",
+            "--repeat", "1", "--probe-mib", "64", "--batch", "1,3", "--json");
+        Assert.True(code == 0, stderr);
+        var batched = CliRunner.LastJson(stdout).GetProperty("batched").EnumerateArray().ToArray();
+        Assert.Equal([1, 3], batched.Select(b => b.GetProperty("sequences").GetInt32()));
+        foreach (var b in batched)
+        {
+            Assert.Equal("int8", b.GetProperty("scheme").GetString());
+            double each = b.GetProperty("tokens_per_second_per_sequence").GetDouble();
+            Assert.True(each > 0);
+            Assert.Equal(each * b.GetProperty("sequences").GetInt32(), b.GetProperty("aggregate_tokens_per_second").GetDouble(), 0.01);
+            Assert.Equal(0, b.GetProperty("allocated_bytes_per_step").GetDouble());
+        }
+
+        (code, _, stderr) = CliRunner.Run("bench", TestPaths.Stories260K, "--batch", "0");
+        Assert.Equal(2, code);
+        Assert.Contains("--batch: '0'", stderr);
+    }
+
+    [Fact]
     public void BenchVerbReportsAMissingOrFailingLlamaBenchInOneLine()
     {
         using var dir = new TempDir();
