@@ -243,7 +243,9 @@ internal static class QuantizeCommand
 
         table.AddRow("[bold]total[/]", report.Tensors.Count.ToString(), Markup.Escape(format.Name), CliOptions.Bytes(report.BytesBefore), CliOptions.Bytes(report.BytesAfter), "");
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine(Markup.Escape($"wrote {report.Output}: {report.Tensors.Count(t => t.Converted)} tensors as {format.Name} "
+        // Tensors stored otherwise than asked (lattice rows that are not whole 256-blocks fall back to int4-g32-sym) are named.
+        string stored = string.Join(", ", report.Tensors.Where(t => t.Converted).GroupBy(t => t.Storage).OrderByDescending(g => g.Count()).Select(g => $"{g.Count()} as {g.Key}"));
+        AnsiConsole.MarkupLine(Markup.Escape($"wrote {report.Output}: {stored} "
             + $"({report.ConvertedBitsPerWeight:F3} bits/weight with scales; selected by {(byArchitecture ? "architecture" : "name rule / patterns")}), "
             + $"model.safetensors {CliOptions.Bytes(report.FileBytes)}, {report.Seconds:F1} s, peak memory {CliOptions.Bytes(peak)}"));
     }

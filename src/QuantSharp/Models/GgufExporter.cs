@@ -190,7 +190,7 @@ public static class GgufExporter
                 GgmlType.Q5_K => GgmlType.Q5_1,
                 GgmlType.Q6_K => GgmlType.Q8_0,
                 GgmlType.TQ1_0 or GgmlType.TQ2_0 or GgmlType.Q2_0 => GgmlType.Q4_0,
-                GgmlType.IQ2_XS or GgmlType.IQ2_S or GgmlType.IQ3_XXS or GgmlType.IQ3_S => GgmlType.IQ4_NL,
+                GgmlType.IQ2_XS or GgmlType.IQ2_S or GgmlType.IQ3_XXS or GgmlType.IQ3_S => GgmlType.Q4_0, // where a lattice checkpoint has int4-g32-sym: repacked losslessly
                 _ => GgmlType.F16,
             };
         }

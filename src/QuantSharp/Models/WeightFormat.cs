@@ -51,7 +51,7 @@ public sealed class WeightFormat
         ArgumentNullException.ThrowIfNull(view);
         if (Spec is not null)
         {
-            return QuantizedLinear.Quantize(view, Spec);
+            return QuantizedLinear.Quantize(view, Spec.FitRowLength(view.Shape.Length == 2 ? view.Shape[1] : 0));
         }
 
         if (view.Shape.Length != 2 || !DTypeInfo.IsFloat(view.DType))
@@ -98,6 +98,7 @@ public sealed class WeightFormat
 
         int rows = checked((int)view.Shape[0]), cols = checked((int)view.Shape[1]);
         float[] weights = view.ToFloatArray();
+        spec = spec.FitRowLength(cols);
         return QuantizedLinear.Create(spec.IsIntGroup ? new IntGroupScheme(spec).Quantize(view.Name, weights, rows, cols, importance)
             : spec.IsLattice ? new LatticeScheme(spec).Quantize(view.Name, weights, rows, cols, importance)
             : new TernaryScheme(spec).Quantize(view.Name, weights, rows, cols, importance));

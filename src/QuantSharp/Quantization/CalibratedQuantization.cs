@@ -202,12 +202,13 @@ public static class CalibratedQuantization
             double[] cov = acc.Covariance();
             foreach (string name in g.Consumers)
             {
-                if (specFor(name) is not QuantSpec spec)
+                if (specFor(name) is not QuantSpec chosen)
                 {
                     continue;
                 }
 
                 ILinearWeight w = Get(model.Spec, blk, l, name);
+                QuantSpec spec = chosen.FitRowLength(w.Cols);
                 float[] dense = DenseOf(w);
                 ILinearWeight q;
                 double loss;

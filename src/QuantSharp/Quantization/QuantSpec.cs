@@ -105,6 +105,13 @@ public sealed record QuantSpec
         => LatticeFormat.For(kind) is not null ? new(kind, LatticeFormat.BlockWeights, true, false, TernaryGranularity.PerRow)
             : throw new ArgumentException($"{kind} is not a lattice scheme", nameof(kind));
 
+    /// <summary>
+    /// The scheme a weight with rows of <paramref name="cols"/> inputs is stored in: this one, except that the lattice
+    /// schemes need whole 256-weight blocks and other rows take int4-g32-sym (llama.cpp's Q4_0 grid, exported as Q4_0
+    /// losslessly), as llama-quantize falls back for such rows. <c>quantization_config</c> then lists each module's scheme.
+    /// </summary>
+    public QuantSpec FitRowLength(long cols) => IsLattice && cols % LatticeFormat.BlockWeights != 0 ? Int4(32, symmetric: true) : this;
+
     /// <summary>True for the lattice codebook schemes (iq2_xs, iq2_s, iq3_xxs, iq3_s).</summary>
     public bool IsLattice => LatticeFormat.For(Kind) is not null;
 

@@ -134,6 +134,23 @@ public class LatticeSchemeTests
     }
 
     [Fact]
+    public void RowsThatAreNotWholeBlocksFallBackToInt4G32SymInCheckpoints()
+    {
+        QuantSpec lattice = QuantSpec.ParseName("iq3_s");
+        Assert.Same(lattice, lattice.FitRowLength(512));
+        Assert.Equal("int4-g32-sym", lattice.FitRowLength(13696).Name);
+        Assert.Equal("int4-g128-asym", QuantSpec.ParseName("int4").FitRowLength(100).Name);
+
+        // stories260K's rows (64, 172 wide) take no 256-weight block: every weight falls back, and the folder says so.
+        using var dir = new TempDir();
+        (int exit, string stdout, string stderr) = Cli.CliRunner.Run("quantize", TestPaths.Stories260K, dir.File("q"), "--scheme", "iq2_xs");
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("35 as int4-g32-sym", stdout.ReplaceLineEndings(" "));
+        using QuantSharp.Models.LoadedModel loaded = QuantSharp.Models.ModelLoader.Load(dir.File("q"));
+        Assert.All(loaded.Model.BlockLinears(), l => Assert.Equal("int4-g32-sym", l.Weight.Scheme));
+    }
+
+    [Fact]
     public void RowsThatAreNotWholeBlocksAreRefused()
     {
         var e = Assert.Throws<QuantSharpException>(() => new LatticeScheme(QuantSpec.ParseName("iq2_xs")).Quantize("blk.w", new float[4 * 384], 4, 384));
