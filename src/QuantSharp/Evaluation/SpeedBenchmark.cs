@@ -72,11 +72,7 @@ public static class SpeedBenchmark
         ArgumentOutOfRangeException.ThrowIfLessThan(sequences, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.GenerateTokens, 1);
         int vocab = model.Config.VocabSize;
-        int context = options.PromptTokens + options.GenerateTokens + 1;
-        if (context > model.Config.MaxPositions)
-        {
-            throw new QuantSharpException($"prompt {options.PromptTokens} + {options.GenerateTokens} generated tokens exceed the model's {model.Config.MaxPositions} positions");
-        }
+        int context = Context(model, options);
 
         var sessions = new InferenceSession[sequences];
         try
@@ -98,10 +94,7 @@ public static class SpeedBenchmark
                 for (int s = 0; s < sequences; s++)
                 {
                     sessions[s].Reset();
-                    for (int i = 0; i < prompt.Length; i++)
-                    {
-                        prompt[i] = 1 + (int)(((i * 7919L) + (s * 104729L)) % (vocab - 1));
-                    }
+                    FillPrompt(prompt, vocab, s);
 
                     sessions[s].Forward(prompt, logits.AsSpan(s * vocab, vocab));
                     next[s] = TensorPrimitives.IndexOfMax<float>(logits.AsSpan(s * vocab, vocab));
@@ -146,17 +139,10 @@ public static class SpeedBenchmark
         ArgumentOutOfRangeException.ThrowIfLessThan(options.GenerateTokens, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Repeats, 1);
         int vocab = model.Config.VocabSize;
-        int context = options.PromptTokens + options.GenerateTokens + 1;
-        if (context > model.Config.MaxPositions)
-        {
-            throw new QuantSharpException($"prompt {options.PromptTokens} + {options.GenerateTokens} generated tokens exceed the model's {model.Config.MaxPositions} positions");
-        }
+        int context = Context(model, options);
 
         int[] prompt = new int[options.PromptTokens];
-        for (int i = 0; i < prompt.Length; i++)
-        {
-            prompt[i] = 1 + (int)((i * 7919L) % (vocab - 1));
-        }
+        FillPrompt(prompt, vocab, 0);
 
         using var session = new InferenceSession(model, context, maxBatch: options.PromptTokens);
         float[] logits = new float[vocab];
@@ -200,5 +186,26 @@ public static class SpeedBenchmark
         return new SpeedResult(
             prefill[^1], decode[^1], prefill[options.Repeats / 2], decode[options.Repeats / 2],
             StreamedBytesPerToken(model), allocated / (double)(options.Repeats * options.GenerateTokens), cpu / wall);
+    }
+
+    // Positions one run needs (prompt, generated tokens, one spare); refused when the model has fewer.
+    private static int Context(TransformerModel model, SpeedOptions options)
+    {
+        int context = options.PromptTokens + options.GenerateTokens + 1;
+        if (context > model.Config.MaxPositions)
+        {
+            throw new QuantSharpException($"prompt {options.PromptTokens} + {options.GenerateTokens} generated tokens exceed the model's {model.Config.MaxPositions} positions");
+        }
+
+        return context;
+    }
+
+    // Deterministic prompt ids, different for each sequence of a batch (sequence 0: the single-sequence prompt).
+    private static void FillPrompt(Span<int> prompt, int vocab, int sequence)
+    {
+        for (int i = 0; i < prompt.Length; i++)
+        {
+            prompt[i] = 1 + (int)(((i * 7919L) + (sequence * 104729L)) % (vocab - 1));
+        }
     }
 }

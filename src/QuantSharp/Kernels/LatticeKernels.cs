@@ -31,14 +31,14 @@ internal static unsafe class LatticeKernels
     private static float* s_iq3s => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(s_iq3sTable));
 
     // GgufLatticeGrids.Signs (the 8th sign from 7 stored ones), pinned.
-    private static readonly byte[] s_parityTable = GC.AllocateArray<byte>(128, pinned: true) is var t && GgufLatticeGrids.Signs.AsSpan().TryCopyTo(t) ? t : [];
+    private static readonly byte[] s_parityTable = PinnedCopy(GgufLatticeGrids.Signs);
 
     private static byte* s_parity => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(s_parityTable));
 
     private static uint* s_signMasks => (uint*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(s_signMaskTable));
 
     /// <summary>True for the types these kernels run.</summary>
-    public static bool Handles(GgmlType type) => type is GgmlType.IQ2_XS or GgmlType.IQ2_S or GgmlType.IQ3_XXS or GgmlType.IQ3_S;
+    public static bool Handles(GgmlType type) => Quantization.LatticeFormat.For(type) is not null;
 
     /// <summary>Σ_j w_j·x_j over one row of <paramref name="cols"/> weights stored as <paramref name="type"/> blocks.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -216,6 +216,13 @@ internal static unsafe class LatticeKernels
                     db, db);
             }
         }
+    }
+
+    private static byte[] PinnedCopy(byte[] source)
+    {
+        byte[] copy = GC.AllocateArray<byte>(source.Length, pinned: true);
+        source.CopyTo(copy, 0);
+        return copy;
     }
 
     private static float[] Floats(byte[] grid)

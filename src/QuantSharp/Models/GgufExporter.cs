@@ -29,7 +29,7 @@ public sealed class GgufExportOptions
     /// the lattice types IQ2_XS/IQ2_S/IQ3_XXS/IQ3_S (models below 4 bits keep their embedding and classifier at higher
     /// precision).</summary>
     public static GgmlType DefaultOuterType(GgmlType type)
-        => type is GgmlType.TQ1_0 or GgmlType.TQ2_0 or GgmlType.Q2_0 or GgmlType.IQ2_XS or GgmlType.IQ2_S or GgmlType.IQ3_XXS or GgmlType.IQ3_S ? GgmlType.Q8_0 : type;
+        => type is GgmlType.TQ1_0 or GgmlType.TQ2_0 or GgmlType.Q2_0 || LatticeFormat.For(type) is not null ? GgmlType.Q8_0 : type;
 }
 
 /// <summary>What happened to one tensor in an export.</summary>
@@ -190,7 +190,7 @@ public static class GgufExporter
                 GgmlType.Q5_K => GgmlType.Q5_1,
                 GgmlType.Q6_K => GgmlType.Q8_0,
                 GgmlType.TQ1_0 or GgmlType.TQ2_0 or GgmlType.Q2_0 => GgmlType.Q4_0,
-                GgmlType.IQ2_XS or GgmlType.IQ2_S or GgmlType.IQ3_XXS or GgmlType.IQ3_S => GgmlType.Q4_0, // where a lattice checkpoint has int4-g32-sym: repacked losslessly
+                _ when LatticeFormat.For(t) is not null => GgmlType.Q4_0, // where a lattice checkpoint has int4-g32-sym: repacked losslessly
                 _ => GgmlType.F16,
             };
         }
@@ -360,7 +360,7 @@ public static class GgufExporter
     /// for other types.</summary>
     private static byte[]? QuantizeLattice(string name, ILinearWeight weight, GgmlType type)
     {
-        if (LatticeFormat.All.FirstOrDefault(f => f.Type == type) is not LatticeFormat format)
+        if (LatticeFormat.For(type) is not LatticeFormat format)
         {
             return null;
         }
@@ -376,7 +376,7 @@ public static class GgufExporter
 
     /// <summary>True when <see cref="Export"/> can write block weights of <paramref name="type"/>: the types
     /// <see cref="GgufQuantize"/> produces and the lattice types.</summary>
-    public static bool CanWrite(GgmlType type) => GgmlTypeInfo.CanQuantize(type) || LatticeFormat.All.Any(f => f.Type == type);
+    public static bool CanWrite(GgmlType type) => GgmlTypeInfo.CanQuantize(type) || LatticeFormat.For(type) is not null;
 
     private static bool IsInt4G32Sym(PackedLinear p)
         => p.Spec.Kind == QuantSchemeKind.Int4 && p.Spec.Symmetric && p.Spec.GroupSize == 32 && p.Cols % 32 == 0;

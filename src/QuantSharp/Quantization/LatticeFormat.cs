@@ -93,7 +93,24 @@ internal sealed class LatticeFormat
     public int BlockBytes => GgmlTypeInfo.TypeSize(Type);
 
     /// <summary>The format of <paramref name="kind"/>, or null when it is not a lattice kind.</summary>
-    public static LatticeFormat? For(QuantSchemeKind kind) => All.FirstOrDefault(f => f.Kind == kind);
+    public static LatticeFormat? For(QuantSchemeKind kind) => kind switch
+    {
+        QuantSchemeKind.Iq2Xs => Iq2Xs,
+        QuantSchemeKind.Iq2S => Iq2S,
+        QuantSchemeKind.Iq3Xxs => Iq3Xxs,
+        QuantSchemeKind.Iq3S => Iq3S,
+        _ => null,
+    };
+
+    /// <summary>The format whose blocks are GGUF type <paramref name="type"/>, or null when it is not a lattice type.</summary>
+    public static LatticeFormat? For(GgmlType type) => type switch
+    {
+        GgmlType.IQ2_XS => Iq2Xs,
+        GgmlType.IQ2_S => Iq2S,
+        GgmlType.IQ3_XXS => Iq3Xxs,
+        GgmlType.IQ3_S => Iq3S,
+        _ => null,
+    };
 
     /// <summary>The multiplier of grid values for scale code <paramref name="s"/> (0–15) and block scale <paramref name="d"/>.</summary>
     public float GroupScale(float d, int s) => Type switch

@@ -47,7 +47,7 @@ public sealed class LatticeScheme : IQuantScheme
         int blocks = cols / LatticeFormat.BlockWeights, blockBytes = _format.BlockBytes;
         byte[] q = QuantizedTensor.AllocatePinned((long)rows * blocks * blockBytes);
         float[] source = weights.ToArray();
-        float[] ones = importance.IsEmpty ? [.. Enumerable.Repeat(1f, cols)] : importance.ToArray();
+        float[] columnImportance = importance.IsEmpty ? [.. Enumerable.Repeat(1f, cols)] : importance.ToArray();
         Parallel.For(0, rows, () => new LatticeQuantizer(_format), (r, _, quantizer) =>
         {
             var decoded = new float[LatticeFormat.BlockWeights];
@@ -55,7 +55,7 @@ public sealed class LatticeScheme : IQuantScheme
             {
                 int at = b * LatticeFormat.BlockWeights;
                 ReadOnlySpan<float> x = source.AsSpan((r * cols) + at, LatticeFormat.BlockWeights);
-                float[] w = GroupGrid.ErrorWeights(x, ones.AsSpan(at, LatticeFormat.BlockWeights));
+                float[] w = GroupGrid.ErrorWeights(x, columnImportance.AsSpan(at, LatticeFormat.BlockWeights));
                 quantizer.CodeBlock(x, w, q.AsSpan((int)(((long)r * blocks + b) * blockBytes), blockBytes), decoded);
             }
 
