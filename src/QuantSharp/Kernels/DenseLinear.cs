@@ -168,7 +168,7 @@ public sealed unsafe class DenseLinear : ILinearWeight
 
     private void CheckSizes(int xLength, int yLength, int tokens)
     {
-        if (xLength < (long)tokens * Cols || yLength < (long)tokens * Rows)
+        if (tokens <= 0 || xLength < (long)tokens * Cols || yLength < (long)tokens * Rows)
         {
             throw new ArgumentException($"{_view.Name}: expected x of {tokens}×{Cols} and y of {tokens}×{Rows}, got {xLength} and {yLength}");
         }

@@ -73,7 +73,7 @@ public sealed unsafe class HfAwqLinear : ILinearWeight
     /// <inheritdoc />
     public void DequantizeRow(int row, Span<float> destination)
     {
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
+        RowDequantKernel.CheckRow(this, row, destination.Length);
         int word = row / 8, shift = 4 * Nibble[row % 8];
         for (int k = 0; k < Cols; k++)
         {

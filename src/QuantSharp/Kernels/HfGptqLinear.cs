@@ -81,7 +81,7 @@ public sealed unsafe class HfGptqLinear : ILinearWeight
     /// <inheritdoc />
     public void DequantizeRow(int row, Span<float> destination)
     {
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
+        RowDequantKernel.CheckRow(this, row, destination.Length);
         int mask = (1 << _bits) - 1;
         int zeroWords = (Rows + _perWord - 1) / _perWord;
         int zeroShift = _bits * (row % _perWord);

@@ -18,6 +18,17 @@ internal static unsafe class RowDequantKernel
         public int Tokens;
     }
 
+    /// <summary>Refuses a row outside the matrix or a destination (its length) shorter than a row.</summary>
+    /// <exception cref="ArgumentException">Either is out of range.</exception>
+    public static void CheckRow(ILinearWeight w, int row, int destination)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)w.Rows, nameof(row));
+        if (destination < w.Cols)
+        {
+            throw new ArgumentException($"destination holds {destination} floats, a row has {w.Cols}", nameof(destination));
+        }
+    }
+
     /// <summary>Effectively computes <c>Y = X · Wᵀ</c> using <paramref name="w"/>'s <see cref="ILinearWeight.DequantizeRow"/>.</summary>
     public static void MatMul(ILinearWeight w, ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
