@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using QuantSharp.Calibration;
 using QuantSharp.Evaluation;
 using QuantSharp.Models;
 using QuantSharp.Quantization;

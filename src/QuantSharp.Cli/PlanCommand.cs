@@ -1,4 +1,5 @@
 using System.CommandLine;
+using QuantSharp.Calibration;
 using QuantSharp.Models;
 using QuantSharp.Quantization;
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using QuantSharp.Calibration;
 using QuantSharp.Evaluation;
 using QuantSharp.Formats;
 using QuantSharp.Kernels;

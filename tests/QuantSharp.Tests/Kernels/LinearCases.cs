@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using QuantSharp.Models;
 using QuantSharp.Formats;
 using QuantSharp.Formats.Gguf;
 using QuantSharp.Kernels;

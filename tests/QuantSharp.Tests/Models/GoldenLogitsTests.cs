@@ -3,6 +3,7 @@ using System.Runtime.Intrinsics.X86;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using QuantSharp.Calibration;
 using QuantSharp.Formats;
 using QuantSharp.Formats.Gguf;
 using QuantSharp.Kernels;

@@ -1,3 +1,4 @@
+using QuantSharp.Calibration;
 using QuantSharp.Kernels;
 using QuantSharp.Models;
 using QuantSharp.Quantization;

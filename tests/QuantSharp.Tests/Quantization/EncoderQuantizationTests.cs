@@ -1,3 +1,4 @@
+using QuantSharp.Calibration;
 using QuantSharp.Evaluation;
 using QuantSharp.Models;
 using QuantSharp.Quantization;

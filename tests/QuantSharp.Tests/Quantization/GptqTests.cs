@@ -1,3 +1,4 @@
+using QuantSharp.Calibration;
 using QuantSharp.Formats;
 using QuantSharp.Kernels;
 using QuantSharp.Quantization;

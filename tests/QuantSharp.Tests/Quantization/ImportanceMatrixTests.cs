@@ -1,3 +1,4 @@
+using QuantSharp.Calibration;
 using QuantSharp.Formats.Gguf;
 using QuantSharp.Kernels;
 using QuantSharp.Models;

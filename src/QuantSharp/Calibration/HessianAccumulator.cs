@@ -1,6 +1,8 @@
 using System.Numerics.Tensors;
 
-namespace QuantSharp.Quantization;
+using QuantSharp.Quantization;
+
+namespace QuantSharp.Calibration;
 
 /// <summary>
 /// Accumulates <c>Σ_t x_t·x_tᵀ</c> over calibration tokens (double precision, upper triangle mirrored on read) and the

@@ -1,8 +1,11 @@
+using QuantSharp.Calibration;
 using QuantSharp.Kernels;
 using QuantSharp.Models;
 using QuantSharp.Quantization;
 
-namespace QuantSharp.Tests.Quantization;
+using QuantSharp.Tests.Quantization;
+
+namespace QuantSharp.Tests.Calibration;
 
 /// <summary>Block-by-block runner and calibrated GPTQ on stories260K.</summary>
 public sealed class CalibrationTests

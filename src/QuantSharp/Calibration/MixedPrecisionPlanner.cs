@@ -2,7 +2,9 @@ using System.Numerics.Tensors;
 using QuantSharp.Kernels;
 using QuantSharp.Models;
 
-namespace QuantSharp.Quantization;
+using QuantSharp.Quantization;
+
+namespace QuantSharp.Calibration;
 
 /// <summary>A bit-width candidate of the planner.</summary>
 /// <param name="Label">Short name shown in the plan (<c>8</c>, <c>4</c>, <c>3</c>, <c>2</c>, <c>ternary</c>).</param>

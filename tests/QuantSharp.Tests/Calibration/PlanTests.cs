@@ -1,7 +1,10 @@
+using QuantSharp.Calibration;
 using QuantSharp.Models;
 using QuantSharp.Quantization;
 
-namespace QuantSharp.Tests.Quantization;
+using QuantSharp.Tests.Quantization;
+
+namespace QuantSharp.Tests.Calibration;
 
 /// <summary>Mixed-precision planning: sensitivities, budget, plan.json.</summary>
 public sealed class PlanTests

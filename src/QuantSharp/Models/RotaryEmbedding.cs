@@ -1,6 +1,5 @@
-using QuantSharp.Models;
 
-namespace QuantSharp.Kernels;
+namespace QuantSharp.Models;
 
 /// <summary>Rotary position embeddings with cos/sin tables precomputed once per model.</summary>
 public sealed class RotaryEmbedding

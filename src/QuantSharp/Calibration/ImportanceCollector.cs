@@ -1,6 +1,8 @@
 using QuantSharp.Models;
 
-namespace QuantSharp.Quantization;
+using QuantSharp.Quantization;
+
+namespace QuantSharp.Calibration;
 
 /// <summary>
 /// Computes an <see cref="ImportanceMatrix"/> for the block linears of a model: the calibration sequences run block by

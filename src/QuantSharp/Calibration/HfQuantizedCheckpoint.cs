@@ -4,7 +4,9 @@ using QuantSharp.Formats;
 using QuantSharp.Kernels;
 using QuantSharp.Models;
 
-namespace QuantSharp.Quantization;
+using QuantSharp.Quantization;
+
+namespace QuantSharp.Calibration;
 
 /// <summary>
 /// Saves a quantized model as a Hugging Face checkpoint folder in the GPTQ or AutoAWQ GEMM layout

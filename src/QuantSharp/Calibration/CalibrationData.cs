@@ -2,7 +2,9 @@ using QuantSharp.Tokenizers;
 using QuantSharp.Formats;
 using QuantSharp.Models;
 
-namespace QuantSharp.Quantization;
+using QuantSharp.Quantization;
+
+namespace QuantSharp.Calibration;
 
 /// <summary>
 /// Calibration sequences, all of one length, each starting with BOS (an encoder's wrapped in its specials): drawn from a

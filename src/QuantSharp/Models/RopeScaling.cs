@@ -1,4 +1,4 @@
-namespace QuantSharp.Kernels;
+namespace QuantSharp.Models;
 
 /// <summary>
 /// Context-extension rescaling of RoPE's inverse frequencies (<c>rope_scaling</c> of config.json), computed as

@@ -1,9 +1,10 @@
 using System.Runtime.InteropServices;
+using QuantSharp.Formats;
 using QuantSharp.Kernels;
 using QuantSharp.Quantization;
 using QuantSharp.Tensors;
 
-namespace QuantSharp.Formats;
+namespace QuantSharp.Models;
 
 /// <summary>Which Hugging Face quantized layout to write.</summary>
 public enum HfQuantLayout

@@ -3,7 +3,9 @@ using QuantSharp.Kernels;
 using QuantSharp.Models;
 using QuantSharp.Tensors;
 
-namespace QuantSharp.Quantization;
+using QuantSharp.Quantization;
+
+namespace QuantSharp.Calibration;
 
 /// <summary>How a calibrated run quantizes each linear layer.</summary>
 public enum QuantMethod
