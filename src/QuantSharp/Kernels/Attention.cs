@@ -9,7 +9,7 @@ namespace QuantSharp.Kernels;
 /// head h, effectively <c>out = softmax(q·Kᵀ / sqrt(d)) · V</c> over positions [keyStart, start + t] of KV head h / group.
 /// </summary>
 [SkipLocalsInit]
-public static unsafe class Attention
+internal static unsafe class Attention
 {
     private struct Job
     {

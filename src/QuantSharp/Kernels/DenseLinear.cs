@@ -60,7 +60,7 @@ public sealed unsafe class DenseLinear : ILinearWeight
     /// <inheritdoc />
     public void DequantizeRow(int row, Span<float> destination)
     {
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
+        LinearDriver.CheckRow(_view.Name, Rows, Cols, row, destination.Length);
         _view.ReadFloats((long)row * Cols, destination[..Cols]);
     }
 
@@ -81,8 +81,7 @@ public sealed unsafe class DenseLinear : ILinearWeight
     /// <inheritdoc />
     public void MatVec(ReadOnlySpan<float> x, Span<float> y)
     {
-        CheckSizes(x.Length, y.Length, 1);
-        int minPerThread = Math.Max(16, 32768 / Math.Max(1, Cols));
+        LinearDriver.CheckSizes(_view.Name, Rows, Cols, x.Length, 1, y.Length);
         fixed (float* px = x, py = y)
         {
             var job = new Job { W = _data, DType = _dtype, ElementSize = _elementSize, Rows = Rows, Cols = Cols, X = px, Y = py, Tokens = 1 };
@@ -91,11 +90,11 @@ public sealed unsafe class DenseLinear : ILinearWeight
                 // The caller's scratch: the F16 slices use none, so workers running on this thread cannot overwrite it.
                 job.X = ThreadScratch.Floats(Cols);
                 job.Shift = F16RowKernels.ScaleActivations(x[..Cols], new Span<float>(job.X, Cols));
-                WorkerPool.Shared.For(Rows, &MatVecF16Slice, &job, grain: 16, minPerThread);
+                LinearDriver.Run(ref job, &MatVecF16Slice, Rows, Cols, 1, grain: 16);
             }
             else
             {
-                WorkerPool.Shared.For(Rows, &MatVecSlice, &job, grain: 16, minPerThread);
+                LinearDriver.Run(ref job, &MatVecSlice, Rows, Cols, 1, grain: 16);
             }
         }
 
@@ -109,7 +108,7 @@ public sealed unsafe class DenseLinear : ILinearWeight
         if (state == 0)
         {
             var scan = new Job { W = _data, Cols = Cols };
-            WorkerPool.Shared.For(Rows, &ScanSlice, &scan, grain: 16, minPerThread: Math.Max(16, 32768 / Math.Max(1, Cols)));
+            LinearDriver.Run(ref scan, &ScanSlice, Rows, Cols, 1, grain: 16);
             state = scan.FoundInfOrNaN != 0 ? 2 : 1;
             Volatile.Write(ref _f16State, state);
         }
@@ -117,18 +116,16 @@ public sealed unsafe class DenseLinear : ILinearWeight
         return state == 1;
     }
 
-    private static void ScanSlice(void* context, int start, int end)
+    private static void ScanSlice(ref Job job, int start, int end)
     {
-        ref Job job = ref Unsafe.AsRef<Job>(context);
         if (F16RowKernels.HasInfOrNaN((ushort*)job.W + ((long)start * job.Cols), (long)(end - start) * job.Cols))
         {
             Volatile.Write(ref job.FoundInfOrNaN, 1);
         }
     }
 
-    private static void MatVecF16Slice(void* context, int start, int end)
+    private static void MatVecF16Slice(ref Job job, int start, int end)
     {
-        ref Job job = ref Unsafe.AsRef<Job>(context);
         F16RowKernels.MatVecRows(job.W, job.Cols, job.X, job.Shift, job.Y, start, end);
     }
 
@@ -138,7 +135,7 @@ public sealed unsafe class DenseLinear : ILinearWeight
     /// <inheritdoc />
     public void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
-        CheckSizes(x.Length, y.Length, tokens);
+        LinearDriver.CheckSizes(_view.Name, Rows, Cols, x.Length, tokens, y.Length);
         if (tokens <= MatVecTokens && _dtype != DType.F32)
         {
             // A few rows (batched decode of 2-3 sequences): converting F16/BF16 tiles to F32 for the GEMM costs more than
@@ -160,23 +157,14 @@ public sealed unsafe class DenseLinear : ILinearWeight
         fixed (float* px = x, py = y)
         {
             var job = new Job { W = _data, DType = _dtype, ElementSize = _elementSize, Rows = Rows, Cols = Cols, X = px, Y = py, Tokens = tokens };
-            WorkerPool.Shared.For(Rows, &MatMulSlice, &job, grain: RowTile, minPerThread: RowTile);
+            LinearDriver.Run(ref job, &MatMulSlice, Rows, Cols, tokens, grain: RowTile);
         }
 
         GC.KeepAlive(_view); // the workers read its memory through a raw pointer
     }
 
-    private void CheckSizes(int xLength, int yLength, int tokens)
+    private static void MatVecSlice(ref Job job, int start, int end)
     {
-        if (tokens <= 0 || xLength < (long)tokens * Cols || yLength < (long)tokens * Rows)
-        {
-            throw new ArgumentException($"{_view.Name}: expected x of {tokens}×{Cols} and y of {tokens}×{Rows}, got {xLength} and {yLength}");
-        }
-    }
-
-    private static void MatVecSlice(void* context, int start, int end)
-    {
-        ref Job job = ref Unsafe.AsRef<Job>(context);
         switch (job.DType)
         {
             case DType.F32:
@@ -194,9 +182,8 @@ public sealed unsafe class DenseLinear : ILinearWeight
     /// <summary>Rows converted to F32 at a time for F16/BF16 weights (64 rows × 1536 floats = 384 KiB, in L2).</summary>
     private const int ConvertRows = 64;
 
-    private static void MatMulSlice(void* context, int start, int end)
+    private static void MatMulSlice(ref Job job, int start, int end)
     {
-        ref Job job = ref Unsafe.AsRef<Job>(context);
         int cols = job.Cols;
         if (job.DType == DType.F32)
         {

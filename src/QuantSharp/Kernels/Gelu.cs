@@ -9,7 +9,7 @@ namespace QuantSharp.Kernels;
 /// erf comes from Abramowitz and Stegun 7.1.26 (absolute error ≤ 1.5·10⁻⁷), evaluated in 512- or 256-bit lanes
 /// (the exponential by Cody–Waite range reduction and the Cephes <c>expf</c> polynomial, relative error ~1e-7: the runtime's vector <c>Exp</c> measured 12 ns per float here); <see cref="Reference"/> is the same formula in double precision.
 /// </summary>
-public static class Gelu
+internal static class Gelu
 {
     private const float P = 0.3275911f;
     private const float A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;

@@ -10,13 +10,8 @@ namespace QuantSharp.Kernels;
 /// the weights (only float rounding in the dot).
 /// </summary>
 [SkipLocalsInit]
-public sealed unsafe class GgufDequantLinear : ILinearWeight
+public sealed unsafe class GgufDequantLinear : GgufBlockLinear
 {
-    private readonly byte* _data;
-    private readonly long _rowBytes;
-    private readonly GgmlType _type;
-    private readonly string _name;
-
     /// <summary>Wraps a 2-D tensor of a dequantizable type.</summary>
     /// <exception cref="GgufException">Not 2-D or not dequantizable.</exception>
     public GgufDequantLinear(GgufTensorInfo tensor)
@@ -27,55 +22,8 @@ public sealed unsafe class GgufDequantLinear : ILinearWeight
     /// <summary>Wraps raw blocks of <paramref name="type"/> with dimensions <paramref name="ne"/> at <paramref name="data"/>,
     /// which the caller keeps alive.</summary>
     internal GgufDequantLinear(string name, string location, GgmlType type, long[] ne, byte* data)
+        : base(name, location, type, ne, data, GgmlTypeInfo.CanDequantize(type), $"tensor type {type} cannot be dequantized by QuantSharp")
     {
-        if (!GgmlTypeInfo.CanDequantize(type))
-        {
-            throw new GgufException(GgufError.UnsupportedTensorType, location, name, $"tensor type {type} cannot be dequantized by QuantSharp");
-        }
-
-        if (ne.Length < 2 || ne.Skip(2).Any(d => d != 1))
-        {
-            throw new GgufException(GgufError.BadShape, location, name, $"ne=[{string.Join(", ", ne)}] is not a 2-D weight");
-        }
-
-        _name = name;
-        _type = type;
-        _data = data;
-        Cols = checked((int)ne[0]);
-        Rows = checked((int)ne[1]);
-        _rowBytes = GgmlTypeInfo.RowBytes(type, Cols);
-    }
-
-    /// <inheritdoc />
-    public int Rows { get; }
-
-    /// <inheritdoc />
-    public int Cols { get; }
-
-    /// <inheritdoc />
-    public string Scheme => "gguf-" + GgmlTypeInfo.Name(_type);
-
-    /// <summary>The GGUF block type.</summary>
-    public GgmlType Type => _type;
-
-    /// <summary>The packed blocks of row <paramref name="row"/>, as stored (export copies them unchanged).</summary>
-    public ReadOnlySpan<byte> RowData(int row)
-    {
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
-        return new ReadOnlySpan<byte>(_data + row * _rowBytes, checked((int)_rowBytes));
-    }
-
-    /// <inheritdoc />
-    public long BytesInMemory => _rowBytes * Rows;
-
-    /// <inheritdoc />
-    public void DequantizeRow(int row, Span<float> destination)
-    {
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
-        fixed (float* d = destination[..Cols])
-        {
-            GgufDequantize.Row(_type, _data + row * _rowBytes, d, Cols);
-        }
     }
 
     private struct Job
@@ -90,27 +38,17 @@ public sealed unsafe class GgufDequantLinear : ILinearWeight
         public int Tokens;
     }
 
-    /// <inheritdoc />
-    public void MatVec(ReadOnlySpan<float> x, Span<float> y) => MatMul(x, 1, y);
-
-    /// <inheritdoc />
-    public void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y)
+    private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
-        if (tokens < 1 || x.Length < (long)tokens * Cols || y.Length < (long)tokens * Rows)
-        {
-            throw new ArgumentException($"{_name}: expected x of {tokens}×{Cols} and y of {tokens}×{Rows}, got {x.Length} and {y.Length}");
-        }
-
         fixed (float* px = x, py = y)
         {
-            var job = new Job { W = _data, RowBytes = _rowBytes, Type = _type, Rows = Rows, Cols = Cols, X = px, Y = py, Tokens = tokens };
-            WorkerPool.Shared.For(Rows, &Slice, &job, grain: 4, minPerThread: Math.Max(4, 32768 / Math.Max(1, Cols)));
+            var job = new Job { W = Data, RowBytes = RowBytes, Type = Type, Rows = Rows, Cols = Cols, X = px, Y = py, Tokens = tokens };
+            LinearDriver.Run(ref job, &Slice, Rows, Cols, tokens, grain: 4);
         }
     }
 
-    private static void Slice(void* context, int start, int end)
+    private static void Slice(ref Job job, int start, int end)
     {
-        ref Job job = ref Unsafe.AsRef<Job>(context);
         float* row = ThreadScratch.Floats(job.Cols);
         if (job.Tokens == 1 && LatticeKernels.Handles(job.Type))
         {

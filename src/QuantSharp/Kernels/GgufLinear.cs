@@ -8,16 +8,12 @@ namespace QuantSharp.Kernels;
 /// <summary>
 /// A GGUF weight multiplied directly on its blocks: activations are quantized to int8 once per call
 /// (<see cref="GgufActivations"/>), then each output row is an integer dot product per 32 weights scaled per block
-/// (<see cref="GgufKernels"/>). Supports Q8_0, Q4_0, Q4_K, Q6_K and TQ2_0; <see cref="Create"/> picks this, a
+/// (<see cref="GgufKernels"/>). Supports the types with a direct kernel (<see cref="GgufKernels.HasDirectKernel"/>); <see cref="Create"/> picks this, a
 /// <see cref="DenseLinear"/> or a <see cref="GgufDequantLinear"/> for any tensor.
 /// </summary>
 [SkipLocalsInit]
-public sealed unsafe class GgufLinear : ILinearWeight
+public sealed unsafe class GgufLinear : GgufBlockLinear
 {
-    private readonly byte* _data;
-    private readonly long _rowBytes;
-    private readonly GgmlType _type;
-    private readonly string _name;
     private readonly byte[]? _owned;
     private readonly Q4_0SplitLayout? _split;
 
@@ -31,24 +27,9 @@ public sealed unsafe class GgufLinear : ILinearWeight
     /// <summary>Wraps raw blocks of <paramref name="type"/> with dimensions <paramref name="ne"/> at <paramref name="data"/>,
     /// which the caller keeps alive.</summary>
     internal GgufLinear(string name, string location, GgmlType type, long[] ne, byte* data, byte[]? owned = null)
+        : base(name, location, type, ne, data, GgufKernels.HasDirectKernel(type), $"{type} has no direct kernel (use GgufLinear.Create)")
     {
         _owned = owned;
-        if (!GgufKernels.HasDirectKernel(type))
-        {
-            throw new GgufException(GgufError.UnsupportedTensorType, location, name, $"{type} has no direct kernel (use GgufLinear.Create)");
-        }
-
-        if (ne.Length < 2 || ne.Skip(2).Any(d => d != 1))
-        {
-            throw new GgufException(GgufError.BadShape, location, name, $"ne=[{string.Join(", ", ne)}] is not a 2-D weight");
-        }
-
-        _name = name;
-        _type = type;
-        _data = data;
-        Cols = checked((int)ne[0]);
-        Rows = checked((int)ne[1]);
-        _rowBytes = GgmlTypeInfo.RowBytes(type, Cols);
         if (type == GgmlType.Q4_0 && KernelIsa.UseAvx2)
         {
             _split = Q4_0SplitLayout.Create(data, Rows, Cols / 32);
@@ -87,8 +68,8 @@ public sealed unsafe class GgufLinear : ILinearWeight
         }
     }
 
-    /// <summary>The best <see cref="ILinearWeight"/> for a 2-D GGUF tensor: a direct integer kernel for Q8_0, Q4_0,
-    /// Q4_K, Q6_K and TQ2_0; <see cref="DenseLinear"/> for F32, F16 and BF16; dequantize-then-dot for the other
+    /// <summary>The best <see cref="ILinearWeight"/> for a 2-D GGUF tensor: a direct integer kernel where
+    /// <see cref="GgufKernels.HasDirectKernel"/>; <see cref="DenseLinear"/> for F32, F16 and BF16; dequantize-then-dot for the other
     /// dequantizable types.</summary>
     /// <exception cref="GgufException">Not 2-D, or a type QuantSharp cannot dequantize.</exception>
     public static ILinearWeight Create(GgufTensorInfo tensor)
@@ -112,38 +93,6 @@ public sealed unsafe class GgufLinear : ILinearWeight
         return new GgufDequantLinear(tensor);
     }
 
-    /// <inheritdoc />
-    public int Rows { get; }
-
-    /// <inheritdoc />
-    public int Cols { get; }
-
-    /// <summary>The GGUF block type.</summary>
-    public GgmlType Type => _type;
-
-    /// <inheritdoc />
-    public string Scheme => "gguf-" + GgmlTypeInfo.Name(_type);
-
-    /// <inheritdoc />
-    public long BytesInMemory => _rowBytes * Rows;
-
-    /// <summary>The packed blocks of row <paramref name="row"/>, as stored (export copies them unchanged).</summary>
-    public ReadOnlySpan<byte> RowData(int row)
-    {
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
-        return new ReadOnlySpan<byte>(_data + row * _rowBytes, checked((int)_rowBytes));
-    }
-
-    /// <inheritdoc />
-    public void DequantizeRow(int row, Span<float> destination)
-    {
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
-        fixed (float* d = destination[..Cols])
-        {
-            GgufDequantize.Row(_type, _data + row * _rowBytes, d, Cols);
-        }
-    }
-
     private struct Job
     {
         public byte* W;
@@ -160,21 +109,17 @@ public sealed unsafe class GgufLinear : ILinearWeight
         public Half* SplitScales;
     }
 
-    /// <inheritdoc />
-    public void MatVec(ReadOnlySpan<float> x, Span<float> y) => Multiply(x, 1, y, scalar: false);
+    private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y) => Multiply(x, tokens, y, scalar: false);
 
-    /// <inheritdoc />
-    public void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y) => Multiply(x, tokens, y, scalar: false);
-
-    /// <summary>Same as <see cref="MatMul"/> through the scalar reference kernels (tests).</summary>
-    internal void MatMulScalar(ReadOnlySpan<float> x, int tokens, Span<float> y) => Multiply(x, tokens, y, scalar: true);
+    /// <summary>Same as <see cref="GgufBlockLinear.MatMul"/> through the scalar reference kernels (tests).</summary>
+    internal void MatMulScalar(ReadOnlySpan<float> x, int tokens, Span<float> y)
+    {
+        LinearDriver.CheckSizes(Name, Rows, Cols, x.Length, tokens, y.Length);
+        Multiply(x, tokens, y, scalar: true);
+    }
 
     private void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y, bool scalar)
     {
-        if (tokens < 1 || x.Length < (long)tokens * Cols || y.Length < (long)tokens * Rows)
-        {
-            throw new ArgumentException($"{_name}: expected x of {tokens}×{Cols} and y of {tokens}×{Rows}, got {x.Length} and {y.Length}");
-        }
 
         // The activations, then (for prefill) each token's per-block d·Σx, in the caller's scratch (worker slices use
         // only ThreadScratch.Tile, so the caller's own slice cannot overwrite them).
@@ -191,10 +136,9 @@ public sealed unsafe class GgufLinear : ILinearWeight
                 InterleavedPrefill.ScaledSums(first.Scale, first.Sum, blocks, scaledSums);
             }
 
-            var job = new Job { W = _data, RowBytes = _rowBytes, Type = _type, Rows = Rows, Cols = Cols, X = scratch, Y = py, Tokens = tokens, Scalar = scalar, ScaledSums = scaledSums,
+            var job = new Job { W = Data, RowBytes = RowBytes, Type = Type, Rows = Rows, Cols = Cols, X = scratch, Y = py, Tokens = tokens, Scalar = scalar, ScaledSums = scaledSums,
                 SplitCodes = scalar || _split == null ? null : _split.Codes, SplitScales = scalar || _split == null ? null : _split.Scales };
-            int minRows = Math.Max(8, (int)Math.Min(int.MaxValue, 65536 / Math.Max(1, _rowBytes * tokens)));
-            WorkerPool.Shared.For(Rows, &Slice, &job, grain: tokens >= 2 ? InterleavedPrefill.Rows : 4, minPerThread: minRows);
+            LinearDriver.Run(ref job, &Slice, Rows, Cols, tokens, LinearDriver.Grain(tokens));
         }
     }
 
@@ -242,9 +186,8 @@ public sealed unsafe class GgufLinear : ILinearWeight
         }
     }
 
-    private static void Slice(void* context, int start, int end)
+    private static void Slice(ref Job job, int start, int end)
     {
-        ref Job job = ref Unsafe.AsRef<Job>(context);
         int blocks32 = job.Cols / 32;
         int r = start;
         if (job.SplitCodes != null)

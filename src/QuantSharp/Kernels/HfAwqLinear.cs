@@ -15,7 +15,7 @@ namespace QuantSharp.Kernels;
 /// </list>
 /// <c>W[j, k] = scales[k / G, j] · (code(k, j) − zero(k / G, j))</c>.
 /// </remarks>
-public sealed unsafe class HfAwqLinear : ILinearWeight
+internal sealed unsafe class HfAwqLinear : ILinearWeight
 {
     /// <summary>AutoAWQ's pack order: nibble i of a word holds output <c>8w + Order[i]</c>.</summary>
     public static ReadOnlySpan<int> Order => [0, 2, 4, 6, 1, 3, 5, 7];
@@ -73,7 +73,7 @@ public sealed unsafe class HfAwqLinear : ILinearWeight
     /// <inheritdoc />
     public void DequantizeRow(int row, Span<float> destination)
     {
-        RowDequantKernel.CheckRow(this, row, destination.Length);
+        LinearDriver.CheckRow(Scheme, Rows, Cols, row, destination.Length);
         int word = row / 8, shift = 4 * Nibble[row % 8];
         for (int k = 0; k < Cols; k++)
         {

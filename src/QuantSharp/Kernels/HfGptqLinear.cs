@@ -15,7 +15,7 @@ namespace QuantSharp.Kernels;
 /// </list>
 /// <c>W[j, k] = scales[g, j] · (code(k, j) − zero(g, j))</c> with <c>g = g_idx[k]</c>.
 /// </remarks>
-public sealed unsafe class HfGptqLinear : ILinearWeight
+internal sealed unsafe class HfGptqLinear : ILinearWeight
 {
     private readonly int* _qweight;
     private readonly int* _qzeros;
@@ -81,7 +81,7 @@ public sealed unsafe class HfGptqLinear : ILinearWeight
     /// <inheritdoc />
     public void DequantizeRow(int row, Span<float> destination)
     {
-        RowDequantKernel.CheckRow(this, row, destination.Length);
+        LinearDriver.CheckRow(Scheme, Rows, Cols, row, destination.Length);
         int mask = (1 << _bits) - 1;
         int zeroWords = (Rows + _perWord - 1) / _perWord;
         int zeroShift = _bits * (row % _perWord);

@@ -9,7 +9,7 @@ namespace QuantSharp.Kernels;
 /// <summary>A group-wise int4 weight (<see cref="Int4Scheme"/>), multiplied against int8-quantized activations
 /// (<see cref="ActivationQuantizer"/>) with nibbles unpacked in registers.</summary>
 [SkipLocalsInit]
-public sealed unsafe class Int4Linear : PackedLinear
+internal sealed unsafe class Int4Linear : PackedLinear
 {
     private readonly byte* _q;
     private readonly Half* _scales;
@@ -63,14 +63,13 @@ public sealed unsafe class Int4Linear : PackedLinear
                 Q = _q, Scales = _scales, Zeros = _zeros, Groups = _groups, GroupChunks = Spec.GroupSize / 32, RowBytes = _rowBytes,
                 X = ActivationQuantizer.Quantize(px, tokens, Cols), Y = py, Rows = Rows, Tokens = tokens,
             };
-            WorkerPool.Shared.For(Rows, &Slice, &job, grain: tokens >= 2 ? InterleavedPrefill.Rows : 4, minPerThread: MinRowsPerThread);
+            LinearDriver.Run(ref job, &Slice, Rows, Cols, tokens, LinearDriver.Grain(tokens));
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Slice(void* context, int start, int end)
+    private static void Slice(ref Job job, int start, int end)
     {
-        ref Job job = ref Unsafe.AsRef<Job>(context);
         int chunks = job.X.Chunks;
         int groups = job.Groups;
         int r = start;

@@ -8,7 +8,7 @@ namespace QuantSharp.Kernels;
 /// <summary>An int8 weight (<see cref="Int8Scheme"/>): activations are quantized to int8 per 32-block once per
 /// call (<see cref="ActivationQuantizer"/>), then each row is an integer dot product times its scale.</summary>
 [SkipLocalsInit]
-public sealed unsafe class Int8Linear : PackedLinear
+internal sealed unsafe class Int8Linear : PackedLinear
 {
     private readonly sbyte* _w;
     private readonly float* _scales;
@@ -44,7 +44,7 @@ public sealed unsafe class Int8Linear : PackedLinear
             fixed (float* px = x, py = y)
             {
                 var job = new Job { W = _w, Scales = _scales, X = ActivationQuantizer.Quantize(px, tokens, Cols), Y = py, Rows = Rows, Cols = Cols, Tokens = tokens };
-                WorkerPool.Shared.For(Rows, &SmallBatchSlice, &job, grain: 4, minPerThread: MinRowsPerThread);
+                LinearDriver.Run(ref job, &SmallBatchSlice, Rows, Cols, tokens, grain: 4);
             }
 
             return;
@@ -83,13 +83,12 @@ public sealed unsafe class Int8Linear : PackedLinear
         fixed (float* px = x, py = y)
         {
             var job = new Job { W = _w, Scales = _scales, X = ActivationQuantizer.Quantize(px, tokens, Cols), Y = py, Rows = Rows, Cols = Cols, Tokens = tokens };
-            WorkerPool.Shared.For(Rows, &Slice, &job, grain: tokens >= 2 ? InterleavedPrefill.Rows : 4, minPerThread: MinRowsPerThread);
+            LinearDriver.Run(ref job, &Slice, Rows, Cols, tokens, LinearDriver.Grain(tokens));
         }
     }
 
-    private static void Slice(void* context, int start, int end)
+    private static void Slice(ref Job job, int start, int end)
     {
-        ref Job job = ref Unsafe.AsRef<Job>(context);
         int chunks = job.X.Chunks;
         int r = start;
         if (job.Tokens >= 2 && job.Cols % 32 == 0 && AvxVnni.IsSupported && Fma.IsSupported)
@@ -142,9 +141,8 @@ public sealed unsafe class Int8Linear : PackedLinear
     }
 
     /// <summary>Batched decode: each row once per four tokens, the rest one token at a time; bit-identical to MatVec.</summary>
-    private static void SmallBatchSlice(void* context, int start, int end)
+    private static void SmallBatchSlice(ref Job job, int start, int end)
     {
-        ref Job job = ref Unsafe.AsRef<Job>(context);
         int chunks = job.X.Chunks;
         float* four = stackalloc float[4];
         for (int r = start; r < end; r++)

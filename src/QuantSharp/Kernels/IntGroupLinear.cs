@@ -11,7 +11,7 @@ namespace QuantSharp.Kernels;
 /// amortises the unpacking; <see cref="MultiplyReference"/> is its scalar twin.
 /// </summary>
 [SkipLocalsInit]
-public sealed unsafe class IntGroupLinear : PackedLinear
+internal sealed unsafe class IntGroupLinear : PackedLinear
 {
     /// <summary>Suffix of the optional act-order group index part.</summary>
     public const string GIdxSuffix = "g_idx";

@@ -6,7 +6,7 @@ namespace QuantSharp.Kernels;
 /// Key/value cache: for each layer and KV head a contiguous [position, headDim] buffer, so attention over one head
 /// streams memory in order. Allocated once per session (native, 64-byte aligned).
 /// </summary>
-public sealed unsafe class KvCache : IDisposable
+internal sealed unsafe class KvCache : IDisposable
 {
     private float* _keys;
     private float* _values;

@@ -9,7 +9,7 @@ namespace QuantSharp.Kernels;
 /// each row's groups with the activations (<see cref="LatticeKernels"/>); prefill decodes 64 rows at a time for the
 /// blocked F32 GEMM.
 /// </summary>
-public sealed unsafe class LatticeLinear : PackedLinear
+internal sealed unsafe class LatticeLinear : PackedLinear
 {
     private readonly byte* _q;
     private readonly int _rowBytes;
@@ -48,7 +48,7 @@ public sealed unsafe class LatticeLinear : PackedLinear
         fixed (float* px = x, py = y)
         {
             var job = new DotJob { Q = _q, RowBytes = _rowBytes, Type = _type, Cols = Cols, X = px, Y = py };
-            WorkerPool.Shared.For(Rows, &DotSlice, &job, grain: 4, minPerThread: MinRowsPerThread);
+            LinearDriver.Run(ref job, &DotSlice, Rows, Cols, 1, grain: 4);
         }
     }
 
@@ -70,9 +70,8 @@ public sealed unsafe class LatticeLinear : PackedLinear
         public float* Y;
     }
 
-    private static void DotSlice(void* context, int start, int end)
+    private static void DotSlice(ref DotJob job, int start, int end)
     {
-        ref DotJob job = ref System.Runtime.CompilerServices.Unsafe.AsRef<DotJob>(context);
         for (int r = start; r < end; r++)
         {
             job.Y[r] = LatticeKernels.Dot(job.Type, job.Q + (r * job.RowBytes), job.X, job.Cols);

@@ -3,7 +3,7 @@ using System.Numerics.Tensors;
 namespace QuantSharp.Kernels;
 
 /// <summary>LayerNorm: <c>y[i] = (x[i] − mean(x)) / sqrt(var(x) + eps) · w[i] + b[i]</c> (biased variance, as PyTorch).</summary>
-public static class LayerNorm
+internal static class LayerNorm
 {
     /// <summary>Normalizes one row; <paramref name="destination"/> may be <paramref name="x"/> itself.</summary>
     public static void Apply(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, float eps, Span<float> destination)

@@ -11,7 +11,7 @@ namespace QuantSharp.Kernels;
 /// (<see cref="FourBitFloatKernels.Dot4"/>), and for short prompts four tokens at a time per lookup; longer prompts
 /// (<see cref="GemmMinTokens"/>) run a float GEMM on tiles dequantized once per call (<see cref="FourBitFloatGemm"/>).</summary>
 [SkipLocalsInit]
-public sealed unsafe class Nf4Linear : PackedLinear
+internal sealed unsafe class Nf4Linear : PackedLinear
 {
     private static readonly float[] s_nf4 = Pinned(FourBitFloatScheme.Nf4Code);
     private static readonly float[] s_fp4 = Pinned(FourBitFloatScheme.Fp4Code);
@@ -83,7 +83,7 @@ public sealed unsafe class Nf4Linear : PackedLinear
                 Y = py, Rows = Rows, Tokens = tokens,
             };
             int grain = UsesGemm(tokens) ? GemmRows : 4;
-            WorkerPool.Shared.For(Rows, &Slice, &job, grain, minPerThread: Math.Max(grain, MinRowsPerThread));
+            LinearDriver.Run(ref job, &Slice, Rows, Cols, tokens, grain);
         }
     }
 
@@ -92,9 +92,8 @@ public sealed unsafe class Nf4Linear : PackedLinear
     private const int SingleRowMaxCols = 6144;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Slice(void* context, int start, int end)
+    private static void Slice(ref Job job, int start, int end)
     {
-        ref Job job = ref Unsafe.AsRef<Job>(context);
         int padded = job.Chunks * 32;
         int blocks = job.Blocks;
         int r = UsesGemm(job.Tokens) ? GemmTiles(ref job, start, end) : start;

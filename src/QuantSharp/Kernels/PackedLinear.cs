@@ -42,10 +42,7 @@ public abstract class PackedLinear : ILinearWeight
     /// <inheritdoc />
     public void MatMul(ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
-        if (tokens <= 0 || x.Length < (long)tokens * Cols || y.Length < (long)tokens * Rows)
-        {
-            throw new ArgumentException($"{Packed.Prefix}: expected x of {tokens}×{Cols} and y of {tokens}×{Rows}, got {x.Length} and {y.Length}");
-        }
+        LinearDriver.CheckSizes(Packed.Prefix, Rows, Cols, x.Length, tokens, y.Length);
 
         Multiply(x, tokens, y);
     }
@@ -56,11 +53,7 @@ public abstract class PackedLinear : ILinearWeight
     /// <inheritdoc />
     public void DequantizeRow(int row, Span<float> destination)
     {
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)Rows, nameof(row));
-        if (destination.Length < Cols)
-        {
-            throw new ArgumentException($"{Packed.Prefix}: destination holds {destination.Length} floats, the row has {Cols}", nameof(destination));
-        }
+        LinearDriver.CheckRow(Packed.Prefix, Rows, Cols, row, destination.Length);
 
         Dequantize(row, destination[..Cols]);
     }
@@ -68,7 +61,6 @@ public abstract class PackedLinear : ILinearWeight
     /// <summary>Writes row <paramref name="row"/> (validated) into exactly Cols floats.</summary>
     private protected abstract void Dequantize(int row, Span<float> destination);
 
-    /// <summary>Rows per thread below which a call stays on one thread (≈ 64 K weights of work).</summary>
     /// <summary>Rows dequantized to F32 at a time by <see cref="MultiplyDequantized"/> (64 rows × 1536 floats = 384 KiB, in L2).</summary>
     private const int DequantRows = 64;
 
@@ -81,7 +73,7 @@ public abstract class PackedLinear : ILinearWeight
         fixed (float* px = x, py = y)
         {
             var job = new DequantizedJob { Self = this, X = px, Y = py, Tokens = tokens };
-            WorkerPool.Shared.For(Rows, &DequantizedSlice, System.Runtime.CompilerServices.Unsafe.AsPointer(ref job), grain: 4, minPerThread: MinRowsPerThread);
+            LinearDriver.Run(ref job, &DequantizedSlice, Rows, Cols, tokens, grain: 4);
         }
     }
 
@@ -93,9 +85,8 @@ public abstract class PackedLinear : ILinearWeight
         public int Tokens;
     }
 
-    private static unsafe void DequantizedSlice(void* context, int start, int end)
+    private static unsafe void DequantizedSlice(ref DequantizedJob job, int start, int end)
     {
-        ref DequantizedJob job = ref System.Runtime.CompilerServices.Unsafe.AsRef<DequantizedJob>(context);
         PackedLinear self = job.Self;
         int cols = self.Cols;
         int chunk = job.Tokens == 1 ? 1 : DequantRows;
@@ -111,6 +102,4 @@ public abstract class PackedLinear : ILinearWeight
             DenseKernels.Gemm(tile, count, cols, job.X, job.Tokens, job.Y + r0, self.Rows);
         }
     }
-
-    private protected int MinRowsPerThread => Math.Max(8, 65536 / Math.Max(1, Cols));
 }

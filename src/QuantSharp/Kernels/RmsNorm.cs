@@ -3,7 +3,7 @@ using System.Numerics.Tensors;
 namespace QuantSharp.Kernels;
 
 /// <summary>RMSNorm: effectively <c>y[i] = x[i] / sqrt(mean(x²) + eps) · w[i]</c>.</summary>
-public static class RmsNorm
+internal static class RmsNorm
 {
     /// <summary>Normalizes one row.</summary>
     public static void Apply(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> destination)

@@ -18,35 +18,20 @@ internal static unsafe class RowDequantKernel
         public int Tokens;
     }
 
-    /// <summary>Refuses a row outside the matrix or a destination (its length) shorter than a row.</summary>
-    /// <exception cref="ArgumentException">Either is out of range.</exception>
-    public static void CheckRow(ILinearWeight w, int row, int destination)
-    {
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)row, (uint)w.Rows, nameof(row));
-        if (destination < w.Cols)
-        {
-            throw new ArgumentException($"destination holds {destination} floats, a row has {w.Cols}", nameof(destination));
-        }
-    }
-
     /// <summary>Effectively computes <c>Y = X · Wᵀ</c> using <paramref name="w"/>'s <see cref="ILinearWeight.DequantizeRow"/>.</summary>
     public static void MatMul(ILinearWeight w, ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
-        if (tokens <= 0 || x.Length < (long)tokens * w.Cols || y.Length < (long)tokens * w.Rows)
-        {
-            throw new ArgumentException($"expected x of {tokens}×{w.Cols} and y of {tokens}×{w.Rows}, got {x.Length} and {y.Length}");
-        }
+        LinearDriver.CheckSizes(w.Scheme, w.Rows, w.Cols, x.Length, tokens, y.Length);
 
         fixed (float* px = x, py = y)
         {
             var job = new Job { W = w, X = px, Y = py, Tokens = tokens };
-            WorkerPool.Shared.For(w.Rows, &Slice, Unsafe.AsPointer(ref job), grain: 4, minPerThread: Math.Max(8, 65536 / Math.Max(1, w.Cols)));
+            LinearDriver.Run(ref job, &Slice, w.Rows, w.Cols, tokens, grain: 4);
         }
     }
 
-    private static void Slice(void* context, int start, int end)
+    private static void Slice(ref Job job, int start, int end)
     {
-        ref Job job = ref Unsafe.AsRef<Job>(context);
         int cols = job.W.Cols, rows = job.W.Rows;
         var row = new Span<float>(ThreadScratch.Floats(cols), cols);
         for (int r = start; r < end; r++)

@@ -7,7 +7,7 @@ namespace QuantSharp.Kernels;
 /// <summary>A ternary 1.58-bit weight (<see cref="TernaryScheme"/>), multiplied against int8-quantized activations
 /// (<see cref="ActivationQuantizer"/>) with 2-bit codes unpacked in registers.</summary>
 [SkipLocalsInit]
-public sealed unsafe class TernaryLinear : PackedLinear
+internal sealed unsafe class TernaryLinear : PackedLinear
 {
     private readonly byte* _q;
     private readonly float* _scales;
@@ -64,14 +64,13 @@ public sealed unsafe class TernaryLinear : PackedLinear
                 Q = _q, Scales = _scales, ScaleRowStride = _scaleRowStride, GroupChunks = _groupChunks, RowBytes = _rowBytes,
                 X = ActivationQuantizer.Quantize(px, tokens, Cols), Y = py, Rows = Rows, Tokens = tokens,
             };
-            WorkerPool.Shared.For(Rows, &Slice, &job, grain: tokens >= 2 ? InterleavedPrefill.Rows : 4, minPerThread: MinRowsPerThread);
+            LinearDriver.Run(ref job, &Slice, Rows, Cols, tokens, LinearDriver.Grain(tokens));
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Slice(void* context, int start, int end)
+    private static void Slice(ref Job job, int start, int end)
     {
-        ref Job job = ref Unsafe.AsRef<Job>(context);
         int chunks = job.X.Chunks;
         int groups = (chunks + job.GroupChunks - 1) / job.GroupChunks;
         int r = start;

@@ -10,7 +10,7 @@ namespace QuantSharp.Models;
 
 /// <summary>
 /// Reads Hugging Face checkpoints saved by bitsandbytes in 4-bit (<c>quantization_config</c>: <c>quant_method</c>
-/// "bitsandbytes", <c>load_in_4bit</c> true). Registered in <see cref="ModelLoader.QuantizedProviders"/>.
+/// "bitsandbytes", <c>load_in_4bit</c> true). Registered in <see cref="ModelLoader"/>'s quantized-checkpoint providers.
 /// </summary>
 /// <remarks>
 /// For a linear weight <c>X.weight</c> of logical shape [out, in], bitsandbytes' <c>QuantState.as_dict(packed=True)</c> stores:

@@ -9,7 +9,7 @@ namespace QuantSharp.Models;
 /// Runs llama.cpp GGUF files of architecture <c>llama</c> and <c>chatglm</c> (ChatGLM3, GLM-4): hyper-parameters from
 /// the <c>ARCH.*</c> keys, the vocabulary from <c>tokenizer.ggml.*</c>, tensors by llama.cpp's names
 /// (<see cref="GgufLlamaLayout"/>, <see cref="GgufChatGlmLayout"/>), each multiplied in its own block type. Registered
-/// in <see cref="ModelLoader.FileLoaders"/>.
+/// in <see cref="ModelLoader"/> (its file loaders).
 /// </summary>
 public static class GgufModelLoader
 {
@@ -53,7 +53,7 @@ public static class GgufModelLoader
         PaddedQueriesAttendAll = true,
     };
 
-    /// <summary>Loads <paramref name="path"/> if it is a GGUF file, else returns null (for <see cref="ModelLoader.FileLoaders"/>).</summary>
+    /// <summary>Loads <paramref name="path"/> if it is a GGUF file, else returns null (one of <see cref="ModelLoader"/>'s file loaders).</summary>
     public static LoadedModel? TryLoad(string path, LoadOptions options) => GgufFile.HasMagic(path) ? Load(path, options) : null;
 
     /// <summary>Loads a Llama or GLM GGUF file. A <see cref="LoadOptions.LinearProvider"/> is offered the file as its weight source.</summary>

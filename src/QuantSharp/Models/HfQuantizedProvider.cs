@@ -7,7 +7,7 @@ namespace QuantSharp.Models;
 /// <summary>
 /// Loads checkpoints quantized by Hugging Face tools: <c>quantization_config.quant_method</c> <c>gptq</c>
 /// (AutoGPTQ v1 layout, <see cref="HfGptqLinear"/>) or <c>awq</c> with <c>version: gemm</c> (<see cref="HfAwqLinear"/>).
-/// Linear weights without a <c>qweight</c> (e.g. lm_head) are read dense. Registered in <see cref="ModelLoader.QuantizedProviders"/>.
+/// Linear weights without a <c>qweight</c> (e.g. lm_head) are read dense. Registered in <see cref="ModelLoader"/>'s quantized-checkpoint providers.
 /// </summary>
 public sealed class HfQuantizedProvider : ILinearProvider
 {

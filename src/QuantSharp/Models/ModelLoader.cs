@@ -46,17 +46,17 @@ public sealed class LoadOptions
 public static class ModelLoader
 {
     /// <summary>Providers for quantized checkpoints, tried in order: each returns null if it does not recognise the config.</summary>
-    public static List<Func<ModelConfig, IWeightSource, ILinearProvider?>> QuantizedProviders { get; } = [QuantizedLinearProvider.TryCreate, HfQuantizedProvider.TryCreate, BitsAndBytesNf4Provider.TryCreate];
+    private static readonly Func<ModelConfig, IWeightSource, ILinearProvider?>[] s_quantizedProviders = [QuantizedLinearProvider.TryCreate, HfQuantizedProvider.TryCreate, BitsAndBytesNf4Provider.TryCreate];
 
     /// <summary>Loaders for other file kinds (GGUF): each returns null if it does not handle the path.</summary>
-    public static List<Func<string, LoadOptions, LoadedModel?>> FileLoaders { get; } = [GgufModelLoader.TryLoad];
+    private static readonly Func<string, LoadOptions, LoadedModel?>[] s_fileLoaders = [GgufModelLoader.TryLoad];
 
     /// <summary>Loads <paramref name="path"/>.</summary>
     /// <exception cref="QuantSharpException">Missing or malformed files, unknown architecture, missing tensors.</exception>
     public static LoadedModel Load(string path, LoadOptions? options = null)
     {
         options ??= new LoadOptions();
-        foreach (var loader in FileLoaders)
+        foreach (var loader in s_fileLoaders)
         {
             if (loader(path, options) is LoadedModel loaded)
             {
@@ -100,7 +100,7 @@ public static class ModelLoader
                 : throw new QuantSharpException($"{source.Location}: tensor '{packed}' is a packed QuantSharp weight but config.json has no quantization_config; the folder is incomplete (re-run quantsharp quantize)");
         }
 
-        foreach (var factory in QuantizedProviders)
+        foreach (var factory in s_quantizedProviders)
         {
             if (factory(config, source) is ILinearProvider p)
             {

@@ -8,7 +8,7 @@ namespace QuantSharp.Models;
 /// <summary>
 /// Loads a folder written in QuantSharp's quantized layout (docs/formats.md): the modules listed in
 /// <c>quantization_config</c> come back as packed weights that read the memory-mapped bytes in place; every other
-/// linear weight (embeddings, LM head) as a dense view. Registered first in <see cref="ModelLoader.QuantizedProviders"/>.
+/// linear weight (embeddings, LM head) as a dense view. Registered first in <see cref="ModelLoader"/>'s quantized-checkpoint providers.
 /// </summary>
 public sealed class QuantizedLinearProvider : ILinearProvider
 {

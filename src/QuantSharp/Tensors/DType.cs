@@ -3,14 +3,23 @@ namespace QuantSharp.Tensors;
 /// <summary>Element types a tensor can be stored in on disk (safetensors names).</summary>
 public enum DType
 {
+    /// <summary>32-bit IEEE float.</summary>
     F32,
+    /// <summary>16-bit IEEE half float.</summary>
     F16,
+    /// <summary>bfloat16: the upper 16 bits of an F32.</summary>
     BF16,
+    /// <summary>Signed 8-bit integer.</summary>
     I8,
+    /// <summary>Unsigned 8-bit integer (packed quantized codes).</summary>
     U8,
+    /// <summary>Signed 16-bit integer.</summary>
     I16,
+    /// <summary>Signed 32-bit integer.</summary>
     I32,
+    /// <summary>Signed 64-bit integer.</summary>
     I64,
+    /// <summary>One byte, 0 or 1.</summary>
     Bool,
 }
 

@@ -7,38 +7,71 @@ namespace QuantSharp.Formats.Gguf;
 /// </summary>
 public enum GgmlType : uint
 {
+    /// <summary>ggml's <c>GGML_TYPE_F32</c> (0).</summary>
     F32 = 0,
+    /// <summary>ggml's <c>GGML_TYPE_F16</c> (1).</summary>
     F16 = 1,
+    /// <summary>ggml's <c>GGML_TYPE_Q4_0</c> (2).</summary>
     Q4_0 = 2,
+    /// <summary>ggml's <c>GGML_TYPE_Q4_1</c> (3).</summary>
     Q4_1 = 3,
+    /// <summary>ggml's <c>GGML_TYPE_Q5_0</c> (6).</summary>
     Q5_0 = 6,
+    /// <summary>ggml's <c>GGML_TYPE_Q5_1</c> (7).</summary>
     Q5_1 = 7,
+    /// <summary>ggml's <c>GGML_TYPE_Q8_0</c> (8).</summary>
     Q8_0 = 8,
+    /// <summary>ggml's <c>GGML_TYPE_Q8_1</c> (9).</summary>
     Q8_1 = 9,
+    /// <summary>ggml's <c>GGML_TYPE_Q2_K</c> (10).</summary>
     Q2_K = 10,
+    /// <summary>ggml's <c>GGML_TYPE_Q3_K</c> (11).</summary>
     Q3_K = 11,
+    /// <summary>ggml's <c>GGML_TYPE_Q4_K</c> (12).</summary>
     Q4_K = 12,
+    /// <summary>ggml's <c>GGML_TYPE_Q5_K</c> (13).</summary>
     Q5_K = 13,
+    /// <summary>ggml's <c>GGML_TYPE_Q6_K</c> (14).</summary>
     Q6_K = 14,
+    /// <summary>ggml's <c>GGML_TYPE_Q8_K</c> (15).</summary>
     Q8_K = 15,
+    /// <summary>ggml's <c>GGML_TYPE_IQ2_XXS</c> (16).</summary>
     IQ2_XXS = 16,
+    /// <summary>ggml's <c>GGML_TYPE_IQ2_XS</c> (17).</summary>
     IQ2_XS = 17,
+    /// <summary>ggml's <c>GGML_TYPE_IQ3_XXS</c> (18).</summary>
     IQ3_XXS = 18,
+    /// <summary>ggml's <c>GGML_TYPE_IQ1_S</c> (19).</summary>
     IQ1_S = 19,
+    /// <summary>ggml's <c>GGML_TYPE_IQ4_NL</c> (20).</summary>
     IQ4_NL = 20,
+    /// <summary>ggml's <c>GGML_TYPE_IQ3_S</c> (21).</summary>
     IQ3_S = 21,
+    /// <summary>ggml's <c>GGML_TYPE_IQ2_S</c> (22).</summary>
     IQ2_S = 22,
+    /// <summary>ggml's <c>GGML_TYPE_IQ4_XS</c> (23).</summary>
     IQ4_XS = 23,
+    /// <summary>ggml's <c>GGML_TYPE_I8</c> (24).</summary>
     I8 = 24,
+    /// <summary>ggml's <c>GGML_TYPE_I16</c> (25).</summary>
     I16 = 25,
+    /// <summary>ggml's <c>GGML_TYPE_I32</c> (26).</summary>
     I32 = 26,
+    /// <summary>ggml's <c>GGML_TYPE_I64</c> (27).</summary>
     I64 = 27,
+    /// <summary>ggml's <c>GGML_TYPE_F64</c> (28).</summary>
     F64 = 28,
+    /// <summary>ggml's <c>GGML_TYPE_IQ1_M</c> (29).</summary>
     IQ1_M = 29,
+    /// <summary>ggml's <c>GGML_TYPE_BF16</c> (30).</summary>
     BF16 = 30,
+    /// <summary>ggml's <c>GGML_TYPE_TQ1_0</c> (34).</summary>
     TQ1_0 = 34,
+    /// <summary>ggml's <c>GGML_TYPE_TQ2_0</c> (35).</summary>
     TQ2_0 = 35,
+    /// <summary>ggml's <c>GGML_TYPE_MXFP4</c> (39).</summary>
     MXFP4 = 39,
+    /// <summary>ggml's <c>GGML_TYPE_Q2_0</c> (42).</summary>
     Q2_0 = 42,
 }
 

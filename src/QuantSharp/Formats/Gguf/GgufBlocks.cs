@@ -8,7 +8,7 @@ namespace QuantSharp.Formats.Gguf;
 /// <summary>Q8_0: 32 weights, 34 bytes.</summary>
 /// <remarks>Layout: <c>half d; int8 qs[32]</c>. Dequantization: <c>x[j] = d · qs[j]</c>.</remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockQ8_0
+internal unsafe struct BlockQ8_0
 {
     public Half D;
     public fixed sbyte Qs[32];
@@ -18,7 +18,7 @@ public unsafe struct BlockQ8_0
 /// <remarks>Layout: <c>half d; uint8 qs[16]</c>; the low nibble of <c>qs[j]</c> is weight j, the high nibble weight
 /// j + 16. Dequantization: <c>x = d · (nibble − 8)</c>.</remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockQ4_0
+internal unsafe struct BlockQ4_0
 {
     public Half D;
     public fixed byte Qs[16];
@@ -27,7 +27,7 @@ public unsafe struct BlockQ4_0
 /// <summary>Q4_1: 32 weights, 20 bytes.</summary>
 /// <remarks>Layout: <c>half d; half m; uint8 qs[16]</c> (nibbles as in Q4_0). Dequantization: <c>x = d · nibble + m</c>.</remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockQ4_1
+internal unsafe struct BlockQ4_1
 {
     public Half D;
     public Half M;
@@ -38,7 +38,7 @@ public unsafe struct BlockQ4_1
 /// <remarks>Layout: <c>half d; uint8 qh[4]; uint8 qs[16]</c>. Bit j of the little-endian u32 <c>qh</c> is the fifth bit
 /// of weight j (j &lt; 32); nibbles as in Q4_0. Dequantization: <c>x = d · (q5 − 16)</c>.</remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockQ5_0
+internal unsafe struct BlockQ5_0
 {
     public Half D;
     public fixed byte Qh[4];
@@ -48,7 +48,7 @@ public unsafe struct BlockQ5_0
 /// <summary>Q5_1: 32 weights, 24 bytes.</summary>
 /// <remarks>Layout: <c>half d; half m; uint8 qh[4]; uint8 qs[16]</c>. Dequantization: <c>x = d · q5 + m</c>.</remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockQ5_1
+internal unsafe struct BlockQ5_1
 {
     public Half D;
     public Half M;
@@ -65,7 +65,7 @@ public unsafe struct BlockQ5_1
 /// nibbles (sub-block 2c+1). Dequantization: <c>x = d · sc · q − dmin · m</c>.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockQ4_K
+internal unsafe struct BlockQ4_K
 {
     public Half D;
     public Half DMin;
@@ -80,7 +80,7 @@ public unsafe struct BlockQ4_K
 /// Dequantization: <c>x = d · sc · q5 − dmin · m</c>.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockQ5_K
+internal unsafe struct BlockQ5_K
 {
     public Half D;
     public Half DMin;
@@ -98,7 +98,7 @@ public unsafe struct BlockQ5_K
 /// Dequantization: <c>x = d · scale · (q6 − 32)</c>.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockQ6_K
+internal unsafe struct BlockQ6_K
 {
     public fixed byte Ql[128];
     public fixed byte Qh[64];
@@ -115,7 +115,7 @@ public unsafe struct BlockQ6_K
 /// Dequantization: <c>x = d · (trit − 1)</c>.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockTQ1_0
+internal unsafe struct BlockTQ1_0
 {
     public fixed byte Qs[48];
     public fixed byte Qh[4];
@@ -128,7 +128,7 @@ public unsafe struct BlockTQ1_0
 /// weight 128c + 32n + m as q ∈ {0, 1, 2}. Dequantization: <c>x = d · (q − 1)</c>.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockTQ2_0
+internal unsafe struct BlockTQ2_0
 {
     public fixed byte Qs[64];
     public Half D;
@@ -141,7 +141,7 @@ public unsafe struct BlockTQ2_0
 /// 64 map onto it exactly.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockQ2_0
+internal unsafe struct BlockQ2_0
 {
     public Half D;
     public fixed byte Qs[16];
@@ -154,7 +154,7 @@ public unsafe struct BlockQ2_0
 /// j + 16 (as Q4_0). Dequantization: <c>x = d · Values[index]</c>.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockIQ4_NL
+internal unsafe struct BlockIQ4_NL
 {
     public Half D;
     public fixed byte Qs[16];
@@ -170,7 +170,7 @@ public unsafe struct BlockIQ4_NL
 /// weight 128h + 32n + m (sub-block 8h + 2n + m / 16). Dequantization: <c>x = scale · q − min</c>.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockQ2_K
+internal unsafe struct BlockQ2_K
 {
     public fixed byte Scales[16];
     public fixed byte Qs[64];
@@ -186,7 +186,7 @@ public unsafe struct BlockQ2_K
 /// (g = 2, 3), and high bits <c>(scales[8 + k] &gt;&gt; 2g) &amp; 3</c>; value − 32. Dequantization: <c>x = d · (s − 32) · q</c>.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockQ3_K
+internal unsafe struct BlockQ3_K
 {
     public fixed byte HMask[32];
     public fixed byte Qs[64];
@@ -201,7 +201,7 @@ public unsafe struct BlockQ3_K
 /// indices are <c>qs[16b…16b + 15]</c> laid out as in IQ4_NL. Dequantization: <c>x = d · (s − 32) · Values[index]</c>.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockIQ4_XS
+internal unsafe struct BlockIQ4_XS
 {
     public Half D;
     public ushort ScalesH;

@@ -13,7 +13,7 @@ namespace QuantSharp.Formats.Gguf;
 /// and <c>a1 &gt;&gt; 28</c> is the 4-bit scale. Dequantization: <c>x = d · (0.5 + s) · 0.25 · grid · sign</c>.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockIQ2_XXS
+internal unsafe struct BlockIQ2_XXS
 {
     public Half D;
     public fixed ushort Qs[32];
@@ -26,7 +26,7 @@ public unsafe struct BlockIQ2_XXS
 /// nibble for its first 16 weights). Dequantization: <c>x = d · (0.5 + s) · 0.25 · grid · sign</c>.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockIQ2_XS
+internal unsafe struct BlockIQ2_XS
 {
     public Half D;
     public fixed ushort Qs[32];
@@ -40,7 +40,7 @@ public unsafe struct BlockIQ2_XS
 /// <c>qs[32 + g]</c>. Scales as IQ2_XS.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockIQ2_S
+internal unsafe struct BlockIQ2_S
 {
     public Half D;
     public fixed byte Qs[64];
@@ -55,7 +55,7 @@ public unsafe struct BlockIQ2_S
 /// the scale. Dequantization: <c>x = d · (0.5 + s) · 0.5 · grid · sign</c>.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockIQ3_XXS
+internal unsafe struct BlockIQ3_XXS
 {
     public Half D;
     public fixed byte Qs[96];
@@ -69,7 +69,7 @@ public unsafe struct BlockIQ3_XXS
 /// Dequantization: <c>x = d · (1 + 2s) · grid · sign</c>.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockIQ3_S
+internal unsafe struct BlockIQ3_S
 {
     public Half D;
     public fixed byte Qs[64];
@@ -85,7 +85,7 @@ public unsafe struct BlockIQ3_S
 /// and bit 15 the sign of its shift δ = ±0.125. Dequantization: <c>x = d · (2s + 1) · (grid + δ)</c>.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockIQ1_S
+internal unsafe struct BlockIQ1_S
 {
     public Half D;
     public fixed byte Qs[32];
@@ -100,7 +100,7 @@ public unsafe struct BlockIQ1_S
 /// top bit is the sign of that group's shift δ = ±0.125. Dequantization: <c>x = d · (2s + 1) · (grid + δ)</c>.
 /// </remarks>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
-public unsafe struct BlockIQ1_M
+internal unsafe struct BlockIQ1_M
 {
     public fixed byte Qs[32];
     public fixed byte Qh[16];

@@ -5,18 +5,31 @@ namespace QuantSharp.Formats.Gguf;
 /// <summary>GGUF metadata value type ids (<c>enum gguf_type</c>).</summary>
 public enum GgufValueType : uint
 {
+    /// <summary><c>GGUF_TYPE_UINT8</c>.</summary>
     UInt8 = 0,
+    /// <summary><c>GGUF_TYPE_INT8</c>.</summary>
     Int8 = 1,
+    /// <summary><c>GGUF_TYPE_UINT16</c>.</summary>
     UInt16 = 2,
+    /// <summary><c>GGUF_TYPE_INT16</c>.</summary>
     Int16 = 3,
+    /// <summary><c>GGUF_TYPE_UINT32</c>.</summary>
     UInt32 = 4,
+    /// <summary><c>GGUF_TYPE_INT32</c>.</summary>
     Int32 = 5,
+    /// <summary><c>GGUF_TYPE_FLOAT32</c>.</summary>
     Float32 = 6,
+    /// <summary><c>GGUF_TYPE_BOOL</c>.</summary>
     Bool = 7,
+    /// <summary><c>GGUF_TYPE_STRING</c>.</summary>
     String = 8,
+    /// <summary><c>GGUF_TYPE_ARRAY</c>.</summary>
     Array = 9,
+    /// <summary><c>GGUF_TYPE_UINT64</c>.</summary>
     UInt64 = 10,
+    /// <summary><c>GGUF_TYPE_INT64</c>.</summary>
     Int64 = 11,
+    /// <summary><c>GGUF_TYPE_FLOAT64</c>.</summary>
     Float64 = 12,
 }
 
@@ -49,30 +62,54 @@ public sealed class GgufValue : IEquatable<GgufValue>
     /// <summary>Number of elements of an array (0 for a scalar).</summary>
     public int ArrayLength => _value is Array a && Type == GgufValueType.Array ? a.Length : 0;
 
+    /// <summary>A UInt8 value.</summary>
     public static GgufValue From(byte v) => new(GgufValueType.UInt8, GgufValueType.UInt8, v);
+    /// <summary>A Int8 value.</summary>
     public static GgufValue From(sbyte v) => new(GgufValueType.Int8, GgufValueType.Int8, v);
+    /// <summary>A UInt16 value.</summary>
     public static GgufValue From(ushort v) => new(GgufValueType.UInt16, GgufValueType.UInt16, v);
+    /// <summary>A Int16 value.</summary>
     public static GgufValue From(short v) => new(GgufValueType.Int16, GgufValueType.Int16, v);
+    /// <summary>A UInt32 value.</summary>
     public static GgufValue From(uint v) => new(GgufValueType.UInt32, GgufValueType.UInt32, v);
+    /// <summary>A Int32 value.</summary>
     public static GgufValue From(int v) => new(GgufValueType.Int32, GgufValueType.Int32, v);
+    /// <summary>A Float32 value.</summary>
     public static GgufValue From(float v) => new(GgufValueType.Float32, GgufValueType.Float32, v);
+    /// <summary>A Bool value.</summary>
     public static GgufValue From(bool v) => new(GgufValueType.Bool, GgufValueType.Bool, v);
+    /// <summary>A String value.</summary>
     public static GgufValue From(string v) => new(GgufValueType.String, GgufValueType.String, v ?? throw new ArgumentNullException(nameof(v)));
+    /// <summary>A UInt64 value.</summary>
     public static GgufValue From(ulong v) => new(GgufValueType.UInt64, GgufValueType.UInt64, v);
+    /// <summary>A Int64 value.</summary>
     public static GgufValue From(long v) => new(GgufValueType.Int64, GgufValueType.Int64, v);
+    /// <summary>A Float64 value.</summary>
     public static GgufValue From(double v) => new(GgufValueType.Float64, GgufValueType.Float64, v);
 
+    /// <summary>An array of UInt8 values.</summary>
     public static GgufValue Array(byte[] v) => new(GgufValueType.Array, GgufValueType.UInt8, v);
+    /// <summary>An array of Int8 values.</summary>
     public static GgufValue Array(sbyte[] v) => new(GgufValueType.Array, GgufValueType.Int8, v);
+    /// <summary>An array of UInt16 values.</summary>
     public static GgufValue Array(ushort[] v) => new(GgufValueType.Array, GgufValueType.UInt16, v);
+    /// <summary>An array of Int16 values.</summary>
     public static GgufValue Array(short[] v) => new(GgufValueType.Array, GgufValueType.Int16, v);
+    /// <summary>An array of UInt32 values.</summary>
     public static GgufValue Array(uint[] v) => new(GgufValueType.Array, GgufValueType.UInt32, v);
+    /// <summary>An array of Int32 values.</summary>
     public static GgufValue Array(int[] v) => new(GgufValueType.Array, GgufValueType.Int32, v);
+    /// <summary>An array of Float32 values.</summary>
     public static GgufValue Array(float[] v) => new(GgufValueType.Array, GgufValueType.Float32, v);
+    /// <summary>An array of Bool values.</summary>
     public static GgufValue Array(bool[] v) => new(GgufValueType.Array, GgufValueType.Bool, v);
+    /// <summary>An array of String values.</summary>
     public static GgufValue Array(string[] v) => new(GgufValueType.Array, GgufValueType.String, v);
+    /// <summary>An array of UInt64 values.</summary>
     public static GgufValue Array(ulong[] v) => new(GgufValueType.Array, GgufValueType.UInt64, v);
+    /// <summary>An array of Int64 values.</summary>
     public static GgufValue Array(long[] v) => new(GgufValueType.Array, GgufValueType.Int64, v);
+    /// <summary>An array of Float64 values.</summary>
     public static GgufValue Array(double[] v) => new(GgufValueType.Array, GgufValueType.Float64, v);
 
     /// <summary>An array of arrays; every element must itself be an array (element types may differ between elements).</summary>

@@ -65,14 +65,23 @@ public sealed class GgufWriter : IDisposable
         _values.Add(new(key, value));
     }
 
+    /// <summary>Appends metadata <paramref name="key"/> = <paramref name="value"/> as String.</summary>
     public void Add(string key, string value) => Add(key, GgufValue.From(value));
+    /// <summary>Appends metadata <paramref name="key"/> = <paramref name="value"/> as UInt32.</summary>
     public void Add(string key, uint value) => Add(key, GgufValue.From(value));
+    /// <summary>Appends metadata <paramref name="key"/> = <paramref name="value"/> as Int32.</summary>
     public void Add(string key, int value) => Add(key, GgufValue.From(value));
+    /// <summary>Appends metadata <paramref name="key"/> = <paramref name="value"/> as Float32.</summary>
     public void Add(string key, float value) => Add(key, GgufValue.From(value));
+    /// <summary>Appends metadata <paramref name="key"/> = <paramref name="value"/> as Bool.</summary>
     public void Add(string key, bool value) => Add(key, GgufValue.From(value));
+    /// <summary>Appends metadata <paramref name="key"/> = <paramref name="value"/> as UInt64.</summary>
     public void Add(string key, ulong value) => Add(key, GgufValue.From(value));
+    /// <summary>Appends metadata <paramref name="key"/> = <paramref name="value"/> as an array of String.</summary>
     public void Add(string key, string[] value) => Add(key, GgufValue.Array(value));
+    /// <summary>Appends metadata <paramref name="key"/> = <paramref name="value"/> as an array of Float32.</summary>
     public void Add(string key, float[] value) => Add(key, GgufValue.Array(value));
+    /// <summary>Appends metadata <paramref name="key"/> = <paramref name="value"/> as an array of Int32.</summary>
     public void Add(string key, int[] value) => Add(key, GgufValue.Array(value));
 
     /// <summary>Appends a tensor of <paramref name="type"/> with dimensions <paramref name="ne"/> in ggml order (ne[0] is
