@@ -135,42 +135,9 @@ public static unsafe class RandomSafetensorsWriter
     }
 
     private static byte[] Header(IReadOnlyList<RandomTensorSpec> tensors, DType dtype, long[] offsets)
-    {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteStartObject("__metadata__");
-            json.WriteString("format", "pt");
-            json.WriteString("quantsharp_synthetic", "random weights, for speed measurements only");
-            json.WriteEndObject();
-            for (int i = 0; i < tensors.Count; i++)
-            {
-                json.WriteStartObject(tensors[i].Name);
-                json.WriteString("dtype", DTypeInfo.Name(dtype));
-                json.WriteStartArray("shape");
-                foreach (long d in tensors[i].Shape)
-                {
-                    json.WriteNumberValue(d);
-                }
-
-                json.WriteEndArray();
-                json.WriteStartArray("data_offsets");
-                json.WriteNumberValue(offsets[i]);
-                json.WriteNumberValue(offsets[i + 1]);
-                json.WriteEndArray();
-                json.WriteEndObject();
-            }
-
-            json.WriteEndObject();
-        }
-
-        int padded = (int)((buffer.Length + 7) / 8 * 8);
-        byte[] header = new byte[padded];
-        buffer.ToArray().CopyTo(header, 0);
-        header.AsSpan((int)buffer.Length).Fill((byte)' ');
-        return header;
-    }
+        => SafetensorsHeader.Build(
+            new Dictionary<string, string> { ["format"] = "pt", ["quantsharp_synthetic"] = "random weights, for speed measurements only" },
+            tensors.Select((t, i) => new SafetensorsEntry(t.Name, dtype, t.Shape, offsets[i], offsets[i + 1])));
 
     private static ulong Mix(ulong seed, ulong tensor, ulong chunk)
     {

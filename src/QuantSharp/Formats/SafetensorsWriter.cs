@@ -23,10 +23,7 @@ public sealed class SafetensorsWriter : IDisposable
     public SafetensorsWriter(string? tempDirectory = null)
     {
         // The data file is a temporary of this process (OutputTemporaries), so a killed run's is removed by the next one.
-        string scratch = Path.Combine(tempDirectory ?? Path.GetTempPath(), "quantsharp-safetensors-data");
-        OutputTemporaries.RemoveStale(scratch);
-        _dataPath = OutputTemporaries.Claim(scratch);
-        _data = new FileStream(_dataPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20);
+        _data = OutputTemporaries.CreateScratch(tempDirectory, "quantsharp-safetensors-data", out _dataPath);
     }
 
     /// <summary>String metadata written as <c>__metadata__</c>.</summary>
@@ -110,53 +107,7 @@ public sealed class SafetensorsWriter : IDisposable
     }
 
     private byte[] BuildHeader()
-    {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            if (Metadata.Count > 0)
-            {
-                json.WriteStartObject("__metadata__");
-                foreach ((string k, string v) in Metadata.OrderBy(p => p.Key, StringComparer.Ordinal))
-                {
-                    json.WriteString(k, v);
-                }
-
-                json.WriteEndObject();
-            }
-
-            foreach (var e in _entries)
-            {
-                json.WriteStartObject(e.Name);
-                json.WriteString("dtype", DTypeInfo.Name(e.DType));
-                json.WriteStartArray("shape");
-                foreach (long d in e.Shape)
-                {
-                    json.WriteNumberValue(d);
-                }
-
-                json.WriteEndArray();
-                json.WriteStartArray("data_offsets");
-                json.WriteNumberValue(e.Begin);
-                json.WriteNumberValue(e.End);
-                json.WriteEndArray();
-                json.WriteEndObject();
-            }
-
-            json.WriteEndObject();
-        }
-
-        int padded = (int)((buffer.Length + 7) / 8 * 8);
-        byte[] header = new byte[padded];
-        buffer.ToArray().CopyTo(header, 0);
-        for (int i = (int)buffer.Length; i < padded; i++)
-        {
-            header[i] = (byte)' ';
-        }
-
-        return header;
-    }
+        => SafetensorsHeader.Build(Metadata, _entries.Select(e => new SafetensorsEntry(e.Name, e.DType, e.Shape, e.Begin, e.End)));
 
     /// <summary>Deletes the temporary data; an uncommitted file is never created.</summary>
     public void Dispose()

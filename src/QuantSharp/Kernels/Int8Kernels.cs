@@ -145,40 +145,33 @@ internal static unsafe class Int8Kernels
         int b = 0;
         for (; b + 2 <= full; b += 2)
         {
-            int o = b * 32;
-            Vector256<sbyte> qv = Avx.LoadVector256(q + o);
-            Vector256<int> neg = Avx2.Subtract(Vector256<int>.Zero, AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, bias, qv));
-            Vector256<float> dv = Vector256.Create(d[b]);
-            a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p0 + o), qv)), dv, a0);
-            a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p1 + o), qv)), dv, a1);
-            a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p2 + o), qv)), dv, a2);
-            a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p3 + o), qv)), dv, a3);
-            o += 32;
-            qv = Avx.LoadVector256(q + o);
-            neg = Avx2.Subtract(Vector256<int>.Zero, AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, bias, qv));
-            dv = Vector256.Create(d[b + 1]);
-            b0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p0 + o), qv)), dv, b0);
-            b1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p1 + o), qv)), dv, b1);
-            b2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p2 + o), qv)), dv, b2);
-            b3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p3 + o), qv)), dv, b3);
+            Codes4Step(p0, p1, p2, p3, b * 32, q, d[b], bias, ref a0, ref a1, ref a2, ref a3);
+            Codes4Step(p0, p1, p2, p3, (b + 1) * 32, q, d[b + 1], bias, ref b0, ref b1, ref b2, ref b3);
         }
 
         if (b < full)
         {
-            int o = b * 32;
-            Vector256<sbyte> qv = Avx.LoadVector256(q + o);
-            Vector256<int> neg = Avx2.Subtract(Vector256<int>.Zero, AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, bias, qv));
-            Vector256<float> dv = Vector256.Create(d[b]);
-            a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p0 + o), qv)), dv, a0);
-            a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p1 + o), qv)), dv, a1);
-            a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p2 + o), qv)), dv, a2);
-            a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p3 + o), qv)), dv, a3);
+            Codes4Step(p0, p1, p2, p3, b * 32, q, d[b], bias, ref a0, ref a1, ref a2, ref a3);
         }
 
         result[0] = Vector256.Sum(a0 + b0);
         result[1] = Vector256.Sum(a1 + b1);
         result[2] = Vector256.Sum(a2 + b2);
         result[3] = Vector256.Sum(a3 + b3);
+    }
+
+    /// <summary>One 32-weight chunk at byte <paramref name="o"/> of four code rows into their accumulators (<see cref="Dot4Codes"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Codes4Step(byte* p0, byte* p1, byte* p2, byte* p3, int o, sbyte* q, float d, Vector256<byte> bias,
+        ref Vector256<float> a0, ref Vector256<float> a1, ref Vector256<float> a2, ref Vector256<float> a3)
+    {
+        Vector256<sbyte> qv = Avx.LoadVector256(q + o);
+        Vector256<int> neg = Avx2.Subtract(Vector256<int>.Zero, AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, bias, qv));
+        Vector256<float> dv = Vector256.Create(d);
+        a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p0 + o), qv)), dv, a0);
+        a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p1 + o), qv)), dv, a1);
+        a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p2 + o), qv)), dv, a2);
+        a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(neg, Avx.LoadVector256(p3 + o), qv)), dv, a3);
     }
 
     /// <summary>Eight int32 partial sums of 32 products w·q, as floats. |w| ≤ 127 and |q| ≤ 127, so maddubs's i16 pairs cannot saturate.</summary>

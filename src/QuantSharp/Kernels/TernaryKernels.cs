@@ -18,21 +18,27 @@ internal static unsafe class TernaryKernels
         float acc = 0;
         for (int c = 0; c < chunks; c++)
         {
-            byte* p = packed + (c * 8);
-            sbyte* x = q + (c * 32);
-            int dot = 0;
-            for (int j = 0; j < 8; j++)
-            {
-                for (int k = 0; k < 4; k++)
-                {
-                    dot += ((p[j] >> (2 * k)) & 3) * x[j + (8 * k)];
-                }
-            }
+            int dot = ChunkDotReference(packed + (c * 8), q + (c * 32));
 
             acc += scales[c / groupChunks] * d[c] * (dot - sums[c]);
         }
 
         return acc;
+    }
+
+    /// <summary>Σ code·x over one chunk: 8 bytes of 2-bit codes (code k of byte j is weight j + 8k) and 32 activations.</summary>
+    private static int ChunkDotReference(byte* p, sbyte* x)
+    {
+        int dot = 0;
+        for (int j = 0; j < 8; j++)
+        {
+            for (int k = 0; k < 4; k++)
+            {
+                dot += ((p[j] >> (2 * k)) & 3) * x[j + (8 * k)];
+            }
+        }
+
+        return dot;
     }
 
     /// <summary>Same as <see cref="DotReference"/>, AVX2 when available: one 8-byte load per chunk, shifted by 0/2/4/6 per 64-bit lane.</summary>
@@ -215,16 +221,7 @@ internal static unsafe class TernaryKernels
         float acc = 0;
         for (int c = 0; c < chunks; c++)
         {
-            byte* p = packed + (c * 8);
-            sbyte* x = q + (c * 32);
-            int dot = 0;
-            for (int j = 0; j < 8; j++)
-            {
-                for (int k = 0; k < 4; k++)
-                {
-                    dot += ((p[j] >> (2 * k)) & 3) * x[j + (8 * k)];
-                }
-            }
+            int dot = ChunkDotReference(packed + (c * 8), q + (c * 32));
 
             acc += scales[c / groupChunks] * d[c] * dot;
         }

@@ -24,10 +24,7 @@ public sealed class GgufWriter : IDisposable
     public GgufWriter(string? tempDirectory = null)
     {
         // The data file is a temporary of this process (OutputTemporaries), so a killed run's is removed by the next one.
-        string scratch = Path.Combine(tempDirectory ?? Path.GetTempPath(), "quantsharp-gguf-data");
-        OutputTemporaries.RemoveStale(scratch);
-        _dataPath = OutputTemporaries.Claim(scratch);
-        _data = new FileStream(_dataPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20);
+        _data = OutputTemporaries.CreateScratch(tempDirectory, "quantsharp-gguf-data", out _dataPath);
     }
 
     /// <summary>Alignment of tensor data; set from a u32 <c>general.alignment</c> entry when one is added.</summary>
