@@ -133,45 +133,96 @@ internal static unsafe class F16RowKernels
     /// <summary>AVX2 + FMA path: rows one at a time, or four at a time beyond <see cref="SingleRowMaxCols"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void MatVecRowsAvx2(byte* w, int k, float* scaled, int shift, float* y, int start, int end)
-        => MatVecRowsAvx2(w, k, scaled, shift, y, start, end, SingleRowMaxCols);
+        => MatVecRows<Lanes256, Vector256<float>>(w, k, scaled, shift, y, start, end, SingleRowMaxCols);
 
     /// <summary>Same, with the row length up to which rows are taken singly given (tests cover both loops).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void MatVecRowsAvx2(byte* w, int k, float* scaled, int shift, float* y, int start, int end, int singleRowMaxCols)
-    {
-        nint stride = (nint)k * 2;
-        float unscale = PowerOfTwo(shift);
-        int r = start;
-        for (; k > singleRowMaxCols && r + 4 <= end; r += 4)
-        {
-            Dot4Avx2(w + (r * stride), stride, scaled, k, y + r);
-            y[r] *= unscale;
-            y[r + 1] *= unscale;
-            y[r + 2] *= unscale;
-            y[r + 3] *= unscale;
-        }
-
-        for (; r < end; r++)
-        {
-            y[r] = Dot1Avx2(w + (r * stride), scaled, k) * unscale;
-        }
-    }
+        => MatVecRows<Lanes256, Vector256<float>>(w, k, scaled, shift, y, start, end, singleRowMaxCols);
 
     /// <summary>AVX-512 path: rows one at a time, or four at a time beyond <see cref="SingleRowMaxCols"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void MatVecRowsAvx512(byte* w, int k, float* scaled, int shift, float* y, int start, int end)
-        => MatVecRowsAvx512(w, k, scaled, shift, y, start, end, SingleRowMaxCols);
+        => MatVecRows<Lanes512, Vector512<float>>(w, k, scaled, shift, y, start, end, SingleRowMaxCols);
 
     /// <summary>Same, with the row length up to which rows are taken singly given (tests cover both loops).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void MatVecRowsAvx512(byte* w, int k, float* scaled, int shift, float* y, int start, int end, int singleRowMaxCols)
+        => MatVecRows<Lanes512, Vector512<float>>(w, k, scaled, shift, y, start, end, singleRowMaxCols);
+
+    /// <summary>What the row loops need of one vector width (<see cref="Lanes256"/>, <see cref="Lanes512"/>): the loops
+    /// are written once and compiled per width.</summary>
+    private interface ILanes<TVec>
+        where TVec : struct
+    {
+        /// <summary>Floats per vector.</summary>
+        static abstract int Count { get; }
+
+        /// <summary>The raw F32 bits of <see cref="Count"/> halves at <paramref name="p"/> (see the remarks).</summary>
+        static abstract TVec Raw(byte* p);
+
+        static abstract TVec Load(float* p);
+
+        static abstract TVec MultiplyAdd(TVec a, TVec b, TVec c);
+
+        static abstract TVec Add(TVec a, TVec b);
+
+        static abstract float Sum(TVec v);
+    }
+
+    private readonly struct Lanes256 : ILanes<Vector256<float>>
+    {
+        public static int Count => 8;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Raw(byte* p)
+            => (Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((short*)p), 13) & Vector256.Create(RawMask)).AsSingle();
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Load(float* p) => Avx.LoadVector256(p);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Fma.MultiplyAdd(a, b, c);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Sum(Vector256<float> v) => Vector256.Sum(v);
+    }
+
+    private readonly struct Lanes512 : ILanes<Vector512<float>>
+    {
+        public static int Count => 16;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Raw(byte* p)
+            => (Avx512F.ShiftLeftLogical(Avx512BW.ConvertToVector512Int32(Vector256.Load((short*)p)), 13) & Vector512.Create(RawMask)).AsSingle();
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load(float* p) => Vector512.Load(p);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Avx512F.FusedMultiplyAdd(a, b, c);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Sum(Vector512<float> v) => Vector512.Sum(v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MatVecRows<TL, TVec>(byte* w, int k, float* scaled, int shift, float* y, int start, int end, int singleRowMaxCols)
+        where TL : struct, ILanes<TVec>
+        where TVec : struct
     {
         nint stride = (nint)k * 2;
         float unscale = PowerOfTwo(shift);
         int r = start;
         for (; k > singleRowMaxCols && r + 4 <= end; r += 4)
         {
-            Dot4Avx512(w + (r * stride), stride, scaled, k, y + r);
+            Dot4<TL, TVec>(w + (r * stride), stride, scaled, k, y + r);
             y[r] *= unscale;
             y[r + 1] *= unscale;
             y[r + 2] *= unscale;
@@ -180,145 +231,80 @@ internal static unsafe class F16RowKernels
 
         for (; r < end; r++)
         {
-            y[r] = Dot1Avx512(w + (r * stride), scaled, k) * unscale;
+            y[r] = Dot1<TL, TVec>(w + (r * stride), scaled, k) * unscale;
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Raw8(byte* p)
-        => (Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((short*)p), 13) & Vector256.Create(RawMask)).AsSingle();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Raw16(byte* p)
-        => (Avx512F.ShiftLeftLogical(Avx512BW.ConvertToVector512Int32(Vector256.Load((short*)p)), 13) & Vector512.Create(RawMask)).AsSingle();
-
+    /// <summary>Four rows sharing each load of x, two vectors per row per step, each row stream prefetched.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dot4Avx2(byte* w, nint stride, float* x, int k, float* result)
+    private static void Dot4<TL, TVec>(byte* w, nint stride, float* x, int k, float* result)
+        where TL : struct, ILanes<TVec>
+        where TVec : struct
     {
+        int n = TL.Count;
         byte* w1 = w + stride, w2 = w1 + stride, w3 = w2 + stride;
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+        TVec a0 = default, a1 = default, a2 = default, a3 = default;
+        TVec b0 = default, b1 = default, b2 = default, b3 = default;
         int i = 0;
-        for (; i + 16 <= k; i += 16)
+        for (; i + (2 * n) <= k; i += 2 * n)
         {
-            nint o = (nint)i * 2;
+            nint o = (nint)i * 2, h = (nint)n * 2;
             Sse.Prefetch0(w + o + PrefetchBytes);
             Sse.Prefetch0(w1 + o + PrefetchBytes);
             Sse.Prefetch0(w2 + o + PrefetchBytes);
             Sse.Prefetch0(w3 + o + PrefetchBytes);
-            Vector256<float> xa = Avx.LoadVector256(x + i);
-            Vector256<float> xb = Avx.LoadVector256(x + i + 8);
-            a0 = Fma.MultiplyAdd(Raw8(w + o), xa, a0);
-            a1 = Fma.MultiplyAdd(Raw8(w1 + o), xa, a1);
-            a2 = Fma.MultiplyAdd(Raw8(w2 + o), xa, a2);
-            a3 = Fma.MultiplyAdd(Raw8(w3 + o), xa, a3);
-            b0 = Fma.MultiplyAdd(Raw8(w + o + 16), xb, b0);
-            b1 = Fma.MultiplyAdd(Raw8(w1 + o + 16), xb, b1);
-            b2 = Fma.MultiplyAdd(Raw8(w2 + o + 16), xb, b2);
-            b3 = Fma.MultiplyAdd(Raw8(w3 + o + 16), xb, b3);
+            TVec xa = TL.Load(x + i);
+            TVec xb = TL.Load(x + i + n);
+            a0 = TL.MultiplyAdd(TL.Raw(w + o), xa, a0);
+            a1 = TL.MultiplyAdd(TL.Raw(w1 + o), xa, a1);
+            a2 = TL.MultiplyAdd(TL.Raw(w2 + o), xa, a2);
+            a3 = TL.MultiplyAdd(TL.Raw(w3 + o), xa, a3);
+            b0 = TL.MultiplyAdd(TL.Raw(w + o + h), xb, b0);
+            b1 = TL.MultiplyAdd(TL.Raw(w1 + o + h), xb, b1);
+            b2 = TL.MultiplyAdd(TL.Raw(w2 + o + h), xb, b2);
+            b3 = TL.MultiplyAdd(TL.Raw(w3 + o + h), xb, b3);
         }
 
-        if (i + 8 <= k)
+        if (i + n <= k)
         {
             nint o = (nint)i * 2;
-            Vector256<float> xa = Avx.LoadVector256(x + i);
-            a0 = Fma.MultiplyAdd(Raw8(w + o), xa, a0);
-            a1 = Fma.MultiplyAdd(Raw8(w1 + o), xa, a1);
-            a2 = Fma.MultiplyAdd(Raw8(w2 + o), xa, a2);
-            a3 = Fma.MultiplyAdd(Raw8(w3 + o), xa, a3);
-            i += 8;
+            TVec xa = TL.Load(x + i);
+            a0 = TL.MultiplyAdd(TL.Raw(w + o), xa, a0);
+            a1 = TL.MultiplyAdd(TL.Raw(w1 + o), xa, a1);
+            a2 = TL.MultiplyAdd(TL.Raw(w2 + o), xa, a2);
+            a3 = TL.MultiplyAdd(TL.Raw(w3 + o), xa, a3);
+            i += n;
         }
 
-        result[0] = Vector256.Sum(a0 + b0) + DotTail((ushort*)w, x, i, k);
-        result[1] = Vector256.Sum(a1 + b1) + DotTail((ushort*)w1, x, i, k);
-        result[2] = Vector256.Sum(a2 + b2) + DotTail((ushort*)w2, x, i, k);
-        result[3] = Vector256.Sum(a3 + b3) + DotTail((ushort*)w3, x, i, k);
+        result[0] = TL.Sum(TL.Add(a0, b0)) + DotTail((ushort*)w, x, i, k);
+        result[1] = TL.Sum(TL.Add(a1, b1)) + DotTail((ushort*)w1, x, i, k);
+        result[2] = TL.Sum(TL.Add(a2, b2)) + DotTail((ushort*)w2, x, i, k);
+        result[3] = TL.Sum(TL.Add(a3, b3)) + DotTail((ushort*)w3, x, i, k);
     }
 
+    /// <summary>One row, four independent accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float Dot1Avx2(byte* w, float* x, int k)
+    private static float Dot1<TL, TVec>(byte* w, float* x, int k)
+        where TL : struct, ILanes<TVec>
+        where TVec : struct
     {
-        Vector256<float> a = default, b = default, c = default, d = default;
+        int n = TL.Count;
+        TVec a = default, b = default, c = default, d = default;
         int i = 0;
-        for (; i + 32 <= k; i += 32)
+        for (; i + (4 * n) <= k; i += 4 * n)
         {
-            nint o = (nint)i * 2;
-            a = Fma.MultiplyAdd(Raw8(w + o), Avx.LoadVector256(x + i), a);
-            b = Fma.MultiplyAdd(Raw8(w + o + 16), Avx.LoadVector256(x + i + 8), b);
-            c = Fma.MultiplyAdd(Raw8(w + o + 32), Avx.LoadVector256(x + i + 16), c);
-            d = Fma.MultiplyAdd(Raw8(w + o + 48), Avx.LoadVector256(x + i + 24), d);
+            nint o = (nint)i * 2, h = (nint)n * 2;
+            a = TL.MultiplyAdd(TL.Raw(w + o), TL.Load(x + i), a);
+            b = TL.MultiplyAdd(TL.Raw(w + o + h), TL.Load(x + i + n), b);
+            c = TL.MultiplyAdd(TL.Raw(w + o + (2 * h)), TL.Load(x + i + (2 * n)), c);
+            d = TL.MultiplyAdd(TL.Raw(w + o + (3 * h)), TL.Load(x + i + (3 * n)), d);
         }
 
-        for (; i + 8 <= k; i += 8)
+        for (; i + n <= k; i += n)
         {
-            a = Fma.MultiplyAdd(Raw8(w + ((nint)i * 2)), Avx.LoadVector256(x + i), a);
+            a = TL.MultiplyAdd(TL.Raw(w + ((nint)i * 2)), TL.Load(x + i), a);
         }
 
-        return Vector256.Sum((a + b) + (c + d)) + DotTail((ushort*)w, x, i, k);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dot4Avx512(byte* w, nint stride, float* x, int k, float* result)
-    {
-        byte* w1 = w + stride, w2 = w1 + stride, w3 = w2 + stride;
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
-        int i = 0;
-        for (; i + 32 <= k; i += 32)
-        {
-            nint o = (nint)i * 2;
-            Sse.Prefetch0(w + o + PrefetchBytes);
-            Sse.Prefetch0(w1 + o + PrefetchBytes);
-            Sse.Prefetch0(w2 + o + PrefetchBytes);
-            Sse.Prefetch0(w3 + o + PrefetchBytes);
-            Vector512<float> xa = Vector512.Load(x + i);
-            Vector512<float> xb = Vector512.Load(x + i + 16);
-            a0 = Avx512F.FusedMultiplyAdd(Raw16(w + o), xa, a0);
-            a1 = Avx512F.FusedMultiplyAdd(Raw16(w1 + o), xa, a1);
-            a2 = Avx512F.FusedMultiplyAdd(Raw16(w2 + o), xa, a2);
-            a3 = Avx512F.FusedMultiplyAdd(Raw16(w3 + o), xa, a3);
-            b0 = Avx512F.FusedMultiplyAdd(Raw16(w + o + 32), xb, b0);
-            b1 = Avx512F.FusedMultiplyAdd(Raw16(w1 + o + 32), xb, b1);
-            b2 = Avx512F.FusedMultiplyAdd(Raw16(w2 + o + 32), xb, b2);
-            b3 = Avx512F.FusedMultiplyAdd(Raw16(w3 + o + 32), xb, b3);
-        }
-
-        if (i + 16 <= k)
-        {
-            nint o = (nint)i * 2;
-            Vector512<float> xa = Vector512.Load(x + i);
-            a0 = Avx512F.FusedMultiplyAdd(Raw16(w + o), xa, a0);
-            a1 = Avx512F.FusedMultiplyAdd(Raw16(w1 + o), xa, a1);
-            a2 = Avx512F.FusedMultiplyAdd(Raw16(w2 + o), xa, a2);
-            a3 = Avx512F.FusedMultiplyAdd(Raw16(w3 + o), xa, a3);
-            i += 16;
-        }
-
-        result[0] = Vector512.Sum(a0 + b0) + DotTail((ushort*)w, x, i, k);
-        result[1] = Vector512.Sum(a1 + b1) + DotTail((ushort*)w1, x, i, k);
-        result[2] = Vector512.Sum(a2 + b2) + DotTail((ushort*)w2, x, i, k);
-        result[3] = Vector512.Sum(a3 + b3) + DotTail((ushort*)w3, x, i, k);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float Dot1Avx512(byte* w, float* x, int k)
-    {
-        Vector512<float> a = default, b = default, c = default, d = default;
-        int i = 0;
-        for (; i + 64 <= k; i += 64)
-        {
-            nint o = (nint)i * 2;
-            a = Avx512F.FusedMultiplyAdd(Raw16(w + o), Vector512.Load(x + i), a);
-            b = Avx512F.FusedMultiplyAdd(Raw16(w + o + 32), Vector512.Load(x + i + 16), b);
-            c = Avx512F.FusedMultiplyAdd(Raw16(w + o + 64), Vector512.Load(x + i + 32), c);
-            d = Avx512F.FusedMultiplyAdd(Raw16(w + o + 96), Vector512.Load(x + i + 48), d);
-        }
-
-        for (; i + 16 <= k; i += 16)
-        {
-            a = Avx512F.FusedMultiplyAdd(Raw16(w + ((nint)i * 2)), Vector512.Load(x + i), a);
-        }
-
-        return Vector512.Sum((a + b) + (c + d)) + DotTail((ushort*)w, x, i, k);
+        return TL.Sum(TL.Add(TL.Add(a, b), TL.Add(c, d))) + DotTail((ushort*)w, x, i, k);
     }
 }
