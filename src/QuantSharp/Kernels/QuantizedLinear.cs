@@ -142,18 +142,7 @@ public static unsafe class QuantizedLinear
 
         try
         {
-            QuantSpec spec = (QuantSchemeKind)m[1] switch
-            {
-                QuantSchemeKind.Int8 => QuantSpec.Int8(),
-                QuantSchemeKind.Int4 => QuantSpec.Int4(m[4], m[5] != 0),
-                QuantSchemeKind.Int3 => QuantSpec.Int3(m[4], m[5] != 0),
-                QuantSchemeKind.Int2 => QuantSpec.Int2(m[4], m[5] != 0),
-                QuantSchemeKind.Nf4 => QuantSpec.FourBitFloat(false, m[6] != 0),
-                QuantSchemeKind.Fp4 => QuantSpec.FourBitFloat(true, m[6] != 0),
-                QuantSchemeKind.Ternary => QuantSpec.Ternary((TernaryGranularity)m[7], m[7] == (int)TernaryGranularity.PerGroup ? m[4] : QuantSpec.DefaultGroupSize),
-                var k when LatticeFormat.For(k) is not null => QuantSpec.Lattice(k),
-                _ => throw new QuantSharpException($"unknown scheme id {m[1]}"),
-            };
+            QuantSpec spec = QuantSpec.FromParts((QuantSchemeKind)m[1], m[4], m[5] != 0, m[6] != 0, (TernaryGranularity)m[7]);
             return (spec, m[2], m[3]);
         }
         catch (QuantSharpException e)

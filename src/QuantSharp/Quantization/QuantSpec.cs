@@ -92,11 +92,36 @@ public sealed record QuantSpec
     }
 
     /// <summary>int2 (<see cref="IntGroupScheme"/>) with <paramref name="groupSize"/> inputs per group (a positive multiple of 32, at most 4096).</summary>
-    public static QuantSpec Int2(int groupSize = 64, bool symmetric = false)
+    public static QuantSpec Int2(int groupSize = DefaultInt2GroupSize, bool symmetric = false)
     {
         CheckGroup(groupSize, "int2");
         return new(QuantSchemeKind.Int2, groupSize, symmetric, false, TernaryGranularity.PerRow);
     }
+
+    /// <summary>Group size int2 takes when none is given (2-bit codes need smaller groups than 3 and 4 bits).</summary>
+    public const int DefaultInt2GroupSize = 64;
+
+    /// <summary>The default group size of <paramref name="kind"/>'s group-wise form.</summary>
+    public static int DefaultGroupSizeOf(QuantSchemeKind kind) => kind == QuantSchemeKind.Int2 ? DefaultInt2GroupSize : DefaultGroupSize;
+
+    /// <summary>
+    /// The spec of <paramref name="kind"/> with the stored parameters that apply to it (the one place a stored scheme id
+    /// and its parameters become a spec: a weight's <c>qmeta</c>, a <c>quantization_config</c> entry). Parameters that do
+    /// not apply to the kind are ignored; those that do are validated.
+    /// </summary>
+    /// <exception cref="QuantSharpException">An unknown scheme id, or a parameter out of range.</exception>
+    public static QuantSpec FromParts(QuantSchemeKind kind, int groupSize, bool symmetric, bool doubleQuant, TernaryGranularity granularity) => kind switch
+    {
+        QuantSchemeKind.Int8 => Int8(),
+        QuantSchemeKind.Int4 => Int4(groupSize, symmetric),
+        QuantSchemeKind.Int3 => Int3(groupSize, symmetric),
+        QuantSchemeKind.Int2 => Int2(groupSize, symmetric),
+        QuantSchemeKind.Nf4 => FourBitFloat(false, doubleQuant),
+        QuantSchemeKind.Fp4 => FourBitFloat(true, doubleQuant),
+        QuantSchemeKind.Ternary => Ternary(granularity, groupSize),
+        _ when LatticeFormat.For(kind) is not null => Lattice(kind),
+        _ => throw new QuantSharpException($"unknown scheme id {(int)kind}"),
+    };
 
     /// <summary>A lattice codebook scheme (<see cref="LatticeScheme"/>): <see cref="QuantSchemeKind.Iq2Xs"/>,
     /// <see cref="QuantSchemeKind.Iq2S"/>, <see cref="QuantSchemeKind.Iq3Xxs"/> or <see cref="QuantSchemeKind.Iq3S"/>.</summary>
@@ -176,18 +201,12 @@ public sealed record QuantSpec
             throw new QuantSharpException($"a ternary scale granularity does not apply to scheme '{s}'");
         }
 
-        return baseSpec.Kind switch
-        {
-            QuantSchemeKind.Int8 => baseSpec,
-            _ when baseSpec.IsLattice => baseSpec,
-            QuantSchemeKind.Int4 => Int4(groupSize ?? baseSpec.GroupSize, symmetric || baseSpec.Symmetric),
-            QuantSchemeKind.Int3 => Int3(groupSize ?? baseSpec.GroupSize, symmetric || baseSpec.Symmetric),
-            QuantSchemeKind.Int2 => Int2(groupSize ?? baseSpec.GroupSize, symmetric || baseSpec.Symmetric),
-            QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4 => FourBitFloat(baseSpec.Kind == QuantSchemeKind.Fp4, doubleQuant || baseSpec.DoubleQuant),
-            _ => Ternary(
-                granularity ?? (groupSize is not null ? TernaryGranularity.PerGroup : baseSpec.Granularity),
-                groupSize ?? (baseSpec.GroupSize > 0 ? baseSpec.GroupSize : DefaultGroupSize)),
-        };
+        return FromParts(
+            baseSpec.Kind,
+            groupSize ?? (baseSpec.GroupSize > 0 ? baseSpec.GroupSize : DefaultGroupSize),
+            symmetric || baseSpec.Symmetric,
+            doubleQuant || baseSpec.DoubleQuant,
+            granularity ?? (groupSize is not null ? TernaryGranularity.PerGroup : baseSpec.Granularity));
     }
 
     /// <summary>Parses a scheme name: a bare scheme (<c>int4</c> = <c>int4-g128-asym</c>, <c>ternary</c> = <c>ternary-row</c>)

@@ -139,17 +139,8 @@ public sealed class QuantizationConfig
             };
         }
 
-        QuantSpec spec = QuantSpec.ParseName(scheme).Kind switch
-        {
-            QuantSchemeKind.Int8 => QuantSpec.Int8(),
-            QuantSchemeKind.Int4 => QuantSpec.Int4(group ?? QuantSpec.DefaultGroupSize, sym),
-            QuantSchemeKind.Int3 => QuantSpec.Int3(group ?? QuantSpec.DefaultGroupSize, sym),
-            QuantSchemeKind.Int2 => QuantSpec.Int2(group ?? 64, sym),
-            QuantSchemeKind.Nf4 => QuantSpec.FourBitFloat(false, dq),
-            QuantSchemeKind.Fp4 => QuantSpec.FourBitFloat(true, dq),
-            var k when LatticeFormat.For(k) is not null => QuantSpec.Lattice(k),
-            _ => QuantSpec.Ternary(granularity ?? TernaryGranularity.PerRow, group ?? QuantSpec.DefaultGroupSize),
-        };
+        QuantSchemeKind kind = QuantSpec.ParseName(scheme).Kind;
+        QuantSpec spec = QuantSpec.FromParts(kind, group ?? QuantSpec.DefaultGroupSizeOf(kind), sym, dq, granularity ?? TernaryGranularity.PerRow);
         if (block.TryGetProperty("bits", out JsonElement bits) && bits.ValueKind == JsonValueKind.Number && bits.GetInt32() != spec.Bits)
         {
             throw new QuantSharpException($"quantization_config.bits is {bits.GetInt32()} but scheme {spec.Name} stores {spec.Bits}-bit codes");
