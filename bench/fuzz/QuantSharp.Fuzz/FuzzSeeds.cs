@@ -1,3 +1,4 @@
+using QuantSharp.Quantization.Gguf;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;

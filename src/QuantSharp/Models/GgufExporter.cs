@@ -1,3 +1,4 @@
+using QuantSharp.Quantization.Gguf;
 using QuantSharp.Tokenizers;
 using System.Runtime.InteropServices;
 using QuantSharp.Formats;

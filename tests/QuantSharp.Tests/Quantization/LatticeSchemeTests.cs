@@ -1,3 +1,4 @@
+using QuantSharp.Quantization.Gguf;
 using QuantSharp.Formats.Gguf;
 using QuantSharp.Kernels;
 using QuantSharp.Quantization;

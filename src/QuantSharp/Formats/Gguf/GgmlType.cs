@@ -88,7 +88,7 @@ public static class GgmlTypeInfo
         or GgmlType.TQ1_0 or GgmlType.TQ2_0 or GgmlType.Q2_0 or GgmlType.IQ4_NL or GgmlType.IQ4_XS
         or GgmlType.IQ2_XXS or GgmlType.IQ2_XS or GgmlType.IQ2_S or GgmlType.IQ3_XXS or GgmlType.IQ3_S or GgmlType.IQ1_S or GgmlType.IQ1_M;
 
-    /// <summary>True when <see cref="GgufQuantize"/> can produce <paramref name="type"/> from floats.</summary>
+    /// <summary>True when QuantSharp's GGUF quantizers (Quantization/Gguf) can produce <paramref name="type"/> from floats.</summary>
     public static bool CanQuantize(GgmlType type) => type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
         or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0
         or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.TQ1_0 or GgmlType.TQ2_0 or GgmlType.Q2_0 or GgmlType.IQ4_NL;

@@ -73,41 +73,6 @@ public sealed unsafe class GgufTensorInfo
     /// <summary>Dimensions as text in ggml order, e.g. "ne=[4096, 11008]".</summary>
     public string DimensionsText => "ne=[" + string.Join(", ", Dimensions) + "]";
 
-    /// <summary>Dequantizes row <paramref name="row"/> (ne[0] values) into <paramref name="destination"/>.</summary>
-    /// <exception cref="GgufException">The type has no dequantizer (<see cref="GgufError.UnsupportedTensorType"/>).</exception>
-    public void DequantizeRow(long row, Span<float> destination)
-    {
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((ulong)row, (ulong)RowCount, nameof(row));
-        if (!GgmlTypeInfo.CanDequantize(Type))
-        {
-            throw new GgufException(GgufError.UnsupportedTensorType, _file.Location, Name, $"tensor type {Type} cannot be dequantized by QuantSharp");
-        }
-
-        int n = checked((int)RowLength);
-        if (destination.Length < n)
-        {
-            throw new ArgumentException($"tensor '{Name}': destination holds {destination.Length} values, a row has {n}", nameof(destination));
-        }
-
-        fixed (float* d = destination)
-        {
-            GgufDequantize.Row(Type, Pointer + row * RowBytes, d, n);
-        }
-    }
-
-    /// <summary>Dequantizes the whole tensor to a new float array (small tensors: norms, biases; tests).</summary>
-    public float[] ToFloatArray()
-    {
-        var result = new float[checked((int)ElementCount)];
-        int n = checked((int)RowLength);
-        for (long r = 0; r < RowCount; r++)
-        {
-            DequantizeRow(r, result.AsSpan((int)(r * n), n));
-        }
-
-        return result;
-    }
-
     /// <summary>The tensor as a <see cref="TensorView"/> when its type maps to a <see cref="DType"/> (F32, F16, BF16,
     /// I8, I16, I32, I64); null for block-quantized types.</summary>
     public TensorView? ToTensorView()

@@ -1,3 +1,4 @@
+using QuantSharp.Quantization.Gguf;
 using System.Buffers.Binary;
 using System.Text;
 using QuantSharp.Formats.Gguf;

@@ -1,3 +1,4 @@
+using QuantSharp.Quantization.Gguf;
 using System.Runtime.InteropServices;
 using QuantSharp.Formats.Gguf;
 using QuantSharp.Kernels;

@@ -1,6 +1,9 @@
+using QuantSharp.Quantization.Gguf;
 using QuantSharp.Formats.Gguf;
 
-namespace QuantSharp.Tests.Formats.Gguf;
+using QuantSharp.Tests.Formats.Gguf;
+
+namespace QuantSharp.Tests.Quantization.Gguf;
 
 public class GgufQuantizeTests
 {

@@ -1,8 +1,9 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using QuantSharp.Tensors;
+using QuantSharp.Formats.Gguf;
 
-namespace QuantSharp.Formats.Gguf;
+namespace QuantSharp.Quantization.Gguf;
 
 /// <summary>
 /// Block → float conversion for each supported <see cref="GgmlType"/>, following the block layouts documented on the

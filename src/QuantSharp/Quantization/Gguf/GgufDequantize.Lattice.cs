@@ -1,4 +1,6 @@
-namespace QuantSharp.Formats.Gguf;
+using QuantSharp.Formats.Gguf;
+
+namespace QuantSharp.Quantization.Gguf;
 
 /// <summary>Dequantizers of the lattice-grid types (IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S); layouts on
 /// the <c>Block*</c> structs in <c>GgufLatticeBlocks.cs</c>, products in ggml's order so results are bit-identical.</summary>

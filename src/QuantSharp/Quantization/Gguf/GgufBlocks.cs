@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
+using QuantSharp.Formats.Gguf;
 
-namespace QuantSharp.Formats.Gguf;
+namespace QuantSharp.Quantization.Gguf;
 
 // Block layouts of ggml's quantized types (ggml-common.h), read in place from the memory map. All fields are
 // little-endian; "half" is IEEE binary16. Element i of a row lives in block i / BlockSize.

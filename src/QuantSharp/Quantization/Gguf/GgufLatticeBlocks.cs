@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
+using QuantSharp.Formats.Gguf;
 
-namespace QuantSharp.Formats.Gguf;
+namespace QuantSharp.Quantization.Gguf;
 
 // The IQ1/IQ2/IQ3 block layouts of llama.cpp (ggml-common.h). Each holds 256 weights as 32 groups of 8 (or 64 of 4)
 // whose magnitudes are one entry of a fixed lattice grid (GgufLatticeGrids) and whose signs are stored apart. A

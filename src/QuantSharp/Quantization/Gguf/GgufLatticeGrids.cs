@@ -1,4 +1,6 @@
-namespace QuantSharp.Formats.Gguf;
+using QuantSharp.Formats.Gguf;
+
+namespace QuantSharp.Quantization.Gguf;
 
 /// <summary>
 /// The lattice grids of llama.cpp's IQ1/IQ2/IQ3 types, expanded from the packed level indices in

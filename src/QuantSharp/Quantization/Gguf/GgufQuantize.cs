@@ -1,8 +1,9 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using QuantSharp.Tensors;
+using QuantSharp.Formats.Gguf;
 
-namespace QuantSharp.Formats.Gguf;
+namespace QuantSharp.Quantization.Gguf;
 
 /// <summary>
 /// Float → block quantization reproducing llama.cpp's reference quantizers (<c>quantize_row_*_ref</c> in

@@ -1,6 +1,9 @@
+using QuantSharp.Quantization.Gguf;
 using QuantSharp.Formats.Gguf;
 
-namespace QuantSharp.Tests.Formats.Gguf;
+using QuantSharp.Tests.Formats.Gguf;
+
+namespace QuantSharp.Tests.Quantization.Gguf;
 
 /// <summary>Hand-worked blocks: the bytes are written out literally and each expected value is derived in a comment
 /// from the layout documented on the block struct (and in llama.cpp's ggml-quants.c).</summary>
