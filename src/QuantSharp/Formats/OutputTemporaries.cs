@@ -36,18 +36,6 @@ public static class OutputTemporaries
         return temp;
     }
 
-    /// <summary>Creates a scratch data file of this process named after <paramref name="name"/> in <paramref name="directory"/>
-    /// (default: the system temp folder), after deleting the ones killed runs left there; the caller deletes it with
-    /// <see cref="Delete"/>.</summary>
-    /// <exception cref="OperationCanceledException">The process is ending.</exception>
-    public static FileStream CreateScratch(string? directory, string name, out string path)
-    {
-        string target = Path.Combine(directory ?? Path.GetTempPath(), name);
-        RemoveStale(target);
-        path = Claim(target);
-        return new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20);
-    }
-
     /// <summary>Runs <paramref name="rename"/>, which moves <paramref name="temp"/> into place, and stops tracking it; never
     /// at the same time as <see cref="RemoveLive"/>, and not at all once it has run.</summary>
     /// <exception cref="OperationCanceledException">The process is ending: the output is not published.</exception>

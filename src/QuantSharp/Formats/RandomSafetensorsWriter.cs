@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
 using System.Numerics.Tensors;
-using System.Runtime.CompilerServices;
 using System.Text.Json;
 using QuantSharp.Tensors;
 

@@ -13,17 +13,17 @@ namespace QuantSharp.Formats;
 /// </summary>
 public sealed class SafetensorsWriter : IDisposable
 {
-    private readonly string _dataPath;
-    private readonly FileStream _data;
+    private readonly ScratchFile _scratch;
     private readonly List<(string Name, DType DType, long[] Shape, long Begin, long End)> _entries = new();
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
     private bool _done;
 
+    private FileStream Data => _scratch.Stream;
+
     /// <summary>Starts a writer; temporary data goes next to <paramref name="tempDirectory"/> (default: the system temp folder).</summary>
     public SafetensorsWriter(string? tempDirectory = null)
     {
-        // The data file is a temporary of this process (OutputTemporaries), so a killed run's is removed by the next one.
-        _data = OutputTemporaries.CreateScratch(tempDirectory, "quantsharp-safetensors-data", out _dataPath);
+        _scratch = new ScratchFile(tempDirectory, "quantsharp-safetensors-data");
     }
 
     /// <summary>String metadata written as <c>__metadata__</c>.</summary>
@@ -36,8 +36,8 @@ public sealed class SafetensorsWriter : IDisposable
     public void Add(string name, DType dtype, ReadOnlySpan<long> shape, ReadOnlySpan<byte> data)
     {
         long begin = Begin(name, dtype, shape, data.Length);
-        _data.Write(data);
-        _entries.Add((name, dtype, shape.ToArray(), begin, _data.Position));
+        Data.Write(data);
+        _entries.Add((name, dtype, shape.ToArray(), begin, Data.Position));
     }
 
     /// <summary>Appends an F32 tensor.</summary>
@@ -53,10 +53,10 @@ public sealed class SafetensorsWriter : IDisposable
         const long Piece = 1L << 30;
         for (long offset = 0; offset < view.ByteLength; offset += Piece)
         {
-            _data.Write(new ReadOnlySpan<byte>(view.Pointer + offset, (int)Math.Min(Piece, view.ByteLength - offset)));
+            Data.Write(new ReadOnlySpan<byte>(view.Pointer + offset, (int)Math.Min(Piece, view.ByteLength - offset)));
         }
 
-        _entries.Add((tensor, view.DType, (long[])view.Shape.Clone(), begin, _data.Position));
+        _entries.Add((tensor, view.DType, (long[])view.Shape.Clone(), begin, Data.Position));
     }
 
     /// <summary>Checks a new entry (bytes match shape × dtype, name not yet used) and returns its start offset.</summary>
@@ -79,7 +79,7 @@ public sealed class SafetensorsWriter : IDisposable
             throw new ArgumentException($"tensor '{name}' added twice");
         }
 
-        return _data.Position;
+        return Data.Position;
     }
 
     /// <summary>Writes the file to <paramref name="path"/> atomically (temp file, then rename).</summary>
@@ -95,9 +95,9 @@ public sealed class SafetensorsWriter : IDisposable
                 System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);
                 output.Write(len);
                 output.Write(header);
-                _data.Flush();
-                _data.Position = 0;
-                _data.CopyTo(output);
+                Data.Flush();
+                Data.Position = 0;
+                Data.CopyTo(output);
             });
         }
         finally
@@ -112,13 +112,7 @@ public sealed class SafetensorsWriter : IDisposable
     /// <summary>Deletes the temporary data; an uncommitted file is never created.</summary>
     public void Dispose()
     {
-        if (_done)
-        {
-            return;
-        }
-
         _done = true;
-        _data.Dispose();
-        OutputTemporaries.Delete(_dataPath);
+        _scratch.Dispose();
     }
 }

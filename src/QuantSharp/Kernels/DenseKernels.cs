@@ -1,6 +1,4 @@
 using System.Numerics.Tensors;
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 using QuantSharp.Tensors;
 
 namespace QuantSharp.Kernels;

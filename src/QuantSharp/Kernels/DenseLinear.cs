@@ -1,5 +1,3 @@
-using System.Runtime.Intrinsics;
-using System.Runtime.CompilerServices;
 using QuantSharp.Tensors;
 
 namespace QuantSharp.Kernels;

@@ -1,4 +1,3 @@
-
 namespace QuantSharp.Kernels;
 
 /// <summary>

@@ -1,5 +1,4 @@
 using QuantSharp.Quantization.Gguf;
-using System.Runtime.CompilerServices;
 using QuantSharp.Formats.Gguf;
 
 namespace QuantSharp.Kernels;

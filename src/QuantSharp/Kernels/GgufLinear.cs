@@ -1,6 +1,4 @@
 using QuantSharp.Quantization.Gguf;
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics.X86;
 using QuantSharp.Formats.Gguf;
 using QuantSharp.Tensors;
 

@@ -1,6 +1,4 @@
 using System.Numerics.Tensors;
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics.X86;
 using QuantSharp.Quantization;
 using QuantSharp.Tensors;
 

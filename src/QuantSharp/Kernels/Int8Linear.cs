@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics.X86;
 using QuantSharp.Quantization;
 using QuantSharp.Tensors;
 

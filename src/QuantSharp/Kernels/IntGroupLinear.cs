@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using QuantSharp.Quantization;
 using QuantSharp.Tensors;
 

@@ -1,7 +1,5 @@
 using QuantSharp.Quantization.Gguf;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 using QuantSharp.Formats.Gguf;
 
 namespace QuantSharp.Kernels;

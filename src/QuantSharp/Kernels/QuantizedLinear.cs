@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using QuantSharp.Formats;
 using QuantSharp.Quantization;

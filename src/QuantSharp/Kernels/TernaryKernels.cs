@@ -1,6 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using QuantSharp.Quantization;
 
 namespace QuantSharp.Kernels;

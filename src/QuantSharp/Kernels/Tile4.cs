@@ -1,6 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-
 namespace QuantSharp.Kernels;
 
 /// <summary>The four results of a 4-row decode tile written to consecutive outputs.</summary>

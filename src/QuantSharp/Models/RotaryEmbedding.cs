@@ -1,4 +1,3 @@
-
 namespace QuantSharp.Models;
 
 /// <summary>Rotary position embeddings with cos/sin tables precomputed once per model.</summary>

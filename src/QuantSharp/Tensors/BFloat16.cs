@@ -1,6 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-
 namespace QuantSharp.Tensors;
 
 /// <summary>bfloat16 ↔ float conversion: a bfloat16 is the top 16 bits of an IEEE float32.</summary>

@@ -12,19 +12,19 @@ namespace QuantSharp.Formats.Gguf;
 /// </summary>
 public sealed class GgufWriter : IDisposable
 {
-    private readonly string _dataPath;
-    private readonly FileStream _data;
+    private readonly ScratchFile _scratch;
     private readonly List<KeyValuePair<string, GgufValue>> _values = new();
     private readonly HashSet<string> _keys = new(StringComparer.Ordinal);
     private readonly List<(string Name, GgmlType Type, long[] Ne, long Offset)> _tensors = new();
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
     private bool _done;
 
+    private FileStream Data => _scratch.Stream;
+
     /// <summary>Starts a writer; temporary tensor data goes to <paramref name="tempDirectory"/> (default: the system temp folder).</summary>
     public GgufWriter(string? tempDirectory = null)
     {
-        // The data file is a temporary of this process (OutputTemporaries), so a killed run's is removed by the next one.
-        _data = OutputTemporaries.CreateScratch(tempDirectory, "quantsharp-gguf-data", out _dataPath);
+        _scratch = new ScratchFile(tempDirectory, "quantsharp-gguf-data");
     }
 
     /// <summary>Alignment of tensor data; set from a u32 <c>general.alignment</c> entry when one is added.</summary>
@@ -120,9 +120,9 @@ public sealed class GgufWriter : IDisposable
             throw new ArgumentException($"tensor '{name}' added twice", nameof(name));
         }
 
-        long offset = _data.Position;
-        _data.Write(data);
-        WritePadding(_data, Alignment);
+        long offset = Data.Position;
+        Data.Write(data);
+        WritePadding(Data, Alignment);
         _tensors.Add((name, type, ne.ToArray(), offset));
     }
 
@@ -136,9 +136,9 @@ public sealed class GgufWriter : IDisposable
             {
                 WriteHeader(output);
                 WritePadding(output, Alignment);
-                _data.Flush();
-                _data.Position = 0;
-                _data.CopyTo(output);
+                Data.Flush();
+                Data.Position = 0;
+                Data.CopyTo(output);
             });
         }
         finally
@@ -156,9 +156,9 @@ public sealed class GgufWriter : IDisposable
             using var output = new MemoryStream();
             WriteHeader(output);
             WritePadding(output, Alignment);
-            _data.Flush();
-            _data.Position = 0;
-            _data.CopyTo(output);
+            Data.Flush();
+            Data.Position = 0;
+            Data.CopyTo(output);
             return output.ToArray();
         }
         finally
@@ -272,13 +272,7 @@ public sealed class GgufWriter : IDisposable
     /// <summary>Deletes the temporary data; an uncommitted file is never created.</summary>
     public void Dispose()
     {
-        if (_done)
-        {
-            return;
-        }
-
         _done = true;
-        _data.Dispose();
-        OutputTemporaries.Delete(_dataPath);
+        _scratch.Dispose();
     }
 }

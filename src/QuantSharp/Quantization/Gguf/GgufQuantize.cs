@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using QuantSharp.Tensors;
 using QuantSharp.Formats.Gguf;
