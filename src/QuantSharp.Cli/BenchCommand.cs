@@ -14,16 +14,74 @@ namespace QuantSharp.Cli;
 internal static class BenchCommand
 {
     /// <summary>One row of the report.</summary>
-    private sealed record Row(string Scheme, int Threads, SpeedResult Speed, BandwidthResult Bandwidth, LlamaRow? Llama = null)
+    private sealed record Row(string Scheme, int Threads, SpeedResult Speed, BandwidthResult Bandwidth, double? ComputeWeightsPerSecond, long WeightsPerToken, LlamaRow? Llama = null)
     {
         /// <summary>Decode speed over the speed at which the measured bandwidth streams the weights once per token.</summary>
         public double RooflineFraction => Speed.DecodeGBps / Bandwidth.ReadGBps;
+
+        /// <summary>Tokens per second the measured bandwidth allows (every weight byte read once per token).</summary>
+        public double BandwidthRoof => Bandwidth.ReadGBps * 1e9 / Speed.StreamedBytesPerToken;
+
+        /// <summary>Tokens per second the decode kernel's arithmetic allows on <see cref="Threads"/> cores (weights in L2).</summary>
+        public double? ComputeRoof => ComputeWeightsPerSecond * Threads / WeightsPerToken;
+
+        /// <summary>Which roof is lower.</summary>
+        public string Bound => ComputeRoof < BandwidthRoof ? "compute" : "bandwidth";
+
+        /// <summary>Decode speed over the lower roof.</summary>
+        public double MinRoofFraction => Speed.DecodeTokensPerSecond / Math.Min(BandwidthRoof, ComputeRoof ?? double.PositiveInfinity);
     }
 
     /// <summary>llama.cpp's figures for the GGUF type paired with a scheme, from runs alternated with ours.</summary>
     private sealed record LlamaRow(string Type, long StreamedBytesPerToken, double Decode, double MedianDecode, double Prefill, double MedianPrefill, double? CpuCores)
     {
         public double DecodeGBps => StreamedBytesPerToken * Decode / 1e9;
+    }
+
+    /// <summary>The compute roof of <paramref name="scheme"/>: one thread's MatVec weights/s on a random L2-sized matrix of
+    /// <paramref name="cols"/> inputs in that format; null for a stored format QuantSharp cannot make from floats.</summary>
+    private static double? MeasureComputeRoof(string scheme, int cols)
+    {
+        string name = scheme.StartsWith("gguf-", StringComparison.Ordinal) ? scheme["gguf-".Length..] : scheme;
+        Func<Tensors.TensorView, ILinearWeight> convert;
+        try
+        {
+            convert = SchemeLinearProvider.Converter(name);
+        }
+        catch (QuantSharpException)
+        {
+            return null;
+        }
+
+        ILinearWeight Make(int rows)
+        {
+            var rng = new Random(rows);
+            float[] values = new float[rows * cols];
+            for (int i = 0; i < values.Length; i++)
+            {
+                values[i] = (float)((rng.NextDouble() * 2) - 1) * 0.05f;
+            }
+
+            return convert(Tensors.TensorView.FromFloats("roof", [rows, cols], values));
+        }
+
+        // Loading a converted model leaves garbage a background collection would sweep while the timer runs.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        int previous = WorkerPool.Shared.Threads;
+        WorkerPool.SetSharedThreads(1);
+        try
+        {
+            return ComputeRoof.WeightsPerSecond(Make(ComputeRoof.Rows(Make(16).BytesInMemory / 16)));
+        }
+        catch (QuantSharpException)
+        {
+            return null;
+        }
+        finally
+        {
+            WorkerPool.SetSharedThreads(previous);
+        }
     }
 
     public static Command Create()
@@ -251,6 +309,8 @@ internal static class BenchCommand
                     : stored is not null ? ModelLoader.Load(path)
                     : ModelLoader.Load(path, new LoadOptions { LinearProvider = (c, s) => new SchemeLinearProvider(c, s, scheme) });
                 progress.Report(1, 1, "weights ready");
+                double? computeWps = MeasureComputeRoof(scheme, config.HiddenSize);
+                long weightsPerToken = SpeedBenchmark.WeightsPerToken(loaded.Model);
                 foreach (int t in threadCounts)
                 {
                     WorkerPool.SetSharedThreads(t);
@@ -265,10 +325,11 @@ internal static class BenchCommand
                         speed = SpeedBenchmark.Run(loaded.Model, options);
                     }
 
-                    var row = new Row(scheme, t, speed, bandwidth[t], theirs);
+                    var row = new Row(scheme, t, speed, bandwidth[t], computeWps, weightsPerToken, theirs);
                     rows.Add(row);
                     Console.Error.WriteLine($"bench {scheme} ×{t}: decode {speed.DecodeTokensPerSecond:F2} tok/s ({speed.DecodeGBps:F1} GB/s, {row.RooflineFraction:P0} of {bandwidth[t].ReadGBps:F1}), "
                         + $"prefill {speed.PrefillTokensPerSecond:F1} tok/s, {speed.AllocatedBytesPerToken:F0} B allocated/token, {speed.DecodeCpuUtilization:F2} cores busy"
+                        + (row.ComputeRoof is double roof ? $", compute roof {roof:F1} tok/s ({row.Bound}-bound, {row.MinRoofFraction:P0} of the lower roof)" : "")
                         + (theirs is null ? "" : $"; llama.cpp {theirs.Type}: decode {theirs.Decode:F2} tok/s, prefill {theirs.Prefill:F1} tok/s" + (theirs.CpuCores is double c ? $", {c:F2} cores" : "")));
                     foreach (int b in batches)
                     {
@@ -327,6 +388,15 @@ internal static class BenchCommand
                     w.WriteNumber("decode_gb_per_second", Math.Round(r.Speed.DecodeGBps, 2));
                     w.WriteNumber("bandwidth_gb_per_second", Math.Round(r.Bandwidth.ReadGBps, 2));
                     w.WriteNumber("roofline_fraction", Math.Round(r.RooflineFraction, 3));
+                    w.WriteNumber("bandwidth_roof_tokens_per_second", Math.Round(r.BandwidthRoof, 3));
+                    if (r.ComputeRoof is double roof)
+                    {
+                        w.WriteNumber("compute_weights_per_second_per_core", Math.Round(r.ComputeWeightsPerSecond!.Value));
+                        w.WriteNumber("compute_roof_tokens_per_second", Math.Round(roof, 3));
+                        w.WriteString("bound", r.Bound);
+                        w.WriteNumber("min_roof_fraction", Math.Round(r.MinRoofFraction, 3));
+                    }
+
                     w.WriteNumber("allocated_bytes_per_token", Math.Round(r.Speed.AllocatedBytesPerToken, 1));
                     w.WriteNumber("decode_cpu_cores", Math.Round(r.Speed.DecodeCpuUtilization, 2));
                     if (r.Llama is LlamaRow l)
@@ -374,7 +444,7 @@ internal static class BenchCommand
         else
         {
             bool vs = rows.Any(r => r.Llama is not null);
-            var table = new Table().AddColumns("scheme", "threads", "decode tok/s", "prefill tok/s", "MiB/token", "GB/s", "probe GB/s", "roofline", "B alloc/token", "CPU cores");
+            var table = new Table().AddColumns("scheme", "threads", "decode tok/s", "prefill tok/s", "MiB/token", "GB/s", "probe GB/s", "roofline", "compute roof", "bound", "of lower roof", "B alloc/token", "CPU cores");
             if (vs)
             {
                 table.AddColumns("llama.cpp type", "llama decode", "llama prefill", "llama roofline", "decode ×", "prefill ×");
@@ -385,7 +455,9 @@ internal static class BenchCommand
                 var cells = new List<string>
                 {
                     Markup.Escape(r.Scheme), r.Threads.ToString(), $"{r.Speed.DecodeTokensPerSecond:F2}", $"{r.Speed.PrefillTokensPerSecond:F1}",
-                    $"{r.Speed.StreamedBytesPerToken / 1048576.0:F1}", $"{r.Speed.DecodeGBps:F1}", $"{r.Bandwidth.ReadGBps:F1}", $"{r.RooflineFraction:P0}", $"{r.Speed.AllocatedBytesPerToken:F0}", $"{r.Speed.DecodeCpuUtilization:F2}",
+                    $"{r.Speed.StreamedBytesPerToken / 1048576.0:F1}", $"{r.Speed.DecodeGBps:F1}", $"{r.Bandwidth.ReadGBps:F1}", $"{r.RooflineFraction:P0}",
+                    r.ComputeRoof is double roof ? $"{roof:F1}" : "-", r.ComputeRoof is null ? "-" : r.Bound, r.ComputeRoof is null ? "-" : $"{r.MinRoofFraction:P0}",
+                    $"{r.Speed.AllocatedBytesPerToken:F0}", $"{r.Speed.DecodeCpuUtilization:F2}",
                 };
                 if (vs)
                 {
@@ -403,7 +475,7 @@ internal static class BenchCommand
             }
 
             AnsiConsole.Write(table);
-            Console.Out.WriteLine($"best of {options.Repeats} runs after a warm-up; prompt {options.PromptTokens} tokens, decode {options.GenerateTokens} tokens; roofline = probe bandwidth / weight bytes per token.");
+            Console.Out.WriteLine($"best of {options.Repeats} runs after a warm-up; prompt {options.PromptTokens} tokens, decode {options.GenerateTokens} tokens; roofline = probe bandwidth / weight bytes per token; compute roof = tok/s the decode kernel allows on this many cores with the weights in L2 (ComputeRoof), bound = the lower of the two roofs.");
             if (vs)
             {
                 Console.Out.WriteLine($"llama.cpp timed through {llama!.LlamaBenchPath ?? "node-llama-cpp"}.");

@@ -62,6 +62,11 @@ public static class SpeedBenchmark
     public static long StreamedBytesPerToken(TransformerModel model)
         => model.BlockLinears().Sum(l => l.Weight.BytesInMemory) + (model.LmHead?.BytesInMemory ?? 0);
 
+    /// <summary>Weights one decoded token multiplies: every linear layer in the blocks and the LM head (the compute
+    /// roof's counterpart of <see cref="StreamedBytesPerToken"/>).</summary>
+    public static long WeightsPerToken(TransformerModel model)
+        => model.BlockLinears().Sum(l => (long)l.Weight.Rows * l.Weight.Cols) + (model.LmHead is { } head ? (long)head.Rows * head.Cols : 0);
+
     /// <summary>
     /// Batched decode on the kernels' current thread count: <paramref name="sequences"/> sessions each get a prompt of
     /// <see cref="SpeedOptions.PromptTokens"/> different token ids (not timed), then <see cref="SpeedOptions.GenerateTokens"/>

@@ -114,6 +114,7 @@ public sealed unsafe class DenseLinear : ILinearWeight
         return state == 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ScanSlice(ref Job job, int start, int end)
     {
         if (F16RowKernels.HasInfOrNaN((ushort*)job.W + ((long)start * job.Cols), (long)(end - start) * job.Cols))
@@ -122,6 +123,7 @@ public sealed unsafe class DenseLinear : ILinearWeight
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MatVecF16Slice(ref Job job, int start, int end)
     {
         F16RowKernels.MatVecRows(job.W, job.Cols, job.X, job.Shift, job.Y, start, end);
@@ -161,6 +163,7 @@ public sealed unsafe class DenseLinear : ILinearWeight
         GC.KeepAlive(_view); // the workers read its memory through a raw pointer
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MatVecSlice(ref Job job, int start, int end)
     {
         switch (job.DType)
@@ -180,6 +183,7 @@ public sealed unsafe class DenseLinear : ILinearWeight
     /// <summary>Rows converted to F32 at a time for F16/BF16 weights (64 rows × 1536 floats = 384 KiB, in L2).</summary>
     private const int ConvertRows = 64;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MatMulSlice(ref Job job, int start, int end)
     {
         int cols = job.Cols;

@@ -47,6 +47,7 @@ public sealed unsafe class GgufDequantLinear : GgufBlockLinear
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Slice(ref Job job, int start, int end)
     {
         float* row = ThreadScratch.Floats(job.Cols);

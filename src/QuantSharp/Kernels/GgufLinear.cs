@@ -143,6 +143,7 @@ public sealed unsafe class GgufLinear : GgufBlockLinear
 
     /// <summary>Q4_0 on its split layout (<see cref="Q4_0SplitLayout"/>) through the int4 kernels: decode one row at a
     /// time (<see cref="Int4Kernels.DotRow"/>), prefill in 8-row interleaved tiles (<see cref="InterleavedPrefill"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SplitQ4_0Slice(ref Job job, int start, int end)
     {
         int blocks = job.Cols / 32;
@@ -185,6 +186,7 @@ public sealed unsafe class GgufLinear : GgufBlockLinear
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Slice(ref Job job, int start, int end)
     {
         int blocks32 = job.Cols / 32;

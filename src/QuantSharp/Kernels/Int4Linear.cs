@@ -177,6 +177,7 @@ internal sealed unsafe class Int4Linear : PackedLinear
     }
 
     /// <summary>Batched decode: every row is read once for each four tokens (the rest one token at a time).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SmallBatch(ref Job job, int start, int end)
     {
         int chunks = job.X.Chunks;

@@ -85,6 +85,7 @@ internal sealed unsafe class Int8Linear : PackedLinear
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Slice(ref Job job, int start, int end)
     {
         int chunks = job.X.Chunks;
@@ -139,6 +140,7 @@ internal sealed unsafe class Int8Linear : PackedLinear
     }
 
     /// <summary>Batched decode: each row once per four tokens, the rest one token at a time; bit-identical to MatVec.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SmallBatchSlice(ref Job job, int start, int end)
     {
         int chunks = job.X.Chunks;

@@ -70,6 +70,7 @@ internal sealed unsafe class LatticeLinear : PackedLinear
         public float* Y;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DotSlice(ref DotJob job, int start, int end)
     {
         for (int r = start; r < end; r++)

@@ -85,6 +85,7 @@ public abstract class PackedLinear : ILinearWeight
         public int Tokens;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void DequantizedSlice(ref DequantizedJob job, int start, int end)
     {
         PackedLinear self = job.Self;

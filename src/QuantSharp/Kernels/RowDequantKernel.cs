@@ -29,6 +29,7 @@ internal static unsafe class RowDequantKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Slice(ref Job job, int start, int end)
     {
         int cols = job.W.Cols, rows = job.W.Rows;

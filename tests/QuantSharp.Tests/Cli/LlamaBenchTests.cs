@@ -127,6 +127,16 @@ public class LlamaBenchTests
         double ratio = result.GetProperty("decode_tokens_per_second").GetDouble() / 432.25;
         Assert.InRange(llama.GetProperty("decode_ratio").GetDouble(), ratio - 0.011, ratio + 0.011);
         Assert.Contains("llama.cpp f16: decode 432.25 tok/s, prefill 9876.5 tok/s", stderr);
+
+        // The two roofs: bandwidth (probe GB/s over weight bytes per token) and compute (one core's L2-resident MatVec
+        // weights/s); the row names the lower one and the decode speed's fraction of it.
+        double decode = result.GetProperty("decode_tokens_per_second").GetDouble();
+        double bandwidthRoof = result.GetProperty("bandwidth_roof_tokens_per_second").GetDouble();
+        double computeRoof = result.GetProperty("compute_roof_tokens_per_second").GetDouble();
+        Assert.InRange(bandwidthRoof, 0.999 * result.GetProperty("bandwidth_gb_per_second").GetDouble() * 1e9 / result.GetProperty("weight_bytes_per_token").GetDouble(), double.MaxValue);
+        Assert.True(result.GetProperty("compute_weights_per_second_per_core").GetDouble() > 0);
+        Assert.Equal(computeRoof < bandwidthRoof ? "compute" : "bandwidth", result.GetProperty("bound").GetString());
+        Assert.Equal(decode / Math.Min(bandwidthRoof, computeRoof), result.GetProperty("min_roof_fraction").GetDouble(), 0.01);
     }
 
     [Fact]
