@@ -99,7 +99,8 @@ internal static class BenchCommand
         var probeMiB = new Option<int>("--probe-mib") { Description = "Size of the bandwidth probe's buffer in MiB (≫ L3).", DefaultValueFactory = _ => 512 };
         var json = CliOptions.Json();
         var command = new Command("bench", "Decode and prefill speed per scheme × thread count: tokens/s, GB/s of weights streamed per decoded token, the read\n"
-            + "bandwidth measured by a built-in probe in the same run, the fraction of that roofline, and bytes allocated per decoded\n"
+            + "bandwidth measured by a built-in probe in the same run, the fraction of that roofline, the format's compute roof (one\n"
+            + "core's decode kernel on L2-resident weights, times the threads) and which roof is lower, and bytes allocated per decoded\n"
             + "token (0 expected). Quantized schemes are made from the dense checkpoint at load time (round-to-nearest; GGUF types\n"
             + "q8_0, q4_0, q4_k, q6_k, tq2_0 with llama.cpp's reference quantizers). --vs-llama-cpp adds llama.cpp's speed on the same\n"
             + "weights exported to GGUF, runs alternated with ours, and the ratios (through node-llama-cpp, or --llama-bench PATH).\n"

@@ -11,17 +11,7 @@ public unsafe class QuantizedKernelTests
 {
     private static readonly (int Rows, int Cols)[] Shapes = [(1, 1), (3, 7), (5, 31), (19, 64), (6, 172), (13, 256), (3, 4097), (21, 96)];
 
-    private static float[] Activations(int tokens, int cols, int seed)
-    {
-        var rng = new Random(seed);
-        float[] x = new float[tokens * cols];
-        for (int i = 0; i < x.Length; i++)
-        {
-            x[i] = (float)((rng.NextDouble() * 2) - 1) * (rng.Next(50) == 0 ? 10 : 1);
-        }
-
-        return x;
-    }
+    private static float[] Activations(int tokens, int cols, int seed) => LinearContractTests.Activations(tokens, cols, seed);
 
     /// <summary>Exact y = W'·x in double, and the bound on |y − kernel| (activation int8 error for the integer kernels plus float rounding).</summary>
     private static (double[] Y, double[] Bound) Reference(PackedLinear w, float[] x)
