@@ -47,10 +47,15 @@ public sealed class GenerationStream
         _tokens.Writer.TryWrite(token);
     }
 
+    /// <summary>Called on the engine's thread the moment the stream ends, before its channel completes: lets tests see
+    /// the engine's order of events (what another request had done when this one ended) without timing.</summary>
+    internal Action<GenerationStream>? Ended { get; set; }
+
     internal void Complete(GenerationFinish finish, Exception? error = null)
     {
         Error = error;
         Volatile.Write(ref _finish, (int)finish);
+        Ended?.Invoke(this);
         _tokens.Writer.TryComplete();
     }
 }

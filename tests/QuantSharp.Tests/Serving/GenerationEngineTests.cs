@@ -81,36 +81,50 @@ public class GenerationEngineTests
     {
         using LoadedModel loaded = ModelLoader.Load(TestPaths.Stories260K);
         using var engine = new GenerationEngine(loaded.Model, new GenerationEngineOptions { Parallel = 1, QueueCapacity = 1, ContextLength = 512 });
-        using var stopFirst = new CancellationTokenSource();
-        using var stopSecond = new CancellationTokenSource();
-        GenerationStream first = engine.Submit([1, 100], new SamplingOptions { MaxTokens = 500, StopAtEos = false }, stopFirst.Token);
-        Assert.True(await first.Tokens.WaitToReadAsync());
-        GenerationStream second = engine.Submit([1, 200], new SamplingOptions { MaxTokens = 5 }, stopSecond.Token);
-
-        // Cancel the waiting request while the engine is held between steps; the next step must end it, although the
-        // only slot is still busy with the first request's 500 tokens.
-        await BetweenStepsAsync(engine, stopSecond);
-        // Watch the count of requests in flight drop from 2 to 1 (a tight poll: the first request has ~450 tokens
-        // left, hundreds of milliseconds), and see which one ended.
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (engine.Pending == 2 && clock.Elapsed < TimeSpan.FromSeconds(30))
+        for (int attempt = 0; ; attempt++)
         {
-            Thread.Yield();
-        }
+            using var stopFirst = new CancellationTokenSource();
+            using var stopSecond = new CancellationTokenSource();
+            GenerationStream first = engine.Submit([1, 100], new SamplingOptions { MaxTokens = 500, StopAtEos = false }, stopFirst.Token);
+            Assert.True(await first.Tokens.WaitToReadAsync());
 
-        GenerationFinish firstAtThatMoment = first.Finish;
-        Assert.Equal(GenerationFinish.Cancelled, second.Finish);
-        Assert.Equal(GenerationFinish.None, firstAtThatMoment);
-        await DrainAsync(second);
-        await stopFirst.CancelAsync();
-        await DrainAsync(first).WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.Equal(GenerationFinish.Cancelled, first.Finish);
-        Assert.Equal(0, engine.Pending);
+            // With the engine held between steps: the first request still holds the only slot, the second is submitted
+            // (so it waits) and cancelled. The next step must end it although the slot stays busy; what the first request
+            // had done at that moment is read on the engine's thread when the second ends, so no timing is involved.
+            bool firstRunning = false;
+            GenerationFinish? firstWhenSecondEnded = null;
+            GenerationStream? second = null;
+            await BetweenStepsAsync(engine, () =>
+            {
+                firstRunning = first.Finish == GenerationFinish.None;
+                second = engine.Submit([1, 200], new SamplingOptions { MaxTokens = 5 }, stopSecond.Token);
+                second.Ended = _ => firstWhenSecondEnded = first.Finish;
+                stopSecond.Cancel();
+            });
+            await DrainAsync(second!).WaitAsync(TimeSpan.FromSeconds(30));
+            await stopFirst.CancelAsync();
+            await DrainAsync(first).WaitAsync(TimeSpan.FromSeconds(30));
+            if (!firstRunning && attempt < 5)
+            {
+                continue; // the first request finished all its tokens before the hold (a starved test thread): set up again
+            }
+
+            Assert.True(firstRunning, "the first request never held the slot when the second was submitted");
+            Assert.Equal(GenerationFinish.Cancelled, second!.Finish);
+            Assert.Equal(GenerationFinish.None, firstWhenSecondEnded);
+            Assert.Contains(first.Finish, (GenerationFinish[])[GenerationFinish.Cancelled, GenerationFinish.Length]); // cancelled, unless its tokens ran out first
+            Assert.Equal(0, engine.Pending);
+            return;
+        }
     }
 
     /// <summary>Cancels <paramref name="source"/> while the engine's thread is held between two steps, then lets it go
     /// on, so the next step is the first to see the cancellation.</summary>
-    private static async Task BetweenStepsAsync(GenerationEngine engine, CancellationTokenSource source)
+    private static Task BetweenStepsAsync(GenerationEngine engine, CancellationTokenSource source) => BetweenStepsAsync(engine, source.Cancel);
+
+    /// <summary>Runs <paramref name="action"/> on this thread while the engine's thread is held between two steps, then
+    /// lets it go on, so the next step is the first to see what the action did.</summary>
+    private static async Task BetweenStepsAsync(GenerationEngine engine, Action action)
     {
         using var held = new ManualResetEventSlim();
         using var release = new ManualResetEventSlim();
@@ -121,7 +135,7 @@ public class GenerationEngineTests
             return 0;
         });
         held.Wait();
-        await source.CancelAsync();
+        action();
         release.Set();
         await hold;
     }
