@@ -25,18 +25,7 @@ public sealed partial class LayeringTests
     [GeneratedRegex(@"\bQuantSharp\.(\w+)\b|(?<![\w.])(Tensors|Templates|Formats|Quantization|Tokenizers|Kernels|Models|Calibration|Evaluation|Serving)\.[A-Z]")]
     private static partial Regex Reference();
 
-    private static string LibraryFolder()
-    {
-        for (DirectoryInfo? d = new(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            if (File.Exists(Path.Combine(d.FullName, "QuantSharp.slnx")))
-            {
-                return Path.Combine(d.FullName, "src", "QuantSharp");
-            }
-        }
-
-        throw new DirectoryNotFoundException($"no QuantSharp.slnx above {AppContext.BaseDirectory}");
-    }
+    private static string LibraryFolder() => Path.Combine(TestPaths.RepositoryRoot, "src", "QuantSharp");
 
     /// <summary>(from layer, to layer, file) for every reference in the library's sources.</summary>
     private static IEnumerable<(string From, string To, string File)> Edges()

@@ -17,6 +17,23 @@ internal static class TestPaths
 
     public static string BrownLlama => Model("brown-llama");
 
+    /// <summary>The repository root (the folder holding QuantSharp.slnx), found by walking up from the test binaries.</summary>
+    public static string RepositoryRoot
+    {
+        get
+        {
+            for (DirectoryInfo? d = new(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            {
+                if (File.Exists(Path.Combine(d.FullName, "QuantSharp.slnx")))
+                {
+                    return d.FullName;
+                }
+            }
+
+            throw new DirectoryNotFoundException($"no QuantSharp.slnx above {AppContext.BaseDirectory}");
+        }
+    }
+
     private static string FindShared()
     {
         for (DirectoryInfo? d = new(AppContext.BaseDirectory); d is not null; d = d.Parent)

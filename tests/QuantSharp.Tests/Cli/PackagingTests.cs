@@ -7,18 +7,7 @@ namespace QuantSharp.Tests.Cli;
 /// installs from a local folder and runs the sample model it ships.</summary>
 public class PackagingTests
 {
-    private static string RepositoryRoot()
-    {
-        for (DirectoryInfo? d = new(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            if (File.Exists(Path.Combine(d.FullName, "QuantSharp.slnx")))
-            {
-                return d.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("repository root not found");
-    }
+    private static string RepositoryRoot() => TestPaths.RepositoryRoot;
 
     private static (int Code, string Output) Run(string file, string workingDirectory, params string[] args)
     {

@@ -137,16 +137,5 @@ public sealed class FuzzRegressionTests
         return [.. data];
     }
 
-    private static string RepositoryRoot()
-    {
-        for (DirectoryInfo? d = new(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            if (File.Exists(Path.Combine(d.FullName, "QuantSharp.slnx")))
-            {
-                return d.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("the repository root (QuantSharp.slnx) is not above the test binaries");
-    }
+    private static string RepositoryRoot() => TestPaths.RepositoryRoot;
 }

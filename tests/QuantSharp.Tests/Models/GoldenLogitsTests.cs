@@ -30,21 +30,7 @@ public sealed class GoldenLogitsTests
     /// <summary>The instruction-set path the kernels take here (the key of the record).</summary>
     private static string IsaKey => (KernelIsa.UseAvx512 ? "avx512" : KernelIsa.UseAvx2 ? "avx2" : "scalar") + (AvxVnni.IsSupported ? "+avxvnni" : "");
 
-    private static string GoldenPath
-    {
-        get
-        {
-            for (DirectoryInfo? d = new(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            {
-                if (File.Exists(Path.Combine(d.FullName, "QuantSharp.slnx")))
-                {
-                    return Path.Combine(d.FullName, "tests", "QuantSharp.Tests", "Models", "golden-logits.json");
-                }
-            }
-
-            throw new DirectoryNotFoundException($"no QuantSharp.slnx above {AppContext.BaseDirectory}");
-        }
-    }
+    private static string GoldenPath => Path.Combine(TestPaths.RepositoryRoot, "tests", "QuantSharp.Tests", "Models", "golden-logits.json");
 
     /// <summary>Every format a model's linears can be held in, with the models whose shapes it fits.</summary>
     public static TheoryData<string, string> Cases()
