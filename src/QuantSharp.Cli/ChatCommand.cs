@@ -12,7 +12,7 @@ internal static class ChatCommand
         var model = CliOptions.ModelArgument();
         var system = new Option<string?>("--system") { Description = "A system message that starts the conversation (kept when old turns are dropped)." };
         var template = new Option<string?>("--template") { Description = "A Jinja chat-template file to use instead of the checkpoint's." };
-        var sampling = new SamplingCliOptions(maxTokens: 512, temperature: 0.7f, topP: 0.9f);
+        var generation = new GenerationCliOptions(maxTokens: 512, temperature: 0.7f, topP: 0.9f);
         var context = new Option<int>("--ctx") { Description = "Context window in tokens (default: the model's); the oldest turns are dropped to stay within it.", DefaultValueFactory = _ => 0 };
         var threads = CliOptions.Threads();
         var command = new Command("chat", "Chat with a model in the terminal, one line per message, replies streamed as they are generated.\n"
@@ -22,13 +22,11 @@ internal static class ChatCommand
         {
             model, system, template, context, threads,
         };
-        sampling.AddTo(command);
-        var quantize = new SchemeOptions("--quantize", required: false);
-        quantize.AddTo(command);
+        generation.AddTo(command);
         command.SetAction(parse =>
         {
             CliOptions.ApplyThreads(parse.GetValue(threads));
-            SamplingOptions options = sampling.Read(parse);
+            SamplingOptions options = generation.Read(parse);
 
             string? templateFile = parse.GetValue(template);
             if (templateFile is not null && !File.Exists(templateFile))
@@ -36,7 +34,7 @@ internal static class ChatCommand
                 throw new UsageException($"{templateFile}: no such template file");
             }
 
-            LoadOptions load = ModelOptions.LoadTimeQuantization(quantize, parse);
+            LoadOptions load = generation.ReadLoad(parse);
             return Run(CliOptions.ResolveModel(parse.GetValue(model)), load, parse.GetValue(system), templateFile, options, parse.GetValue(context));
         });
         return command;

@@ -15,7 +15,7 @@ internal static class GenerateCommand
         var chat = new Option<string?>("--chat") { Description = "One user message, formatted with the checkpoint's chat template (or ChatGLM3's role format); prints the reply only." };
         var system = new Option<string?>("--system") { Description = "A system message before --chat." };
         var ids = new Option<string?>("--ids") { Description = "Prompt as comma-separated token ids instead of text (used as given, no BOS added)." };
-        var sampling = new SamplingCliOptions(maxTokens: 128, temperature: 0f, topP: 1f);
+        var generation = new GenerationCliOptions(maxTokens: 128, temperature: 0f, topP: 1f);
         var json = CliOptions.Json();
         var threads = CliOptions.Threads();
         var command = new Command("generate", "Generate text from a prompt, streaming it as it is produced; prints prompt and generation tokens/s at the end.\n"
@@ -24,14 +24,12 @@ internal static class GenerateCommand
         {
             model, prompt, chat, system, ids, json, threads,
         };
-        sampling.AddTo(command);
-        var quantize = new SchemeOptions("--quantize", required: false);
-        quantize.AddTo(command);
+        generation.AddTo(command);
         command.SetAction(parse =>
         {
             CliOptions.ApplyThreads(parse.GetValue(threads));
-            SamplingOptions options = sampling.Read(parse);
-            LoadOptions load = ModelOptions.LoadTimeQuantization(quantize, parse);
+            SamplingOptions options = generation.Read(parse);
+            LoadOptions load = generation.ReadLoad(parse);
             return Run(CliOptions.ResolveModel(parse.GetValue(model)), load, parse.GetValue(prompt), parse.GetValue(ids), parse.GetValue(chat), parse.GetValue(system), options, parse.GetValue(json));
         });
         return command;

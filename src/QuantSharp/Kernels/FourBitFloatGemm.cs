@@ -63,11 +63,11 @@ internal static unsafe class FourBitFloatGemm
                     float* xt = x + ((long)t * xStride) + k0, yt = y + ((long)t * yStride);
                     if (n > 4)
                     {
-                        Tokens8Avx512(wt, kb, xt, xStride, n, yt, yStride, accumulate);
+                        TokensAvx512<WideTokenBlock>(wt, kb, xt, xStride, n, yt, yStride, accumulate);
                     }
                     else
                     {
-                        Tokens4Avx512(wt, kb, xt, xStride, n, yt, yStride, accumulate);
+                        TokensAvx512<NarrowTokenBlock>(wt, kb, xt, xStride, n, yt, yStride, accumulate);
                     }
                 }
             }
@@ -80,11 +80,11 @@ internal static unsafe class FourBitFloatGemm
                     float* xt = x + ((long)t * xStride) + k0, yt = y + ((long)t * yStride);
                     if (n > 3)
                     {
-                        Tokens6Avx2(wt, kb, xt, xStride, n, yt, yStride, accumulate);
+                        TokensAvx2<WideTokenBlock>(wt, kb, xt, xStride, n, yt, yStride, accumulate);
                     }
                     else
                     {
-                        Tokens3Avx2(wt, kb, xt, xStride, n, yt, yStride, accumulate);
+                        TokensAvx2<NarrowTokenBlock>(wt, kb, xt, xStride, n, yt, yStride, accumulate);
                     }
                 }
             }
@@ -288,24 +288,34 @@ internal static unsafe class FourBitFloatGemm
 
     /// <summary>
     /// <c>y[t·ys + r] (+)= Σ_{k &lt; kb} wt[k·32 + r] · x[t·xs + k]</c> for r &lt; 32 and t &lt; <paramref name="n"/> ≤ 8
-    /// (added to y when <paramref name="accumulate"/>). Tokens past <paramref name="n"/> alias the last one: they
-    /// compute and store the same values again, which keeps the loop free of branches. Requires AVX-512F.
+    /// (4 when <typeparamref name="TBlock"/> is narrow: the remainder of a prompt), added to y when
+    /// <paramref name="accumulate"/>. Tokens past <paramref name="n"/> alias the last one: they compute and store the
+    /// same values again, which keeps the loop free of branches. Requires AVX-512F.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Tokens8Avx512(float* wt, int kb, float* x, long xs, int n, float* y, long ys, bool accumulate)
+    internal static void TokensAvx512<TBlock>(float* wt, int kb, float* x, long xs, int n, float* y, long ys, bool accumulate)
+        where TBlock : struct, ITokenBlock
     {
         float* x0 = x, x1 = x + (Math.Min(1, n - 1) * xs), x2 = x + (Math.Min(2, n - 1) * xs), x3 = x + (Math.Min(3, n - 1) * xs);
-        float* x4 = x + (Math.Min(4, n - 1) * xs), x5 = x + (Math.Min(5, n - 1) * xs), x6 = x + (Math.Min(6, n - 1) * xs), x7 = x + (Math.Min(7, n - 1) * xs);
         float* y0 = y, y1 = y + (Math.Min(1, n - 1) * ys), y2 = y + (Math.Min(2, n - 1) * ys), y3 = y + (Math.Min(3, n - 1) * ys);
-        float* y4 = y + (Math.Min(4, n - 1) * ys), y5 = y + (Math.Min(5, n - 1) * ys), y6 = y + (Math.Min(6, n - 1) * ys), y7 = y + (Math.Min(7, n - 1) * ys);
+        float* x4 = x3, x5 = x3, x6 = x3, x7 = x3, y4 = y3, y5 = y3, y6 = y3, y7 = y3;
+        if (TBlock.Wide)
+        {
+            x4 = x + (Math.Min(4, n - 1) * xs); x5 = x + (Math.Min(5, n - 1) * xs); x6 = x + (Math.Min(6, n - 1) * xs); x7 = x + (Math.Min(7, n - 1) * xs);
+            y4 = y + (Math.Min(4, n - 1) * ys); y5 = y + (Math.Min(5, n - 1) * ys); y6 = y + (Math.Min(6, n - 1) * ys); y7 = y + (Math.Min(7, n - 1) * ys);
+        }
+
         Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
         Vector512<float> a40 = default, a41 = default, a50 = default, a51 = default, a60 = default, a61 = default, a70 = default, a71 = default;
         if (accumulate)
         {
             a00 = Vector512.Load(y0); a01 = Vector512.Load(y0 + 16); a10 = Vector512.Load(y1); a11 = Vector512.Load(y1 + 16);
             a20 = Vector512.Load(y2); a21 = Vector512.Load(y2 + 16); a30 = Vector512.Load(y3); a31 = Vector512.Load(y3 + 16);
-            a40 = Vector512.Load(y4); a41 = Vector512.Load(y4 + 16); a50 = Vector512.Load(y5); a51 = Vector512.Load(y5 + 16);
-            a60 = Vector512.Load(y6); a61 = Vector512.Load(y6 + 16); a70 = Vector512.Load(y7); a71 = Vector512.Load(y7 + 16);
+            if (TBlock.Wide)
+            {
+                a40 = Vector512.Load(y4); a41 = Vector512.Load(y4 + 16); a50 = Vector512.Load(y5); a51 = Vector512.Load(y5 + 16);
+                a60 = Vector512.Load(y6); a61 = Vector512.Load(y6 + 16); a70 = Vector512.Load(y7); a71 = Vector512.Load(y7 + 16);
+            }
         }
 
         for (int k = 0; k < kb; k++, wt += 32)
@@ -319,95 +329,54 @@ internal static unsafe class FourBitFloatGemm
             a20 = Avx512F.FusedMultiplyAdd(w0, b, a20); a21 = Avx512F.FusedMultiplyAdd(w1, b, a21);
             b = Vector512.Create(x3[k]);
             a30 = Avx512F.FusedMultiplyAdd(w0, b, a30); a31 = Avx512F.FusedMultiplyAdd(w1, b, a31);
-            b = Vector512.Create(x4[k]);
-            a40 = Avx512F.FusedMultiplyAdd(w0, b, a40); a41 = Avx512F.FusedMultiplyAdd(w1, b, a41);
-            b = Vector512.Create(x5[k]);
-            a50 = Avx512F.FusedMultiplyAdd(w0, b, a50); a51 = Avx512F.FusedMultiplyAdd(w1, b, a51);
-            b = Vector512.Create(x6[k]);
-            a60 = Avx512F.FusedMultiplyAdd(w0, b, a60); a61 = Avx512F.FusedMultiplyAdd(w1, b, a61);
-            b = Vector512.Create(x7[k]);
-            a70 = Avx512F.FusedMultiplyAdd(w0, b, a70); a71 = Avx512F.FusedMultiplyAdd(w1, b, a71);
+            if (TBlock.Wide)
+            {
+                b = Vector512.Create(x4[k]);
+                a40 = Avx512F.FusedMultiplyAdd(w0, b, a40); a41 = Avx512F.FusedMultiplyAdd(w1, b, a41);
+                b = Vector512.Create(x5[k]);
+                a50 = Avx512F.FusedMultiplyAdd(w0, b, a50); a51 = Avx512F.FusedMultiplyAdd(w1, b, a51);
+                b = Vector512.Create(x6[k]);
+                a60 = Avx512F.FusedMultiplyAdd(w0, b, a60); a61 = Avx512F.FusedMultiplyAdd(w1, b, a61);
+                b = Vector512.Create(x7[k]);
+                a70 = Avx512F.FusedMultiplyAdd(w0, b, a70); a71 = Avx512F.FusedMultiplyAdd(w1, b, a71);
+            }
         }
 
         Vector512.Store(a00, y0); Vector512.Store(a01, y0 + 16); Vector512.Store(a10, y1); Vector512.Store(a11, y1 + 16);
         Vector512.Store(a20, y2); Vector512.Store(a21, y2 + 16); Vector512.Store(a30, y3); Vector512.Store(a31, y3 + 16);
-        Vector512.Store(a40, y4); Vector512.Store(a41, y4 + 16); Vector512.Store(a50, y5); Vector512.Store(a51, y5 + 16);
-        Vector512.Store(a60, y6); Vector512.Store(a61, y6 + 16); Vector512.Store(a70, y7); Vector512.Store(a71, y7 + 16);
+        if (TBlock.Wide)
+        {
+            Vector512.Store(a40, y4); Vector512.Store(a41, y4 + 16); Vector512.Store(a50, y5); Vector512.Store(a51, y5 + 16);
+            Vector512.Store(a60, y6); Vector512.Store(a61, y6 + 16); Vector512.Store(a70, y7); Vector512.Store(a71, y7 + 16);
+        }
     }
 
-    /// <summary><see cref="Tokens8Avx512"/> for up to 4 tokens (the remainder of a prompt). Requires AVX-512F.</summary>
+    /// <summary><see cref="TokensAvx512{TBlock}"/> for 16 rows (two ymm) and up to 6 tokens (3 when
+    /// <typeparamref name="TBlock"/> is narrow). Requires AVX2 and FMA.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Tokens4Avx512(float* wt, int kb, float* x, long xs, int n, float* y, long ys, bool accumulate)
-    {
-        float* x0 = x, x1 = x + (Math.Min(1, n - 1) * xs), x2 = x + (Math.Min(2, n - 1) * xs), x3 = x + (Math.Min(3, n - 1) * xs);
-        float* y0 = y, y1 = y + (Math.Min(1, n - 1) * ys), y2 = y + (Math.Min(2, n - 1) * ys), y3 = y + (Math.Min(3, n - 1) * ys);
-        Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
-        if (accumulate)
-        {
-            a00 = Vector512.Load(y0); a01 = Vector512.Load(y0 + 16); a10 = Vector512.Load(y1); a11 = Vector512.Load(y1 + 16);
-            a20 = Vector512.Load(y2); a21 = Vector512.Load(y2 + 16); a30 = Vector512.Load(y3); a31 = Vector512.Load(y3 + 16);
-        }
-
-        for (int k = 0; k < kb; k++, wt += 32)
-        {
-            Vector512<float> w0 = Vector512.Load(wt), w1 = Vector512.Load(wt + 16);
-            Vector512<float> b = Vector512.Create(x0[k]);
-            a00 = Avx512F.FusedMultiplyAdd(w0, b, a00); a01 = Avx512F.FusedMultiplyAdd(w1, b, a01);
-            b = Vector512.Create(x1[k]);
-            a10 = Avx512F.FusedMultiplyAdd(w0, b, a10); a11 = Avx512F.FusedMultiplyAdd(w1, b, a11);
-            b = Vector512.Create(x2[k]);
-            a20 = Avx512F.FusedMultiplyAdd(w0, b, a20); a21 = Avx512F.FusedMultiplyAdd(w1, b, a21);
-            b = Vector512.Create(x3[k]);
-            a30 = Avx512F.FusedMultiplyAdd(w0, b, a30); a31 = Avx512F.FusedMultiplyAdd(w1, b, a31);
-        }
-
-        Vector512.Store(a00, y0); Vector512.Store(a01, y0 + 16); Vector512.Store(a10, y1); Vector512.Store(a11, y1 + 16);
-        Vector512.Store(a20, y2); Vector512.Store(a21, y2 + 16); Vector512.Store(a30, y3); Vector512.Store(a31, y3 + 16);
-    }
-
-    /// <summary><see cref="Tokens6Avx2"/> for up to 3 tokens (the remainder of a prompt). Requires AVX2 and FMA.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Tokens3Avx2(float* wt, int kb, float* x, long xs, int n, float* y, long ys, bool accumulate)
+    internal static void TokensAvx2<TBlock>(float* wt, int kb, float* x, long xs, int n, float* y, long ys, bool accumulate)
+        where TBlock : struct, ITokenBlock
     {
         float* x0 = x, x1 = x + (Math.Min(1, n - 1) * xs), x2 = x + (Math.Min(2, n - 1) * xs);
         float* y0 = y, y1 = y + (Math.Min(1, n - 1) * ys), y2 = y + (Math.Min(2, n - 1) * ys);
-        Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
-        if (accumulate)
+        float* x3 = x2, x4 = x2, x5 = x2, y3 = y2, y4 = y2, y5 = y2;
+        if (TBlock.Wide)
         {
-            a00 = Avx.LoadVector256(y0); a01 = Avx.LoadVector256(y0 + 8); a10 = Avx.LoadVector256(y1); a11 = Avx.LoadVector256(y1 + 8);
-            a20 = Avx.LoadVector256(y2); a21 = Avx.LoadVector256(y2 + 8);
+            x3 = x + (Math.Min(3, n - 1) * xs); x4 = x + (Math.Min(4, n - 1) * xs); x5 = x + (Math.Min(5, n - 1) * xs);
+            y3 = y + (Math.Min(3, n - 1) * ys); y4 = y + (Math.Min(4, n - 1) * ys); y5 = y + (Math.Min(5, n - 1) * ys);
         }
 
-        for (int k = 0; k < kb; k++, wt += 16)
-        {
-            Vector256<float> w0 = Avx.LoadVector256(wt), w1 = Avx.LoadVector256(wt + 8);
-            Vector256<float> b = Vector256.Create(x0[k]);
-            a00 = Fma.MultiplyAdd(w0, b, a00); a01 = Fma.MultiplyAdd(w1, b, a01);
-            b = Vector256.Create(x1[k]);
-            a10 = Fma.MultiplyAdd(w0, b, a10); a11 = Fma.MultiplyAdd(w1, b, a11);
-            b = Vector256.Create(x2[k]);
-            a20 = Fma.MultiplyAdd(w0, b, a20); a21 = Fma.MultiplyAdd(w1, b, a21);
-        }
-
-        Avx.Store(y0, a00); Avx.Store(y0 + 8, a01); Avx.Store(y1, a10); Avx.Store(y1 + 8, a11);
-        Avx.Store(y2, a20); Avx.Store(y2 + 8, a21);
-    }
-
-    /// <summary><see cref="Tokens8Avx512"/> for 16 rows (two ymm) and up to 6 tokens. Requires AVX2 and FMA.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Tokens6Avx2(float* wt, int kb, float* x, long xs, int n, float* y, long ys, bool accumulate)
-    {
-        float* x0 = x, x1 = x + (Math.Min(1, n - 1) * xs), x2 = x + (Math.Min(2, n - 1) * xs);
-        float* x3 = x + (Math.Min(3, n - 1) * xs), x4 = x + (Math.Min(4, n - 1) * xs), x5 = x + (Math.Min(5, n - 1) * xs);
-        float* y0 = y, y1 = y + (Math.Min(1, n - 1) * ys), y2 = y + (Math.Min(2, n - 1) * ys);
-        float* y3 = y + (Math.Min(3, n - 1) * ys), y4 = y + (Math.Min(4, n - 1) * ys), y5 = y + (Math.Min(5, n - 1) * ys);
         Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
         Vector256<float> a30 = default, a31 = default, a40 = default, a41 = default, a50 = default, a51 = default;
         if (accumulate)
         {
             a00 = Avx.LoadVector256(y0); a01 = Avx.LoadVector256(y0 + 8); a10 = Avx.LoadVector256(y1); a11 = Avx.LoadVector256(y1 + 8);
-            a20 = Avx.LoadVector256(y2); a21 = Avx.LoadVector256(y2 + 8); a30 = Avx.LoadVector256(y3); a31 = Avx.LoadVector256(y3 + 8);
-            a40 = Avx.LoadVector256(y4); a41 = Avx.LoadVector256(y4 + 8); a50 = Avx.LoadVector256(y5); a51 = Avx.LoadVector256(y5 + 8);
+            a20 = Avx.LoadVector256(y2); a21 = Avx.LoadVector256(y2 + 8);
+            if (TBlock.Wide)
+            {
+                a30 = Avx.LoadVector256(y3); a31 = Avx.LoadVector256(y3 + 8);
+                a40 = Avx.LoadVector256(y4); a41 = Avx.LoadVector256(y4 + 8); a50 = Avx.LoadVector256(y5); a51 = Avx.LoadVector256(y5 + 8);
+            }
         }
 
         for (int k = 0; k < kb; k++, wt += 16)
@@ -419,16 +388,43 @@ internal static unsafe class FourBitFloatGemm
             a10 = Fma.MultiplyAdd(w0, b, a10); a11 = Fma.MultiplyAdd(w1, b, a11);
             b = Vector256.Create(x2[k]);
             a20 = Fma.MultiplyAdd(w0, b, a20); a21 = Fma.MultiplyAdd(w1, b, a21);
-            b = Vector256.Create(x3[k]);
-            a30 = Fma.MultiplyAdd(w0, b, a30); a31 = Fma.MultiplyAdd(w1, b, a31);
-            b = Vector256.Create(x4[k]);
-            a40 = Fma.MultiplyAdd(w0, b, a40); a41 = Fma.MultiplyAdd(w1, b, a41);
-            b = Vector256.Create(x5[k]);
-            a50 = Fma.MultiplyAdd(w0, b, a50); a51 = Fma.MultiplyAdd(w1, b, a51);
+            if (TBlock.Wide)
+            {
+                b = Vector256.Create(x3[k]);
+                a30 = Fma.MultiplyAdd(w0, b, a30); a31 = Fma.MultiplyAdd(w1, b, a31);
+                b = Vector256.Create(x4[k]);
+                a40 = Fma.MultiplyAdd(w0, b, a40); a41 = Fma.MultiplyAdd(w1, b, a41);
+                b = Vector256.Create(x5[k]);
+                a50 = Fma.MultiplyAdd(w0, b, a50); a51 = Fma.MultiplyAdd(w1, b, a51);
+            }
         }
 
         Avx.Store(y0, a00); Avx.Store(y0 + 8, a01); Avx.Store(y1, a10); Avx.Store(y1 + 8, a11);
-        Avx.Store(y2, a20); Avx.Store(y2 + 8, a21); Avx.Store(y3, a30); Avx.Store(y3 + 8, a31);
-        Avx.Store(y4, a40); Avx.Store(y4 + 8, a41); Avx.Store(y5, a50); Avx.Store(y5 + 8, a51);
+        Avx.Store(y2, a20); Avx.Store(y2 + 8, a21);
+        if (TBlock.Wide)
+        {
+            Avx.Store(y3, a30); Avx.Store(y3 + 8, a31);
+            Avx.Store(y4, a40); Avx.Store(y4 + 8, a41); Avx.Store(y5, a50); Avx.Store(y5 + 8, a51);
+        }
     }
+}
+
+/// <summary>The token count of a register-blocked GEMM micro-kernel, fixed per instantiation so the JIT drops the
+/// unused half: wide (the full block) or narrow (half of it, for the remainder of a prompt).</summary>
+internal interface ITokenBlock
+{
+    /// <summary>True for the full block.</summary>
+    static abstract bool Wide { get; }
+}
+
+/// <summary>The full token block.</summary>
+internal readonly struct WideTokenBlock : ITokenBlock
+{
+    public static bool Wide => true;
+}
+
+/// <summary>Half the token block.</summary>
+internal readonly struct NarrowTokenBlock : ITokenBlock
+{
+    public static bool Wide => false;
 }

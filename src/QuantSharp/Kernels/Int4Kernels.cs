@@ -300,42 +300,22 @@ internal static unsafe class Int4Kernels
             return;
         }
 
-        Vector256<uint> shifts = Vector256.Create(0u, 0, 0, 0, 4, 4, 4, 4);
-        Vector256<byte> low = Vector256.Create((byte)0x0F);
-        Vector256<short> ones = Vector256.Create((short)1);
-        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
-        byte* p0 = packed, p1 = packed + rowBytes, p2 = p1 + rowBytes, p3 = p2 + rowBytes;
-        bool vnni = AvxVnni.IsSupported;
-        for (int g = 0, c = 0; c < chunks; g++)
+        GroupedDot4.Sums<Nibble4Codes>(packed, rowBytes, scales, groups, groupChunks, chunks, q, d, result);
+        SubtractCorrections(result, scales, zeros, groups, groupDSums);
+    }
+
+    /// <summary>Subtracts each of the four rows' zero-point terms from its sum.</summary>
+    private static void SubtractCorrections(float* result, float* scales, byte* zeros, int groups, float* groupDSums)
+    {
+        for (int i = 0; i < 4; i++)
         {
-            Vector256<float> g0 = default, g1 = default, g2 = default, g3 = default;
-            int end = Math.Min(chunks, c + groupChunks);
-            for (; c < end; c++)
-            {
-                Vector256<sbyte> qv = Avx.LoadVector256(q + (c * 32));
-                Vector256<float> dv = Vector256.Create(d[c]);
-                int o = c * 16;
-                g0 = Fma.MultiplyAdd(ChunkDot(p0 + o, qv, shifts, low, ones, vnni), dv, g0);
-                g1 = Fma.MultiplyAdd(ChunkDot(p1 + o, qv, shifts, low, ones, vnni), dv, g1);
-                g2 = Fma.MultiplyAdd(ChunkDot(p2 + o, qv, shifts, low, ones, vnni), dv, g2);
-                g3 = Fma.MultiplyAdd(ChunkDot(p3 + o, qv, shifts, low, ones, vnni), dv, g3);
-            }
-
-            acc0 = Fma.MultiplyAdd(g0, Vector256.Create(scales[g]), acc0);
-            acc1 = Fma.MultiplyAdd(g1, Vector256.Create(scales[groups + g]), acc1);
-            acc2 = Fma.MultiplyAdd(g2, Vector256.Create(scales[(2 * groups) + g]), acc2);
-            acc3 = Fma.MultiplyAdd(g3, Vector256.Create(scales[(3 * groups) + g]), acc3);
+            result[i] -= Correction(scales + (i * groups), zeros == null ? null : zeros + (i * groups), groups, groupDSums);
         }
-
-        result[0] = Vector256.Sum(acc0) - Correction(scales, zeros, groups, groupDSums);
-        result[1] = Vector256.Sum(acc1) - Correction(scales + groups, zeros == null ? null : zeros + groups, groups, groupDSums);
-        result[2] = Vector256.Sum(acc2) - Correction(scales + (2 * groups), zeros == null ? null : zeros + (2 * groups), groups, groupDSums);
-        result[3] = Vector256.Sum(acc3) - Correction(scales + (3 * groups), zeros == null ? null : zeros + (3 * groups), groups, groupDSums);
     }
 
     /// <summary>Unpacks four rows (<paramref name="rowBytes"/> apart) of <paramref name="chunks"/> packed chunks into
     /// one code byte per weight (<paramref name="codes"/>: row i at <c>i · chunks · 32</c>, chunk c at <c>c · 32</c>),
-    /// in the order <see cref="ChunkDot"/> produces them: for prefill, where one unpack serves every token.</summary>
+    /// in the order <see cref="Nibble4Codes"/> produces them: for prefill, where one unpack serves every token.</summary>
     internal static void Unpack4(byte* packed, int rowBytes, int chunks, byte* codes)
     {
         for (int i = 0; i < 4; i++)
@@ -346,8 +326,7 @@ internal static unsafe class Int4Kernels
             {
                 if (Avx2.IsSupported)
                 {
-                    Vector256<byte> v = Avx2.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(p + (c * 16)).AsUInt32(), Vector256.Create(0u, 0, 0, 0, 4, 4, 4, 4)).AsByte();
-                    Avx.Store(o + (c * 32), v & Vector256.Create((byte)0x0F));
+                    Avx.Store(o + (c * 32), Nibble4Codes.Load(p + (c * 16)));
                 }
                 else
                 {
@@ -367,72 +346,8 @@ internal static unsafe class Int4Kernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Dot4Codes(byte* codes, float* scales, byte* zeros, int groups, int groupChunks, int chunks, sbyte* q, float* d, float* groupDSums, float* result)
     {
-        Vector256<short> ones = Vector256.Create((short)1);
-        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
-        long stride = (long)chunks * 32;
-        byte* p0 = codes, p1 = codes + stride, p2 = p1 + stride, p3 = p2 + stride;
-        bool vnni = AvxVnni.IsSupported;
-        if (groupChunks == 1)
-        {
-            // One chunk per group: the group sum is FMA(dot, d, 0) = dot · d (a zero addend cannot change a rounded
-            // product except −0 → +0, which adds nothing to an accumulator that starts at +0), so this is the same order.
-            for (int c = 0; c < chunks; c++)
-            {
-                Vector256<sbyte> qv = Avx.LoadVector256(q + (c * 32));
-                Vector256<float> dv = Vector256.Create(d[c]);
-                int o = c * 32;
-                acc0 = Fma.MultiplyAdd(CodesDot(Avx.LoadVector256(p0 + o), qv, ones, vnni) * dv, Vector256.Create(scales[c]), acc0);
-                acc1 = Fma.MultiplyAdd(CodesDot(Avx.LoadVector256(p1 + o), qv, ones, vnni) * dv, Vector256.Create(scales[groups + c]), acc1);
-                acc2 = Fma.MultiplyAdd(CodesDot(Avx.LoadVector256(p2 + o), qv, ones, vnni) * dv, Vector256.Create(scales[(2 * groups) + c]), acc2);
-                acc3 = Fma.MultiplyAdd(CodesDot(Avx.LoadVector256(p3 + o), qv, ones, vnni) * dv, Vector256.Create(scales[(3 * groups) + c]), acc3);
-            }
-        }
-
-        for (int g = 0, c = groupChunks == 1 ? chunks : 0; c < chunks; g++)
-        {
-            Vector256<float> g0 = default, g1 = default, g2 = default, g3 = default;
-            int end = Math.Min(chunks, c + groupChunks);
-            for (; c < end; c++)
-            {
-                Vector256<sbyte> qv = Avx.LoadVector256(q + (c * 32));
-                Vector256<float> dv = Vector256.Create(d[c]);
-                int o = c * 32;
-                g0 = Fma.MultiplyAdd(CodesDot(Avx.LoadVector256(p0 + o), qv, ones, vnni), dv, g0);
-                g1 = Fma.MultiplyAdd(CodesDot(Avx.LoadVector256(p1 + o), qv, ones, vnni), dv, g1);
-                g2 = Fma.MultiplyAdd(CodesDot(Avx.LoadVector256(p2 + o), qv, ones, vnni), dv, g2);
-                g3 = Fma.MultiplyAdd(CodesDot(Avx.LoadVector256(p3 + o), qv, ones, vnni), dv, g3);
-            }
-
-            acc0 = Fma.MultiplyAdd(g0, Vector256.Create(scales[g]), acc0);
-            acc1 = Fma.MultiplyAdd(g1, Vector256.Create(scales[groups + g]), acc1);
-            acc2 = Fma.MultiplyAdd(g2, Vector256.Create(scales[(2 * groups) + g]), acc2);
-            acc3 = Fma.MultiplyAdd(g3, Vector256.Create(scales[(3 * groups) + g]), acc3);
-        }
-
-        result[0] = Vector256.Sum(acc0) - Correction(scales, zeros, groups, groupDSums);
-        result[1] = Vector256.Sum(acc1) - Correction(scales + groups, zeros == null ? null : zeros + groups, groups, groupDSums);
-        result[2] = Vector256.Sum(acc2) - Correction(scales + (2 * groups), zeros == null ? null : zeros + (2 * groups), groups, groupDSums);
-        result[3] = Vector256.Sum(acc3) - Correction(scales + (3 * groups), zeros == null ? null : zeros + (3 * groups), groups, groupDSums);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> CodesDot(Vector256<byte> codes, Vector256<sbyte> qv, Vector256<short> ones, bool vnni)
-    {
-        Vector256<int> dot = vnni
-            ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, codes, qv)
-            : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(codes, qv), ones);
-        return Avx.ConvertToVector256Single(dot);
-    }
-
-    /// <summary>Eight int32 partial sums of one chunk's 32 code·q products, as floats.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> ChunkDot(byte* p, Vector256<sbyte> qv, Vector256<uint> shifts, Vector256<byte> low, Vector256<short> ones, bool vnni)
-    {
-        Vector256<byte> codes = Avx2.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(p).AsUInt32(), shifts).AsByte() & low;
-        Vector256<int> dot = vnni
-            ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, codes, qv)
-            : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(codes, qv), ones);
-        return Avx.ConvertToVector256Single(dot);
+        GroupedDot4.Sums<UnpackedCodes>(codes, (long)chunks * 32, scales, groups, groupChunks, chunks, q, d, result);
+        SubtractCorrections(result, scales, zeros, groups, groupDSums);
     }
 
     /// <summary>Σ_g s_g · z_g · groupDSums[g]: the zero-point term of a row.</summary>

@@ -38,7 +38,7 @@ internal sealed unsafe class Int4Linear : PackedLinear
     /// 4 or 8 chunks (g32 … g256). Others (g96, g160, …) take the 4-row kernels, which walk a row group by group.</summary>
     private static bool RegisterFactors(int groupChunks) => groupChunks <= 8 && System.Numerics.BitOperations.IsPow2(groupChunks);
 
-    private struct Job
+    private struct Job : ITileSource
     {
         public byte* Q;
         public Half* Scales;
@@ -50,6 +50,11 @@ internal sealed unsafe class Int4Linear : PackedLinear
         public float* Y;
         public int Rows;
         public int Tokens;
+
+        public readonly long WorkFloats => InterleavedPrefill.UnpackWorkFloats(Groups);
+
+        public readonly void Unpack(int row, int chunks, byte* tile, float* work)
+            => InterleavedPrefill.UnpackInt4(Q + ((long)row * RowBytes), RowBytes, Scales + ((long)row * Groups), Zeros == null ? null : Zeros + ((long)row * Groups), Groups, GroupChunks, chunks, tile, work);
     }
 
     private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
@@ -80,20 +85,7 @@ internal sealed unsafe class Int4Linear : PackedLinear
         if (job.Tokens >= 2 && KernelIsa.UseAvx2)
         {
             // Prefill: 8-row interleaved tiles, a register-blocked GEMM over 4 tokens at a time (InterleavedPrefill).
-            long n = (long)job.Tokens * chunks;
-            byte* work = ThreadScratch.Get((nuint)((n + InterleavedPrefill.UnpackWorkFloats(groups)) * sizeof(float)));
-            float* scaledSums = (float*)work;
-            InterleavedPrefill.ScaledSums(job.X.D, job.X.Sums, n, scaledSums);
-            byte* tile = ThreadScratch.Tile(InterleavedPrefill.TileBytes(chunks));
-            for (int tb = 0; tb < job.Tokens; tb += InterleavedPrefill.TokenBlock)
-            {
-                int count = Math.Min(InterleavedPrefill.TokenBlock, job.Tokens - tb);
-                for (r = start; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
-                {
-                    InterleavedPrefill.UnpackInt4(job.Q + ((long)r * job.RowBytes), job.RowBytes, job.Scales + ((long)r * groups), job.Zeros == null ? null : job.Zeros + ((long)r * groups), groups, job.GroupChunks, chunks, tile, scaledSums + n);
-                    InterleavedPrefill.MultiplyBlock(tile, chunks, tb, count, job.X.Q, job.X.D, scaledSums, job.Y + r, job.Rows);
-                }
-            }
+            r = InterleavedPrefill.MultiplyRows(job, start, end, job.X, job.Tokens, job.Y, job.Rows);
         }
 
         if (job.Tokens == 1 && RegisterFactors(job.GroupChunks) && Avx2.IsSupported && Fma.IsSupported)

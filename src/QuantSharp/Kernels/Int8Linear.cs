@@ -20,7 +20,7 @@ internal sealed unsafe class Int8Linear : PackedLinear
         _scales = (float*)packed.Require("scales", DType.F32, Rows).Pointer;
     }
 
-    private struct Job
+    private struct Job : ITileSource
     {
         public sbyte* W;
         public float* Scales;
@@ -29,6 +29,11 @@ internal sealed unsafe class Int8Linear : PackedLinear
         public int Rows;
         public int Cols;
         public int Tokens;
+
+        public readonly long WorkFloats => 0;
+
+        public readonly void Unpack(int row, int chunks, byte* tile, float* work)
+            => InterleavedPrefill.UnpackInt8(W + ((long)row * Cols), Cols, Scales + row, chunks, tile);
     }
 
     /// <summary>Without AVX-VNNI, up to this many tokens (batched decode) run the decode kernel, each row read once for
@@ -93,19 +98,7 @@ internal sealed unsafe class Int8Linear : PackedLinear
         if (job.Tokens >= 2 && job.Cols % 32 == 0 && AvxVnni.IsSupported && Fma.IsSupported)
         {
             // Prefill: 8-row interleaved tiles of unsigned codes w + 128, a register-blocked GEMM (InterleavedPrefill).
-            long n = (long)job.Tokens * chunks;
-            float* scaledSums = ThreadScratch.Floats(n);
-            InterleavedPrefill.ScaledSums(job.X.D, job.X.Sums, n, scaledSums);
-            byte* tile = ThreadScratch.Tile(InterleavedPrefill.TileBytes(chunks));
-            for (int tb = 0; tb < job.Tokens; tb += InterleavedPrefill.TokenBlock)
-            {
-                int count = Math.Min(InterleavedPrefill.TokenBlock, job.Tokens - tb);
-                for (r = start; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
-                {
-                    InterleavedPrefill.UnpackInt8(job.W + ((long)r * job.Cols), job.Cols, job.Scales + r, chunks, tile);
-                    InterleavedPrefill.MultiplyBlock(tile, chunks, tb, count, job.X.Q, job.X.D, scaledSums, job.Y + r, job.Rows);
-                }
-            }
+            r = InterleavedPrefill.MultiplyRows(job, start, end, job.X, job.Tokens, job.Y, job.Rows);
         }
 
         if (job.Tokens >= 2 && job.Cols % 32 == 0 && AvxVnni.IsSupported && Fma.IsSupported)

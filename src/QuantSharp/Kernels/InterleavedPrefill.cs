@@ -290,6 +290,34 @@ internal static unsafe class InterleavedPrefill
     /// token's activations from memory once per 8-row tile.</summary>
     internal const int TokenBlock = 64;
 
+    /// <summary>
+    /// Prefill of rows <paramref name="start"/> … <paramref name="end"/> − 1 in whole 8-row tiles: per block of
+    /// <see cref="TokenBlock"/> tokens, each tile unpacked by <paramref name="source"/> and multiplied. Returns the
+    /// first row past the last whole tile (the caller finishes the rest).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static int MultiplyRows<TSource>(in TSource source, int start, int end, ActivationQuantizer.Q8 x, int tokens, float* y, int yStride)
+        where TSource : struct, ITileSource
+    {
+        int chunks = x.Chunks;
+        long n = (long)tokens * chunks;
+        float* scaledSums = (float*)ThreadScratch.Get((nuint)((n + source.WorkFloats) * sizeof(float)));
+        ScaledSums(x.D, x.Sums, n, scaledSums);
+        byte* tile = ThreadScratch.Tile(TileBytes(chunks));
+        int r = start;
+        for (int tb = 0; tb < tokens; tb += TokenBlock)
+        {
+            int count = Math.Min(TokenBlock, tokens - tb);
+            for (r = start; r + Rows <= end; r += Rows)
+            {
+                source.Unpack(r, chunks, tile, scaledSums + n);
+                MultiplyBlock(tile, chunks, tb, count, x.Q, x.D, scaledSums, y + r, yStride);
+            }
+        }
+
+        return r;
+    }
+
     /// <summary><see cref="Multiply"/> over tokens <paramref name="first"/> … <paramref name="first"/> + <paramref name="count"/> − 1.</summary>
     internal static void MultiplyBlock(byte* tile, int chunks, int first, int count, sbyte* q, float* d, float* scaledSums, float* y, long yStride)
         => Multiply(tile, chunks, count, q + ((long)first * chunks * 32), d + ((long)first * chunks), scaledSums + ((long)first * chunks), y + (first * yStride), yStride);
@@ -399,4 +427,15 @@ internal static unsafe class InterleavedPrefill
             ? AvxVnni.MultiplyWideningAndAdd(acc, codes, x)
             : Avx2.Add(acc, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(codes, x), Vector256.Create((short)1)));
     }
+}
+
+/// <summary>A weight format's 8-row tiles for <see cref="InterleavedPrefill.MultiplyRows{TSource}"/>.</summary>
+internal unsafe interface ITileSource
+{
+    /// <summary>Floats of scratch <see cref="Unpack"/> needs.</summary>
+    long WorkFloats { get; }
+
+    /// <summary>Unpacks rows <paramref name="row"/> … <paramref name="row"/> + 7 (of <paramref name="chunks"/> chunks)
+    /// into <paramref name="tile"/>, using <paramref name="work"/> as scratch.</summary>
+    void Unpack(int row, int chunks, byte* tile, float* work);
 }

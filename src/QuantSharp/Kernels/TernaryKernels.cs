@@ -154,50 +154,12 @@ internal static unsafe class TernaryKernels
             return;
         }
 
-        Vector256<byte> mask = Vector256.Create((byte)3);
-        Vector256<ulong> shifts = Vector256.Create(0UL, 2UL, 4UL, 6UL);
-        Vector256<short> ones = Vector256.Create((short)1);
-        bool vnni = AvxVnni.IsSupported;
-        Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
-        byte* p0 = packed, p1 = packed + rowBytes, p2 = p1 + rowBytes, p3 = p2 + rowBytes;
-        float* s0 = scales, s1 = scales + scaleRowStride, s2 = s1 + scaleRowStride, s3 = s2 + scaleRowStride;
-        for (int g = 0, c = 0; c < chunks; g++)
-        {
-            Vector256<float> g0 = default, g1 = default, g2 = default, g3 = default;
-            int end = Math.Min(chunks, c + groupChunks);
-            for (; c < end; c++)
-            {
-                Vector256<sbyte> qv = Avx.LoadVector256(q + (c * 32));
-                Vector256<float> dv = Vector256.Create(d[c]);
-                int o = c * 8;
-                g0 = Fma.MultiplyAdd(ChunkDot(p0 + o, qv, shifts, mask, ones, vnni), dv, g0);
-                g1 = Fma.MultiplyAdd(ChunkDot(p1 + o, qv, shifts, mask, ones, vnni), dv, g1);
-                g2 = Fma.MultiplyAdd(ChunkDot(p2 + o, qv, shifts, mask, ones, vnni), dv, g2);
-                g3 = Fma.MultiplyAdd(ChunkDot(p3 + o, qv, shifts, mask, ones, vnni), dv, g3);
-            }
-
-            acc0 = Fma.MultiplyAdd(g0, Vector256.Create(s0[g]), acc0);
-            acc1 = Fma.MultiplyAdd(g1, Vector256.Create(s1[g]), acc1);
-            acc2 = Fma.MultiplyAdd(g2, Vector256.Create(s2[g]), acc2);
-            acc3 = Fma.MultiplyAdd(g3, Vector256.Create(s3[g]), acc3);
-        }
-
+        GroupedDot4.Sums<Crumb2Codes>(packed, rowBytes, scales, scaleRowStride, groupChunks, chunks, q, d, result);
         int groups = (chunks + groupChunks - 1) / groupChunks;
-        result[0] = Vector256.Sum(acc0) - Correction(s0, groups, groupDSums);
-        result[1] = Vector256.Sum(acc1) - Correction(s1, groups, groupDSums);
-        result[2] = Vector256.Sum(acc2) - Correction(s2, groups, groupDSums);
-        result[3] = Vector256.Sum(acc3) - Correction(s3, groups, groupDSums);
-    }
-
-    /// <summary>Eight int32 partial sums of one chunk's 32 code·q products, as floats.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> ChunkDot(byte* p, Vector256<sbyte> qv, Vector256<ulong> shifts, Vector256<byte> mask, Vector256<short> ones, bool vnni)
-    {
-        Vector256<byte> codes = Avx2.ShiftRightLogicalVariable(Vector256.Create(Unsafe.ReadUnaligned<ulong>(p)), shifts).AsByte() & mask;
-        Vector256<int> dot = vnni
-            ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, codes, qv)
-            : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(codes, qv), ones);
-        return Avx.ConvertToVector256Single(dot);
+        for (int i = 0; i < 4; i++)
+        {
+            result[i] -= Correction(scales + (i * scaleRowStride), groups, groupDSums);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -41,7 +41,7 @@ internal sealed unsafe class TernaryLinear : PackedLinear
         }
     }
 
-    private struct Job
+    private struct Job : ITileSource
     {
         public byte* Q;
         public float* Scales;
@@ -52,6 +52,11 @@ internal sealed unsafe class TernaryLinear : PackedLinear
         public float* Y;
         public int Rows;
         public int Tokens;
+
+        public readonly long WorkFloats => 0;
+
+        public readonly void Unpack(int row, int chunks, byte* tile, float* work)
+            => InterleavedPrefill.UnpackTernary(Q + ((long)row * RowBytes), RowBytes, Scales + (row * ScaleRowStride), ScaleRowStride, GroupChunks, chunks, tile);
     }
 
     private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
@@ -76,19 +81,7 @@ internal sealed unsafe class TernaryLinear : PackedLinear
         if (job.Tokens >= 2 && KernelIsa.UseAvx2)
         {
             // Prefill: 8-row interleaved tiles, a register-blocked GEMM over 4 tokens at a time (InterleavedPrefill).
-            long n = (long)job.Tokens * chunks;
-            float* scaledSums = ThreadScratch.Floats(n);
-            InterleavedPrefill.ScaledSums(job.X.D, job.X.Sums, n, scaledSums);
-            byte* tile = ThreadScratch.Tile(InterleavedPrefill.TileBytes(chunks));
-            for (int tb = 0; tb < job.Tokens; tb += InterleavedPrefill.TokenBlock)
-            {
-                int count = Math.Min(InterleavedPrefill.TokenBlock, job.Tokens - tb);
-                for (r = start; r + InterleavedPrefill.Rows <= end; r += InterleavedPrefill.Rows)
-                {
-                    InterleavedPrefill.UnpackTernary(job.Q + ((long)r * job.RowBytes), job.RowBytes, job.Scales + (r * job.ScaleRowStride), job.ScaleRowStride, job.GroupChunks, chunks, tile);
-                    InterleavedPrefill.MultiplyBlock(tile, chunks, tb, count, job.X.Q, job.X.D, scaledSums, job.Y + r, job.Rows);
-                }
-            }
+            r = InterleavedPrefill.MultiplyRows(job, start, end, job.X, job.Tokens, job.Y, job.Rows);
         }
 
         if (job.Tokens == 1 && job.GroupChunks >= chunks && KernelIsa.UseAvx512)

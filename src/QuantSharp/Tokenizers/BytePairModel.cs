@@ -20,10 +20,9 @@ internal enum MergeOrder
 /// (<see cref="ByteLevelAlphabet"/>), so every input is representable; otherwise unknown characters fall back to
 /// <c>&lt;0xNN&gt;</c> byte tokens (<c>byte_fallback</c>) or the unknown token.
 /// </summary>
-internal sealed class BytePairModel : ITokenModel
+internal sealed class BytePairModel : VocabularyModel
 {
     private const int CacheLimit = 1 << 16;
-    private readonly TokenVocabulary _vocab;
     private readonly Dictionary<long, int>? _mergeRanks;
     private readonly int[] _byteTokens = new int[256];
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
@@ -33,8 +32,8 @@ internal sealed class BytePairModel : ITokenModel
     /// <paramref name="merges"/> the merge list as token pairs (required for <see cref="MergeOrder.MergesList"/>).</summary>
     public BytePairModel(string?[] tokens, MergeOrder order, IEnumerable<(string Left, string Right)>? merges, bool byteLevel,
         PreTokenizer? preTokenizer, TextNormalizer? normalizer, string source)
+        : base(tokens)
     {
-        _vocab = new TokenVocabulary(tokens);
         _cacheLookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         Order = order;
         ByteLevel = byteLevel;
@@ -46,7 +45,7 @@ internal sealed class BytePairModel : ITokenModel
             int rank = 0;
             foreach ((string left, string right) in merges ?? throw new ArgumentNullException(nameof(merges)))
             {
-                if (_vocab.IdOf(left) is not int l || _vocab.IdOf(right) is not int r)
+                if (Vocab.IdOf(left) is not int l || Vocab.IdOf(right) is not int r)
                 {
                     throw new QuantSharpException($"{source}: merge {rank} ('{left}' '{right}') names a token that is not in the vocabulary");
                 }
@@ -59,7 +58,7 @@ internal sealed class BytePairModel : ITokenModel
         Array.Fill(_byteTokens, -1);
         for (int b = 0; b < 256; b++)
         {
-            if (_vocab.IdOf($"<0x{b:X2}>") is int id)
+            if (Vocab.IdOf($"<0x{b:X2}>") is int id)
             {
                 _byteTokens[b] = id;
             }
@@ -94,23 +93,8 @@ internal sealed class BytePairModel : ITokenModel
     /// <summary>Decoding turns '▁' into a space and drops the first token's leading space (SentencePiece-style BPE).</summary>
     public bool MetaspaceDecoding { get; init; }
 
-    /// <summary>Ids that decoding drops (control tokens of the vocabulary).</summary>
-    public IReadOnlySet<int> ControlIds { get; init; } = new HashSet<int>();
-
     /// <inheritdoc />
-    public int VocabSize => _vocab.Count;
-
-    /// <inheritdoc />
-    public string? TokenText(int id) => _vocab.Text(id);
-
-    /// <inheritdoc />
-    public int? IdOf(string token) => _vocab.IdOf(token);
-
-    /// <inheritdoc />
-    public bool IsControl(int id) => ControlIds.Contains(id);
-
-    /// <inheritdoc />
-    public void Encode(string text, List<int> ids, bool atStart = true)
+    public override void Encode(string text, List<int> ids, bool atStart = true)
     {
         if (Normalizer is not null)
         {
@@ -196,7 +180,7 @@ internal sealed class BytePairModel : ITokenModel
 
     private void EncodeWord(string word, List<int> ids)
     {
-        if ((IgnoreMerges || Order == MergeOrder.TokenRank) && _vocab.TryGetId(word, out int whole))
+        if ((IgnoreMerges || Order == MergeOrder.TokenRank) && Vocab.TryGetId(word, out int whole))
         {
             ids.Add(whole);
             return;
@@ -215,7 +199,7 @@ internal sealed class BytePairModel : ITokenModel
         for (int s = symbols.First; s >= 0; s = symbols.Next(s))
         {
             ReadOnlySpan<char> symbol = word.AsSpan(symbols.Start(s), symbols.Length(s));
-            if (_vocab.TryGetId(symbol, out int id))
+            if (Vocab.TryGetId(symbol, out int id))
             {
                 ids.Add(id);
                 lastUnknown = false;
@@ -259,7 +243,7 @@ internal sealed class BytePairModel : ITokenModel
 
     private int? Rank(string word, int start, int leftLength, int rightLength)
     {
-        if (!_vocab.TryGetId(word.AsSpan(start, leftLength + rightLength), out int merged))
+        if (!Vocab.TryGetId(word.AsSpan(start, leftLength + rightLength), out int merged))
         {
             return null;
         }
@@ -269,15 +253,15 @@ internal sealed class BytePairModel : ITokenModel
             return merged;
         }
 
-        return _vocab.TryGetId(word.AsSpan(start, leftLength), out int l)
-            && _vocab.TryGetId(word.AsSpan(start + leftLength, rightLength), out int r)
+        return Vocab.TryGetId(word.AsSpan(start, leftLength), out int l)
+            && Vocab.TryGetId(word.AsSpan(start + leftLength, rightLength), out int r)
             && _mergeRanks!.TryGetValue(((long)l << 32) | (uint)r, out int rank) ? rank : null;
     }
 
     /// <inheritdoc />
-    public void AppendBytes(int id, bool first, List<byte> destination)
+    public override void AppendBytes(int id, bool first, List<byte> destination)
     {
-        if (_vocab.Text(id) is not string token || IsControl(id))
+        if (Vocab.Text(id) is not string token || IsControl(id))
         {
             return;
         }

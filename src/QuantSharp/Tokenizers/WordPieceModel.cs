@@ -9,16 +9,15 @@ namespace QuantSharp.Tokenizers;
 /// prefix, continuing with "##"-prefixed entries; a word that cannot be covered, or longer than 100 characters, is
 /// the unknown token.
 /// </summary>
-internal sealed class WordPieceModel : ITokenModel
+internal sealed class WordPieceModel : VocabularyModel
 {
     private static readonly WhitespacePreTokenizer s_words = new(isolatePunctuation: true);
-    private readonly TokenVocabulary _vocab;
     private readonly int _unknown;
 
     /// <summary>Builds the model from the vocabulary by id.</summary>
     public WordPieceModel(string[] tokens, int unknownId, bool lowercase, string continuingPrefix = "##", int maxWordChars = 100)
+        : base(tokens)
     {
-        _vocab = new TokenVocabulary(tokens);
         _unknown = unknownId;
         Lowercase = lowercase;
         ContinuingPrefix = continuingPrefix;
@@ -34,23 +33,8 @@ internal sealed class WordPieceModel : ITokenModel
     /// <summary>Longer words become the unknown token.</summary>
     public int MaxWordChars { get; }
 
-    /// <summary>Ids that decoding drops ([CLS], [SEP], [PAD], …).</summary>
-    public IReadOnlySet<int> ControlIds { get; init; } = new HashSet<int>();
-
     /// <inheritdoc />
-    public int VocabSize => _vocab.Count;
-
-    /// <inheritdoc />
-    public string? TokenText(int id) => _vocab.Text(id);
-
-    /// <inheritdoc />
-    public int? IdOf(string token) => _vocab.IdOf(token);
-
-    /// <inheritdoc />
-    public bool IsControl(int id) => ControlIds.Contains(id);
-
-    /// <inheritdoc />
-    public void Encode(string text, List<int> ids, bool atStart = true)
+    public override void Encode(string text, List<int> ids, bool atStart = true)
     {
         string normalized = BasicNormalize(text, cleanText: true, chineseChars: true, Lowercase, Lowercase);
         var words = new List<string>();
@@ -75,7 +59,7 @@ internal sealed class WordPieceModel : ITokenModel
         for (int start = 0; start < word.Length;)
         {
             // No entry is longer than the longest token, so longer candidates need not be tried (as llama.cpp does).
-            int found = -1, end = Math.Min(word.Length, start + _vocab.Longest);
+            int found = -1, end = Math.Min(word.Length, start + Vocab.Longest);
             for (; end > start; end--)
             {
                 ReadOnlySpan<char> candidate;
@@ -89,7 +73,7 @@ internal sealed class WordPieceModel : ITokenModel
                     candidate = buffer.AsSpan(0, ContinuingPrefix.Length + end - start);
                 }
 
-                if (_vocab.TryGetId(candidate, out found))
+                if (Vocab.TryGetId(candidate, out found))
                 {
                     break;
                 }
@@ -110,9 +94,9 @@ internal sealed class WordPieceModel : ITokenModel
     }
 
     /// <inheritdoc />
-    public void AppendBytes(int id, bool first, List<byte> destination)
+    public override void AppendBytes(int id, bool first, List<byte> destination)
     {
-        if (_vocab.Text(id) is not string token || IsControl(id))
+        if (Vocab.Text(id) is not string token || IsControl(id))
         {
             return;
         }

@@ -170,6 +170,15 @@ public static unsafe partial class GgufDequantize
         }
     }
 
+    /// <summary>Sub-block <paramref name="j"/>'s scale and min of a Q4_K/Q5_K block with super-block factors
+    /// <paramref name="d"/> and <paramref name="min"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (float Scale, float Min) SubBlockK4(int j, byte* q, float d, float min)
+    {
+        ScaleMinK4(j, q, out int sc, out int m);
+        return (d * sc, min * m);
+    }
+
     internal static void Q4_K(BlockQ4_K* x, float* y, int blocks)
     {
         for (int i = 0; i < blocks; i++)
@@ -179,10 +188,8 @@ public static unsafe partial class GgufDequantize
             float min = (float)x[i].DMin;
             for (int c = 0; c < 4; c++, q += 32)
             {
-                ScaleMinK4(2 * c, x[i].Scales, out int sc, out int m);
-                float d1 = d * sc, m1 = min * m;
-                ScaleMinK4(2 * c + 1, x[i].Scales, out sc, out m);
-                float d2 = d * sc, m2 = min * m;
+                (float d1, float m1) = SubBlockK4(2 * c, x[i].Scales, d, min);
+                (float d2, float m2) = SubBlockK4((2 * c) + 1, x[i].Scales, d, min);
                 for (int l = 0; l < 32; l++)
                 {
                     *y++ = d1 * (q[l] & 0xF) - m1;
@@ -207,10 +214,8 @@ public static unsafe partial class GgufDequantize
             int u1 = 1, u2 = 2;
             for (int c = 0; c < 4; c++, ql += 32, u1 <<= 2, u2 <<= 2)
             {
-                ScaleMinK4(2 * c, x[i].Scales, out int sc, out int m);
-                float d1 = d * sc, m1 = min * m;
-                ScaleMinK4(2 * c + 1, x[i].Scales, out sc, out m);
-                float d2 = d * sc, m2 = min * m;
+                (float d1, float m1) = SubBlockK4(2 * c, x[i].Scales, d, min);
+                (float d2, float m2) = SubBlockK4((2 * c) + 1, x[i].Scales, d, min);
                 for (int l = 0; l < 32; l++)
                 {
                     *y++ = d1 * ((ql[l] & 0xF) + ((qh[l] & u1) != 0 ? 16 : 0)) - m1;

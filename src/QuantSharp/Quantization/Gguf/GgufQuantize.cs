@@ -502,18 +502,26 @@ public static unsafe class GgufQuantize
         }
     }
 
+    /// <summary>Scales, mins and levels 0..<paramref name="nmax"/> of one Q4_K/Q5_K super-block (8 × 32 values): the
+    /// sub-block fits, their 6-bit packing into <paramref name="packedScales"/>, the super-block factors, and the final
+    /// levels under the packed scales, as llama.cpp's reference quantizers compute them.</summary>
+    private static void SuperBlockK(float* x, int nmax, float rmin, int nstep, byte* l, byte* packedScales, out Half d, out Half dmin)
+    {
+        float* scales = stackalloc float[8];
+        float* mins = stackalloc float[8];
+        SubBlockScalesK(x, nmax, rmin, 0.1f, nstep, l, scales, mins, out float maxScale, out float maxMin);
+        PackScalesK4(scales, mins, maxScale, maxMin, packedScales);
+        d = (Half)(maxScale / 63f);
+        dmin = (Half)(maxMin / 63f);
+        LevelsK(x, packedScales, d, dmin, nmax, l);
+    }
+
     internal static void Q4_K(float* x, BlockQ4_K* y, int blocks)
     {
         byte* l = stackalloc byte[256];
-        float* scales = stackalloc float[8];
-        float* mins = stackalloc float[8];
         for (int i = 0; i < blocks; i++, x += 256)
         {
-            SubBlockScalesK(x, 15, -1f, 0.1f, 20, l, scales, mins, out float maxScale, out float maxMin);
-            PackScalesK4(scales, mins, maxScale, maxMin, y[i].Scales);
-            y[i].D = (Half)(maxScale / 63f);
-            y[i].DMin = (Half)(maxMin / 63f);
-            LevelsK(x, y[i].Scales, y[i].D, y[i].DMin, 15, l);
+            SuperBlockK(x, 15, -1f, 20, l, y[i].Scales, out y[i].D, out y[i].DMin);
             byte* q = y[i].Qs;
             for (int j = 0; j < 256; j += 64, q += 32)
             {
@@ -528,15 +536,9 @@ public static unsafe class GgufQuantize
     internal static void Q5_K(float* x, BlockQ5_K* y, int blocks)
     {
         byte* l = stackalloc byte[256];
-        float* scales = stackalloc float[8];
-        float* mins = stackalloc float[8];
         for (int i = 0; i < blocks; i++, x += 256)
         {
-            SubBlockScalesK(x, 31, -0.5f, 0.1f, 15, l, scales, mins, out float maxScale, out float maxMin);
-            PackScalesK4(scales, mins, maxScale, maxMin, y[i].Scales);
-            y[i].D = (Half)(maxScale / 63f);
-            y[i].DMin = (Half)(maxMin / 63f);
-            LevelsK(x, y[i].Scales, y[i].D, y[i].DMin, 31, l);
+            SuperBlockK(x, 31, -0.5f, 15, l, y[i].Scales, out y[i].D, out y[i].DMin);
             byte* qh = y[i].Qh;
             byte* ql = y[i].Qs;
             new Span<byte>(qh, 32).Clear();

@@ -3,8 +3,9 @@ using QuantSharp.Models;
 
 namespace QuantSharp.Cli;
 
-/// <summary>The sampling options shared by <c>generate</c> and <c>chat</c> (each with its own defaults).</summary>
-internal sealed class SamplingCliOptions
+/// <summary>The options shared by <c>generate</c> and <c>chat</c>: sampling (each verb with its own defaults) and
+/// load-time <c>--quantize</c>.</summary>
+internal sealed class GenerationCliOptions
 {
     private readonly Option<int> _maxTokens;
     private readonly Option<float> _temperature;
@@ -12,8 +13,9 @@ internal sealed class SamplingCliOptions
     private readonly Option<float> _topP;
     private readonly Option<float> _penalty;
     private readonly Option<int> _seed;
+    private readonly SchemeOptions _quantize = new("--quantize", required: false);
 
-    public SamplingCliOptions(int maxTokens, float temperature, float topP)
+    public GenerationCliOptions(int maxTokens, float temperature, float topP)
     {
         _maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate at most.", DefaultValueFactory = _ => maxTokens };
         _temperature = new Option<float>("--temperature") { Description = "Sampling temperature; 0 = greedy (deterministic).", DefaultValueFactory = _ => temperature };
@@ -29,7 +31,12 @@ internal sealed class SamplingCliOptions
         {
             command.Add(o);
         }
+
+        _quantize.AddTo(command);
     }
+
+    /// <summary>How to load the model: quantized at load time when <c>--quantize</c> is given.</summary>
+    public LoadOptions ReadLoad(ParseResult parse) => ModelOptions.LoadTimeQuantization(_quantize, parse);
 
     /// <summary>The options given, validated.</summary>
     public SamplingOptions Read(ParseResult parse)
