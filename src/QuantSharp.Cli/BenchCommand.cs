@@ -92,7 +92,7 @@ internal static class BenchCommand
         var prompt = new Option<int>("--prompt") { Description = "Prompt tokens (prefill, one batch).", DefaultValueFactory = _ => 64 };
         var gen = new Option<int>("--gen") { Description = "Tokens decoded one at a time after the prompt.", DefaultValueFactory = _ => 32 };
         var repeat = new Option<int>("--repeat") { Description = "Timed repeats (after one warm-up); the best is reported, the median too in --json.", DefaultValueFactory = _ => 3 };
-        var vsLlama = new Option<bool>("--vs-llama-cpp") { Description = "Also time llama.cpp (npm node-llama-cpp, prebuilt CPU build; install with .ci/install-llama-cpp) on the same weights exported to GGUF, alternating runs (ours, llama.cpp, ours, …): int8 ↔ q8_0, int4-g32-sym ↔ q4_0, int4 (g128) / nf4 ↔ q4_k, ternary ↔ tq2_0, f16/bf16/f32 and the GGUF types ↔ themselves (QuantSharp then loads the exported file)." };
+        var vsLlama = new Option<bool>("--vs-llama-cpp") { Description = "Also time llama.cpp (npm node-llama-cpp, prebuilt CPU build; install with .ci/install-llama-cpp) on the same weights exported to GGUF, alternating runs (ours, llama.cpp, ours, …): int8 ↔ q8_0, int4-g32-sym ↔ q4_0, int4 (g128) / nf4 ↔ q4_k, ternary ↔ tq2_0, iq2_xs/iq2_s/iq3_xxs/iq3_s ↔ the same IQ type, f16/bf16/f32 and the GGUF types ↔ themselves (QuantSharp then loads the exported file)." };
         var llamaDir = new Option<string?>("--llama-cpp-dir") { Description = "node-llama-cpp install folder (default: $QUANTSHARP_LLAMACPP_DIR or the nearest .tools/llama)." };
         var llamaBench = new Option<string?>("--llama-bench") { HelpName = "PATH", Description = "Time llama.cpp with this llama-bench binary instead of node-llama-cpp (implies --vs-llama-cpp): one `llama-bench -m FILE -p PROMPT -n GEN -t THREADS -r 1 -o json -ngl 0` per alternated run; its pp row gives prefill, its tg row decode tokens/s." };
         var batch = new Option<string?>("--batch") { Description = "Comma-separated numbers of sequences decoded together (e.g. 1,4,8): each scheme × thread count also times batched decode, one weight pass per step serving every sequence (the server's workload), and reports tokens/s per sequence and in all." };
@@ -204,14 +204,7 @@ internal static class BenchCommand
             return null;
         }
 
-        return spec.Kind switch
-        {
-            QuantSchemeKind.Int8 => GgmlType.Q8_0,
-            QuantSchemeKind.Int4 when spec.GroupSize == 32 && spec.Symmetric => GgmlType.Q4_0,
-            QuantSchemeKind.Int4 or QuantSchemeKind.Nf4 => GgmlType.Q4_K,
-            QuantSchemeKind.Ternary => GgmlType.TQ2_0,
-            _ => null,
-        };
+        return spec.GgufPeer;
     }
 
     private static int Run(string path, string[]? schemes, int[] threadCounts, SpeedOptions options, int probeMiB, LlamaCppChoice? llama, bool json, int[] batches)

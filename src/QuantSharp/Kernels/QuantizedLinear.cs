@@ -45,15 +45,14 @@ public static unsafe class QuantizedLinear
 
     /// <summary>The kernel class for the scheme of <paramref name="packed"/>; validates every tensor.</summary>
     /// <exception cref="QuantSharpException">A tensor is missing, or of the wrong dtype, shape or size.</exception>
-    public static PackedLinear Create(PackedWeight packed) => packed.Spec.Kind switch
+    public static PackedLinear Create(PackedWeight packed) => packed.Spec.Format.Family switch
     {
-        _ when packed.Spec.IsIntGroup && packed.Parts.ContainsKey(IntGroupLinear.GIdxSuffix) => new IntGroupLinear(packed),
-        QuantSchemeKind.Int3 or QuantSchemeKind.Int2 => new IntGroupLinear(packed),
-        QuantSchemeKind.Int8 => new Int8Linear(packed),
-        QuantSchemeKind.Int4 => new Int4Linear(packed),
-        QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4 => new Nf4Linear(packed),
-        QuantSchemeKind.Ternary => new TernaryLinear(packed),
-        _ when packed.Spec.IsLattice => new LatticeLinear(packed),
+        SchemeFamily.Int8 => new Int8Linear(packed),
+        SchemeFamily.IntGroup when packed.Spec.Kind == QuantSchemeKind.Int4 && !packed.Parts.ContainsKey(IntGroupLinear.GIdxSuffix) => new Int4Linear(packed),
+        SchemeFamily.IntGroup => new IntGroupLinear(packed),
+        SchemeFamily.FourBitFloat => new Nf4Linear(packed),
+        SchemeFamily.Ternary => new TernaryLinear(packed),
+        SchemeFamily.Lattice => new LatticeLinear(packed),
         _ => throw new QuantSharpException($"'{packed.Prefix}': unknown scheme {packed.Spec.Kind}"),
     };
 

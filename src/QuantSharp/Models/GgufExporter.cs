@@ -380,7 +380,7 @@ public static class GgufExporter
     public static bool CanWrite(GgmlType type) => GgmlTypeInfo.CanQuantize(type) || LatticeFormat.For(type) is not null;
 
     private static bool IsInt4G32Sym(PackedLinear p)
-        => p.Spec.Kind == QuantSchemeKind.Int4 && p.Spec.Symmetric && p.Spec.GroupSize == 32 && p.Cols % 32 == 0;
+        => SchemeFormat.IsQ4_0Grid(p.Spec) && p.Cols % 32 == 0;
 
     /// <summary>One row of QuantSharp int4-g32-sym as Q4_0 blocks: both store an F16 scale per 32 weights and codes
     /// q ∈ 0..15 meaning (q − 8)·scale, with code j in the low and code j + 16 in the high nibble of byte j.</summary>

@@ -18,16 +18,7 @@ public interface IQuantScheme
 public static class QuantScheme
 {
     /// <summary>The scheme object that implements <paramref name="spec"/>.</summary>
-    public static IQuantScheme For(QuantSpec spec) => spec.Kind switch
-    {
-        QuantSchemeKind.Int8 => new Int8Scheme(),
-        QuantSchemeKind.Int4 => new Int4Scheme(spec),
-        QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4 => new FourBitFloatScheme(spec),
-        QuantSchemeKind.Ternary => new TernaryScheme(spec),
-        QuantSchemeKind.Int3 or QuantSchemeKind.Int2 => new IntGroupScheme(spec),
-        _ when spec.IsLattice => new LatticeScheme(spec),
-        _ => throw new QuantSharpException($"unknown quantization scheme id {(int)spec.Kind}"),
-    };
+    public static IQuantScheme For(QuantSpec spec) => spec.Format.CreateScheme(spec);
 
     /// <summary>Quantizes with the scheme named by <paramref name="spec"/>.</summary>
     public static QuantizedTensor Quantize(QuantSpec spec, string name, ReadOnlySpan<float> weights, int rows, int cols)

@@ -42,33 +42,30 @@ public sealed record QuantSpec
     public TernaryGranularity Granularity { get; }
 
     /// <summary>Bits per stored weight code (8, 4 or 2), excluding scales.</summary>
-    public int Bits => Kind switch
-    {
-        QuantSchemeKind.Int8 => 8,
-        QuantSchemeKind.Ternary => 2,
-        QuantSchemeKind.Int3 => 3,
-        QuantSchemeKind.Int2 or QuantSchemeKind.Iq2Xs or QuantSchemeKind.Iq2S => 2,
-        QuantSchemeKind.Iq3Xxs or QuantSchemeKind.Iq3S => 3,
-        _ => 4,
-    };
+    public int Bits => Format.Bits;
 
     /// <summary>Lower-case scheme name as used on the command line: int8, int4, nf4, fp4, ternary, iq2_xs, ….</summary>
-    public string SchemeName => IsLattice ? LatticeFormat.For(Kind)!.Name : Kind.ToString().ToLowerInvariant();
+    public string SchemeName => Format.Name;
+
+    /// <summary>The format's registered descriptor.</summary>
+    internal SchemeFormat Format => SchemeFormat.For(Kind)!;
+
+    /// <summary>llama.cpp's type for the same weights (<see cref="SchemeFormat.GgufPeer"/>), or null.</summary>
+    internal Formats.Gguf.GgmlType? GgufPeer => Format.GgufPeer(this);
 
     /// <summary>Canonical name, round-tripped by <see cref="ParseName"/>: <c>int8</c>, <c>int4-g128-sym</c>,
     /// <c>int4-g32-asym</c>, <c>nf4</c>, <c>nf4-dq</c>, <c>fp4</c>, <c>ternary-tensor</c>, <c>ternary-row</c>, <c>ternary-g64</c>.</summary>
-    public string Name => Kind switch
+    public string Name => Format.Family switch
     {
-        QuantSchemeKind.Int8 => "int8",
-        QuantSchemeKind.Int4 or QuantSchemeKind.Int3 or QuantSchemeKind.Int2 => $"{SchemeName}-g{GroupSize}-{(Symmetric ? "sym" : "asym")}",
-        QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4 => SchemeName + (DoubleQuant ? "-dq" : ""),
-        _ when IsLattice => LatticeFormat.For(Kind)!.Name,
-        _ => Granularity switch
+        SchemeFamily.IntGroup => $"{SchemeName}-g{GroupSize}-{(Symmetric ? "sym" : "asym")}",
+        SchemeFamily.FourBitFloat => SchemeName + (DoubleQuant ? "-dq" : ""),
+        SchemeFamily.Ternary => Granularity switch
         {
-            TernaryGranularity.PerTensor => "ternary-tensor",
-            TernaryGranularity.PerRow => "ternary-row",
-            _ => $"ternary-g{GroupSize}",
+            TernaryGranularity.PerTensor => $"{SchemeName}-tensor",
+            TernaryGranularity.PerRow => $"{SchemeName}-row",
+            _ => $"{SchemeName}-g{GroupSize}",
         },
+        _ => SchemeName,
     };
 
     /// <inheritdoc />
@@ -78,31 +75,22 @@ public sealed record QuantSpec
     public static QuantSpec Int8() => new(QuantSchemeKind.Int8, 0, true, false, TernaryGranularity.PerRow);
 
     /// <summary>int4 with <paramref name="groupSize"/> inputs per group (a positive multiple of 32, at most 4096).</summary>
-    public static QuantSpec Int4(int groupSize = DefaultGroupSize, bool symmetric = false)
-    {
-        CheckGroup(groupSize, "int4");
-        return new(QuantSchemeKind.Int4, groupSize, symmetric, false, TernaryGranularity.PerRow);
-    }
+    public static QuantSpec Int4(int groupSize = DefaultGroupSize, bool symmetric = false) => IntGroup(QuantSchemeKind.Int4, groupSize, symmetric);
 
     /// <summary>int3 (<see cref="IntGroupScheme"/>) with <paramref name="groupSize"/> inputs per group (a positive multiple of 32, at most 4096).</summary>
-    public static QuantSpec Int3(int groupSize = DefaultGroupSize, bool symmetric = false)
-    {
-        CheckGroup(groupSize, "int3");
-        return new(QuantSchemeKind.Int3, groupSize, symmetric, false, TernaryGranularity.PerRow);
-    }
+    public static QuantSpec Int3(int groupSize = DefaultGroupSize, bool symmetric = false) => IntGroup(QuantSchemeKind.Int3, groupSize, symmetric);
 
     /// <summary>int2 (<see cref="IntGroupScheme"/>) with <paramref name="groupSize"/> inputs per group (a positive multiple of 32, at most 4096).</summary>
-    public static QuantSpec Int2(int groupSize = DefaultInt2GroupSize, bool symmetric = false)
+    public static QuantSpec Int2(int groupSize = DefaultInt2GroupSize, bool symmetric = false) => IntGroup(QuantSchemeKind.Int2, groupSize, symmetric);
+
+    private static QuantSpec IntGroup(QuantSchemeKind kind, int groupSize, bool symmetric)
     {
-        CheckGroup(groupSize, "int2");
-        return new(QuantSchemeKind.Int2, groupSize, symmetric, false, TernaryGranularity.PerRow);
+        CheckGroup(groupSize, SchemeFormat.For(kind)!.Name);
+        return new(kind, groupSize, symmetric, false, TernaryGranularity.PerRow);
     }
 
     /// <summary>Group size int2 takes when none is given (2-bit codes need smaller groups than 3 and 4 bits).</summary>
     public const int DefaultInt2GroupSize = 64;
-
-    /// <summary>The default group size of <paramref name="kind"/>'s group-wise form.</summary>
-    public static int DefaultGroupSizeOf(QuantSchemeKind kind) => kind == QuantSchemeKind.Int2 ? DefaultInt2GroupSize : DefaultGroupSize;
 
     /// <summary>
     /// The spec of <paramref name="kind"/> with the stored parameters that apply to it (the one place a stored scheme id
@@ -110,18 +98,16 @@ public sealed record QuantSpec
     /// not apply to the kind are ignored; those that do are validated.
     /// </summary>
     /// <exception cref="QuantSharpException">An unknown scheme id, or a parameter out of range.</exception>
-    public static QuantSpec FromParts(QuantSchemeKind kind, int groupSize, bool symmetric, bool doubleQuant, TernaryGranularity granularity) => kind switch
-    {
-        QuantSchemeKind.Int8 => Int8(),
-        QuantSchemeKind.Int4 => Int4(groupSize, symmetric),
-        QuantSchemeKind.Int3 => Int3(groupSize, symmetric),
-        QuantSchemeKind.Int2 => Int2(groupSize, symmetric),
-        QuantSchemeKind.Nf4 => FourBitFloat(false, doubleQuant),
-        QuantSchemeKind.Fp4 => FourBitFloat(true, doubleQuant),
-        QuantSchemeKind.Ternary => Ternary(granularity, groupSize),
-        _ when LatticeFormat.For(kind) is not null => Lattice(kind),
-        _ => throw new QuantSharpException($"unknown scheme id {(int)kind}"),
-    };
+    public static QuantSpec FromParts(QuantSchemeKind kind, int groupSize, bool symmetric, bool doubleQuant, TernaryGranularity granularity)
+        => SchemeFormat.For(kind)?.Family switch
+        {
+            SchemeFamily.Int8 => Int8(),
+            SchemeFamily.IntGroup => IntGroup(kind, groupSize, symmetric),
+            SchemeFamily.FourBitFloat => FourBitFloat(kind == QuantSchemeKind.Fp4, doubleQuant),
+            SchemeFamily.Ternary => Ternary(granularity, groupSize),
+            SchemeFamily.Lattice => Lattice(kind),
+            _ => throw new QuantSharpException($"unknown scheme id {(int)kind}"),
+        };
 
     /// <summary>A lattice codebook scheme (<see cref="LatticeScheme"/>): <see cref="QuantSchemeKind.Iq2Xs"/>,
     /// <see cref="QuantSchemeKind.Iq2S"/>, <see cref="QuantSchemeKind.Iq3Xxs"/> or <see cref="QuantSchemeKind.Iq3S"/>.</summary>
@@ -138,10 +124,10 @@ public sealed record QuantSpec
     public QuantSpec FitRowLength(long cols) => IsLattice && cols % LatticeFormat.BlockWeights != 0 ? Int4(32, symmetric: true) : this;
 
     /// <summary>True for the lattice codebook schemes (iq2_xs, iq2_s, iq3_xxs, iq3_s).</summary>
-    public bool IsLattice => LatticeFormat.For(Kind) is not null;
+    public bool IsLattice => Format.Family == SchemeFamily.Lattice;
 
     /// <summary>True for the integer-grid group schemes (int4, int3, int2) that GPTQ and AWQ produce.</summary>
-    public bool IsIntGroup => Kind is QuantSchemeKind.Int4 or QuantSchemeKind.Int3 or QuantSchemeKind.Int2;
+    public bool IsIntGroup => Format.Family == SchemeFamily.IntGroup;
 
     /// <summary>NF4 (<paramref name="fp4"/> false) or FP4, blocks of 64, optional double quantization.</summary>
     public static QuantSpec FourBitFloat(bool fp4, bool doubleQuant = false)
@@ -181,7 +167,8 @@ public sealed record QuantSpec
             throw new QuantSharpException($"--group-size, --sym, --double-quant and a ternary granularity do not apply to scheme '{s}' (fixed blocks of 256)");
         }
 
-        if (groupSize is not null && !baseSpec.IsIntGroup && baseSpec.Kind != QuantSchemeKind.Ternary)
+        SchemeFamily family = baseSpec.Format.Family;
+        if (groupSize is not null && family is not (SchemeFamily.IntGroup or SchemeFamily.Ternary))
         {
             throw new QuantSharpException($"--group-size does not apply to scheme '{s}' (int4, int3, int2 and ternary only; nf4/fp4 use blocks of {FourBitFloatBlock})");
         }
@@ -191,12 +178,12 @@ public sealed record QuantSpec
             throw new QuantSharpException($"--sym does not apply to scheme '{s}' (int4, int3, int2 only; int8 and ternary are always symmetric)");
         }
 
-        if (doubleQuant && baseSpec.Kind is not (QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4))
+        if (doubleQuant && family != SchemeFamily.FourBitFloat)
         {
             throw new QuantSharpException($"--double-quant does not apply to scheme '{s}' (nf4 and fp4 only)");
         }
 
-        if (granularity is not null && baseSpec.Kind != QuantSchemeKind.Ternary)
+        if (granularity is not null && family != SchemeFamily.Ternary)
         {
             throw new QuantSharpException($"a ternary scale granularity does not apply to scheme '{s}'");
         }
@@ -228,54 +215,48 @@ public sealed record QuantSpec
         spec = null;
         problem = null;
         string[] parts = name.Trim().ToLowerInvariant().Split('-');
-        string head = parts[0];
+        SchemeFormat? format = SchemeFormat.Named(parts[0]);
         try
         {
-            switch (head)
+            spec = format?.Family switch
             {
-                case "int8" when parts.Length == 1:
-                    spec = Int8();
-                    return true;
-                case "int4" or "int3" or "int2":
-                    {
-                        int group = head == "int2" ? 64 : DefaultGroupSize;
-                        bool sym = false;
-                        foreach (string p in parts.AsSpan(1))
-                        {
-                            if (p == "sym") { sym = true; }
-                            else if (p == "asym") { sym = false; }
-                            else if (TryGroup(p, out int g)) { group = g; }
-                            else { goto default; }
-                        }
-
-                        spec = head switch { "int4" => Int4(group, sym), "int3" => Int3(group, sym), _ => Int2(group, sym) };
-                        return true;
-                    }
-
-                case "nf4" or "fp4" when parts.Length == 1 || (parts.Length == 2 && parts[1] == "dq"):
-                    spec = FourBitFloat(head == "fp4", parts.Length == 2);
-                    return true;
-                case "ternary" when parts.Length <= 2:
-                    {
-                        if (parts.Length == 1 || parts[1] == "row") { spec = Ternary(TernaryGranularity.PerRow); return true; }
-                        if (parts[1] == "tensor") { spec = Ternary(TernaryGranularity.PerTensor); return true; }
-                        if (TryGroup(parts[1], out int g)) { spec = Ternary(TernaryGranularity.PerGroup, g); return true; }
-                        goto default;
-                    }
-
-                case var _ when parts.Length == 1 && LatticeFormat.All.FirstOrDefault(f => f.Name == head) is LatticeFormat lattice:
-                    spec = Lattice(lattice.Kind);
-                    return true;
-                default:
-                    problem = $"unknown quantization scheme '{name}' (known: int8, int4|int3|int2[-gN][-sym|-asym], nf4[-dq], fp4[-dq], ternary[-tensor|-row|-gN], iq2_xs, iq2_s, iq3_xxs, iq3_s)";
-                    return false;
-            }
+                SchemeFamily.Int8 or SchemeFamily.Lattice when parts.Length == 1 => FromParts(format.Kind, format.DefaultGroupSize, true, false, TernaryGranularity.PerRow),
+                SchemeFamily.IntGroup => ParseIntGroup(format, parts),
+                SchemeFamily.FourBitFloat when parts.Length == 1 || (parts.Length == 2 && parts[1] == "dq") => FourBitFloat(format.Kind == QuantSchemeKind.Fp4, parts.Length == 2),
+                SchemeFamily.Ternary when parts.Length <= 2 => ParseTernary(parts),
+                _ => null,
+            };
         }
         catch (QuantSharpException e)
         {
             problem = $"scheme '{name}': {e.Message}";
             return false;
         }
+
+        problem = spec is null ? $"unknown quantization scheme '{name}' (known: {SchemeFormat.KnownNames})" : null;
+        return spec is not null;
+    }
+
+    private static QuantSpec? ParseIntGroup(SchemeFormat format, string[] parts)
+    {
+        int group = format.DefaultGroupSize;
+        bool sym = false;
+        foreach (string p in parts.AsSpan(1))
+        {
+            if (p == "sym") { sym = true; }
+            else if (p == "asym") { sym = false; }
+            else if (TryGroup(p, out int g)) { group = g; }
+            else { return null; }
+        }
+
+        return IntGroup(format.Kind, group, sym);
+    }
+
+    private static QuantSpec? ParseTernary(string[] parts)
+    {
+        if (parts.Length == 1 || parts[1] == "row") { return Ternary(TernaryGranularity.PerRow); }
+        if (parts[1] == "tensor") { return Ternary(TernaryGranularity.PerTensor); }
+        return TryGroup(parts[1], out int g) ? Ternary(TernaryGranularity.PerGroup, g) : null;
     }
 
     private static bool TryGroup(string part, out int group)

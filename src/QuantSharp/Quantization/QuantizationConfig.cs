@@ -61,7 +61,7 @@ public sealed class QuantizationConfig
 
         writer.WriteBoolean("sym", s.Symmetric);
         writer.WriteBoolean("double_quant", s.DoubleQuant);
-        if (s.Kind == QuantSchemeKind.Ternary)
+        if (s.Format.Family == SchemeFamily.Ternary)
         {
             writer.WriteString("ternary_granularity", s.Granularity switch
             {
@@ -139,8 +139,8 @@ public sealed class QuantizationConfig
             };
         }
 
-        QuantSchemeKind kind = QuantSpec.ParseName(scheme).Kind;
-        QuantSpec spec = QuantSpec.FromParts(kind, group ?? QuantSpec.DefaultGroupSizeOf(kind), sym, dq, granularity ?? TernaryGranularity.PerRow);
+        SchemeFormat format = QuantSpec.ParseName(scheme).Format;
+        QuantSpec spec = QuantSpec.FromParts(format.Kind, group ?? format.DefaultGroupSize, sym, dq, granularity ?? TernaryGranularity.PerRow);
         if (block.TryGetProperty("bits", out JsonElement bits) && bits.ValueKind == JsonValueKind.Number && bits.GetInt32() != spec.Bits)
         {
             throw new QuantSharpException($"quantization_config.bits is {bits.GetInt32()} but scheme {spec.Name} stores {spec.Bits}-bit codes");
