@@ -55,7 +55,7 @@ internal static unsafe class GroupedDot4
 {
     /// <summary>Writes the four sums to <paramref name="result"/>: row i's chunks start at
     /// <c>packed + i · rowStride</c>, its scales at <c>scales + i · scaleRowStride</c>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Sums<TCodes>(byte* packed, long rowStride, float* scales, long scaleRowStride, int groupChunks, int chunks, sbyte* q, float* d, float* result)
         where TCodes : struct, IChunkCodes
     {
