@@ -56,6 +56,40 @@ internal static unsafe class F16RowKernels
         return shift;
     }
 
+    /// <summary>
+    /// Converts <paramref name="count"/> finite halves to floats: the raw bits times 2¹¹², which is exact for every
+    /// finite half (the same values as <c>TensorPrimitives.ConvertToSingle</c>, which runs ~2 G halves/s here against
+    /// this loop's memory speed). Infinities and NaNs come out wrong: callers check <see cref="HasInfOrNaN"/> first.
+    /// </summary>
+    internal static void ConvertFinite(ushort* source, float* destination, long count)
+    {
+        float scale = PowerOfTwo(112);
+        long i = 0;
+        if (KernelIsa.UseAvx512)
+        {
+            Vector512<int> mask = Vector512.Create(RawMask);
+            for (; i + 16 <= count; i += 16)
+            {
+                Vector512<int> wide = Avx512F.ConvertToVector512Int32(Vector256.Load((short*)source + i));
+                Vector512.Store((Vector512.ShiftLeft(wide, 13) & mask).AsSingle() * scale, destination + i);
+            }
+        }
+        else if (Avx2.IsSupported)
+        {
+            Vector256<int> mask = Vector256.Create(RawMask);
+            for (; i + 8 <= count; i += 8)
+            {
+                Vector256<int> wide = Avx2.ConvertToVector256Int32(Vector128.Load((short*)source + i));
+                Vector256.Store((Vector256.ShiftLeft(wide, 13) & mask).AsSingle() * scale, destination + i);
+            }
+        }
+
+        for (; i < count; i++)
+        {
+            destination[i] = Raw(source[i]) * scale;
+        }
+    }
+
     /// <summary>2^e as a float, for −126 ≤ e ≤ 127.</summary>
     private static float PowerOfTwo(int e) => BitConverter.Int32BitsToSingle((127 + e) << 23);
 
