@@ -74,6 +74,7 @@ public sealed unsafe class DenseLinear : ILinearWeight
         public int Tokens;
         public int Shift;
         public int* Shifts;
+        public float* XT;
         public int FoundInfOrNaN;
         public bool FiniteHalves;
     }
@@ -164,12 +165,23 @@ public sealed unsafe class DenseLinear : ILinearWeight
 
         fixed (float* px = x, py = y)
         {
-            var job = new Job
+            float[]? transposed = DenseGemm.RentTransposed(px, tokens, Cols);
+            try
             {
-                W = _data, DType = _dtype, ElementSize = _elementSize, Rows = Rows, Cols = Cols, X = px, Y = py, Tokens = tokens,
-                FiniteHalves = _dtype == DType.F16 && HalvesAreFinite(),
-            };
-            LinearDriver.Run(ref job, &MatMulSlice, Rows, Cols, tokens, grain: RowTile);
+                fixed (float* pxt = transposed)
+                {
+                    var job = new Job
+                    {
+                        W = _data, DType = _dtype, ElementSize = _elementSize, Rows = Rows, Cols = Cols, X = px, XT = pxt, Y = py, Tokens = tokens,
+                        FiniteHalves = _dtype == DType.F16 && HalvesAreFinite(),
+                    };
+                    LinearDriver.Run(ref job, &MatMulSlice, Rows, Cols, tokens, grain: RowTile);
+                }
+            }
+            finally
+            {
+                DenseGemm.Return(transposed);
+            }
         }
 
         GC.KeepAlive(_view); // the workers read its memory through a raw pointer
@@ -239,8 +251,9 @@ public sealed unsafe class DenseLinear : ILinearWeight
         }
     }
 
-    /// <summary>Rows converted to F32 at a time for F16/BF16 weights (64 rows × 1536 floats = 384 KiB, in L2).</summary>
-    private const int ConvertRows = 64;
+    /// <summary>Rows converted to F32 at a time for F16/BF16 weights (48 rows × 2048 floats = 384 KiB, in L2; a
+    /// multiple of <see cref="DenseGemm.Rows"/>).</summary>
+    private const int ConvertRows = 48;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MatMulSlice(ref Job job, int start, int end)
@@ -248,7 +261,7 @@ public sealed unsafe class DenseLinear : ILinearWeight
         int cols = job.Cols;
         if (job.DType == DType.F32)
         {
-            DenseKernels.Gemm((float*)job.W + ((long)start * cols), end - start, cols, job.X, job.Tokens, job.Y + start, job.Rows);
+            DenseGemm.Gemm((float*)job.W + ((long)start * cols), end - start, cols, job.X, job.XT, job.Tokens, job.Y + start, job.Rows);
             return;
         }
 
@@ -266,7 +279,7 @@ public sealed unsafe class DenseLinear : ILinearWeight
                 DenseKernels.ToFloat(job.DType, rows, tile, count * cols);
             }
 
-            DenseKernels.Gemm(tile, count, cols, job.X, job.Tokens, job.Y + r0, job.Rows);
+            DenseGemm.Gemm(tile, count, cols, job.X, job.XT, job.Tokens, job.Y + r0, job.Rows);
         }
     }
 }

@@ -61,8 +61,9 @@ public abstract class PackedLinear : ILinearWeight
     /// <summary>Writes row <paramref name="row"/> (validated) into exactly Cols floats.</summary>
     private protected abstract void Dequantize(int row, Span<float> destination);
 
-    /// <summary>Rows dequantized to F32 at a time by <see cref="MultiplyDequantized"/> (64 rows × 1536 floats = 384 KiB, in L2).</summary>
-    private const int DequantRows = 64;
+    /// <summary>Rows dequantized to F32 at a time by <see cref="MultiplyDequantized"/> (48 rows × 2048 floats = 384 KiB,
+    /// in L2; a multiple of <see cref="DenseGemm.Rows"/>).</summary>
+    private const int DequantRows = 48;
 
     /// <summary>
     /// A multi-token product for schemes (or CPUs) without an integer prefill kernel: the rows are dequantized 64 at a
@@ -72,8 +73,19 @@ public abstract class PackedLinear : ILinearWeight
     {
         fixed (float* px = x, py = y)
         {
-            var job = new DequantizedJob { Self = this, X = px, Y = py, Tokens = tokens };
-            LinearDriver.Run(ref job, &DequantizedSlice, Rows, Cols, tokens, grain: 4);
+            float[]? transposed = tokens > 1 ? DenseGemm.RentTransposed(px, tokens, Cols) : null;
+            try
+            {
+                fixed (float* pxt = transposed)
+                {
+                    var job = new DequantizedJob { Self = this, X = px, XT = pxt, Y = py, Tokens = tokens };
+                    LinearDriver.Run(ref job, &DequantizedSlice, Rows, Cols, tokens, grain: 4);
+                }
+            }
+            finally
+            {
+                DenseGemm.Return(transposed);
+            }
         }
     }
 
@@ -81,6 +93,7 @@ public abstract class PackedLinear : ILinearWeight
     {
         public PackedLinear Self;
         public float* X;
+        public float* XT;
         public float* Y;
         public int Tokens;
     }
@@ -100,7 +113,7 @@ public abstract class PackedLinear : ILinearWeight
                 self.Dequantize(r0 + i, new Span<float>(tile + ((long)i * cols), cols));
             }
 
-            DenseKernels.Gemm(tile, count, cols, job.X, job.Tokens, job.Y + r0, self.Rows);
+            DenseGemm.Gemm(tile, count, cols, job.X, job.XT, job.Tokens, job.Y + r0, self.Rows);
         }
     }
 }

@@ -19,6 +19,7 @@ namespace QuantSharp.Tests.Models;
 /// those logits must equal the one recorded in <c>golden-logits.json</c> for this instruction-set path (AVX-512 and
 /// AVX2 sum in different orders, so each path has its own record; a path with no record is skipped).
 /// Record with <c>QUANTSHARP_RECORD_GOLDEN=1 dotnet test --filter GoldenLogits</c> (and again with
+/// <c>DOTNET_EnableAVXVNNI=0</c> for the AVX-512 machines without AVX-VNNI, whose int8 prefill takes another path, and
 /// <c>DOTNET_EnableAVX512=0 DOTNET_EnableAVXVNNI=0</c> for the AVX2 record) — only when a change is meant to alter numbers.
 /// </summary>
 public sealed class GoldenLogitsTests
@@ -102,7 +103,7 @@ public sealed class GoldenLogitsTests
                 sorted[path.Key] = entries;
             }
 
-            File.WriteAllText(GoldenPath, sorted.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            File.WriteAllText(GoldenPath, sorted.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
         }
     }
 
