@@ -8,8 +8,10 @@ namespace QuantSharp.Kernels;
 /// k issues <see cref="Vectors"/> loads and <see cref="Rows"/> broadcasts for <c>Rows · Vectors</c> FMAs, so it is bound by
 /// the FMA ports, not by loads (the dot-product tiles it replaces re-read activation rows from L2 for every 4 rows).
 /// </summary>
-/// <remarks>Each output is one FMA chain over k in order: <c>y = fma(w[k], x[k], y)</c> from k = 0, the same on every
-/// path and thread count (AVX-512: 16 lanes × 2 vectors × 12 rows = 24 accumulators; AVX2: 8 × 2 × 6 = 12).</remarks>
+/// <remarks>Each output sums <see cref="KBlock"/> inputs at a time in one FMA chain in k order (<c>s = fma(w[k], x[k], s)</c>
+/// from 0) and adds the block sums in order, so the rounding error grows with the block length plus the number of
+/// blocks, not with the whole row; the same on every path and thread count (AVX-512: 16 lanes × 2 vectors × 12 rows =
+/// 24 accumulators; AVX2: 8 × 2 × 6 = 12).</remarks>
 [SkipLocalsInit]
 internal static unsafe class DenseGemm
 {
@@ -18,6 +20,9 @@ internal static unsafe class DenseGemm
 
     /// <summary>Tokens per vector: 16 with AVX-512, 8 with AVX2.</summary>
     internal static int Lanes => KernelIsa.UseAvx512 ? 16 : 8;
+
+    /// <summary>Inputs summed in one chain before the block sum is added to the output.</summary>
+    internal const int KBlock = 128;
 
     /// <summary>Token vectors per micro-tile.</summary>
     internal const int Vectors = 2;
@@ -122,13 +127,17 @@ internal static unsafe class DenseGemm
             for (int r0 = 0; r0 < rows; r0 += tileRows)
             {
                 int count = Math.Min(tileRows, rows - r0);
-                if (KernelIsa.UseAvx512)
+                for (int k0 = 0; k0 < cols; k0 += KBlock)
                 {
-                    Tile512(w + ((long)r0 * cols), count, cols, block, results);
-                }
-                else
-                {
-                    Tile256(w + ((long)r0 * cols), count, cols, block, results);
+                    int kb = Math.Min(KBlock, cols - k0);
+                    if (KernelIsa.UseAvx512)
+                    {
+                        Tile512(w + ((long)r0 * cols) + k0, count, cols, kb, block + ((long)k0 * width), results, k0 > 0);
+                    }
+                    else
+                    {
+                        Tile256(w + ((long)r0 * cols) + k0, count, cols, kb, block + ((long)k0 * width), results, k0 > 0);
+                    }
                 }
 
                 for (int r = 0; r < count; r++)
@@ -149,20 +158,28 @@ internal static unsafe class DenseGemm
         {
             for (int r = 0; r < rows; r++)
             {
-                float acc = 0;
-                for (int k = 0; k < cols; k++)
+                float total = 0;
+                for (int k0 = 0; k0 < cols; k0 += KBlock)
                 {
-                    acc = MathF.FusedMultiplyAdd(w[((long)r * cols) + k], x[((long)t * cols) + k], acc);
+                    float acc = 0;
+                    for (int k = k0; k < Math.Min(cols, k0 + KBlock); k++)
+                    {
+                        acc = MathF.FusedMultiplyAdd(w[((long)r * cols) + k], x[((long)t * cols) + k], acc);
+                    }
+
+                    total = k0 == 0 ? acc : total + acc;
                 }
 
-                y[(t * yStride) + r] = acc;
+                y[(t * yStride) + r] = total;
             }
         }
     }
 
-    /// <summary>12 rows (rows past <paramref name="count"/> alias the last one) × 32 tokens; results row-major, 32 per row.</summary>
+    /// <summary>12 rows (rows past <paramref name="count"/> alias the last one, <paramref name="cols"/> apart) × 32 tokens
+    /// over <paramref name="kb"/> inputs; the sums go to <paramref name="results"/> (row-major, 32 per row), added to what
+    /// is there when <paramref name="add"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile512(float* w, int count, int cols, float* xT, float* results)
+    private static void Tile512(float* w, int count, int cols, int kb, float* xT, float* results, bool add)
     {
         float* w0 = w, w1 = w + (Math.Min(1, count - 1) * (long)cols), w2 = w + (Math.Min(2, count - 1) * (long)cols), w3 = w + (Math.Min(3, count - 1) * (long)cols);
         float* w4 = w + (Math.Min(4, count - 1) * (long)cols), w5 = w + (Math.Min(5, count - 1) * (long)cols), w6 = w + (Math.Min(6, count - 1) * (long)cols), w7 = w + (Math.Min(7, count - 1) * (long)cols);
@@ -170,7 +187,7 @@ internal static unsafe class DenseGemm
         Vector512<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
         Vector512<float> a4 = default, b4 = default, a5 = default, b5 = default, a6 = default, b6 = default, a7 = default, b7 = default;
         Vector512<float> a8 = default, b8 = default, a9 = default, b9 = default, a10 = default, b10 = default, a11 = default, b11 = default;
-        for (int k = 0; k < cols; k++, xT += 32)
+        for (int k = 0; k < kb; k++, xT += 32)
         {
             Vector512<float> xa = Vector512.Load(xT), xb = Vector512.Load(xT + 16);
             Vector512<float> v = Vector512.Create(w0[k]);
@@ -199,23 +216,23 @@ internal static unsafe class DenseGemm
             a11 = Avx512F.FusedMultiplyAdd(v, xa, a11); b11 = Avx512F.FusedMultiplyAdd(v, xb, b11);
         }
 
-        Vector512.Store(a0, results); Vector512.Store(b0, results + 16); Vector512.Store(a1, results + 32); Vector512.Store(b1, results + 48);
-        Vector512.Store(a2, results + 64); Vector512.Store(b2, results + 80); Vector512.Store(a3, results + 96); Vector512.Store(b3, results + 112);
-        Vector512.Store(a4, results + 128); Vector512.Store(b4, results + 144); Vector512.Store(a5, results + 160); Vector512.Store(b5, results + 176);
-        Vector512.Store(a6, results + 192); Vector512.Store(b6, results + 208); Vector512.Store(a7, results + 224); Vector512.Store(b7, results + 240);
-        Vector512.Store(a8, results + 256); Vector512.Store(b8, results + 272); Vector512.Store(a9, results + 288); Vector512.Store(b9, results + 304);
-        Vector512.Store(a10, results + 320); Vector512.Store(b10, results + 336); Vector512.Store(a11, results + 352); Vector512.Store(b11, results + 368);
+        Put512(a0, results, add); Put512(b0, results + 16, add); Put512(a1, results + 32, add); Put512(b1, results + 48, add);
+        Put512(a2, results + 64, add); Put512(b2, results + 80, add); Put512(a3, results + 96, add); Put512(b3, results + 112, add);
+        Put512(a4, results + 128, add); Put512(b4, results + 144, add); Put512(a5, results + 160, add); Put512(b5, results + 176, add);
+        Put512(a6, results + 192, add); Put512(b6, results + 208, add); Put512(a7, results + 224, add); Put512(b7, results + 240, add);
+        Put512(a8, results + 256, add); Put512(b8, results + 272, add); Put512(a9, results + 288, add); Put512(b9, results + 304, add);
+        Put512(a10, results + 320, add); Put512(b10, results + 336, add); Put512(a11, results + 352, add); Put512(b11, results + 368, add);
     }
 
-    /// <summary>6 rows (rows past <paramref name="count"/> alias the last one) × 16 tokens; results row-major, 16 per row.</summary>
+    /// <summary><see cref="Tile512"/> for 6 rows × 16 tokens (results 16 per row).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile256(float* w, int count, int cols, float* xT, float* results)
+    private static void Tile256(float* w, int count, int cols, int kb, float* xT, float* results, bool add)
     {
         float* w0 = w, w1 = w + (Math.Min(1, count - 1) * (long)cols), w2 = w + (Math.Min(2, count - 1) * (long)cols);
         float* w3 = w + (Math.Min(3, count - 1) * (long)cols), w4 = w + (Math.Min(4, count - 1) * (long)cols), w5 = w + (Math.Min(5, count - 1) * (long)cols);
         Vector256<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default;
         Vector256<float> a3 = default, b3 = default, a4 = default, b4 = default, a5 = default, b5 = default;
-        for (int k = 0; k < cols; k++, xT += 16)
+        for (int k = 0; k < kb; k++, xT += 16)
         {
             Vector256<float> xa = Avx.LoadVector256(xT), xb = Avx.LoadVector256(xT + 8);
             Vector256<float> v = Vector256.Create(w0[k]);
@@ -232,8 +249,14 @@ internal static unsafe class DenseGemm
             a5 = Fma.MultiplyAdd(v, xa, a5); b5 = Fma.MultiplyAdd(v, xb, b5);
         }
 
-        Avx.Store(results, a0); Avx.Store(results + 8, b0); Avx.Store(results + 16, a1); Avx.Store(results + 24, b1);
-        Avx.Store(results + 32, a2); Avx.Store(results + 40, b2); Avx.Store(results + 48, a3); Avx.Store(results + 56, b3);
-        Avx.Store(results + 64, a4); Avx.Store(results + 72, b4); Avx.Store(results + 80, a5); Avx.Store(results + 88, b5);
+        Put256(a0, results, add); Put256(b0, results + 8, add); Put256(a1, results + 16, add); Put256(b1, results + 24, add);
+        Put256(a2, results + 32, add); Put256(b2, results + 40, add); Put256(a3, results + 48, add); Put256(b3, results + 56, add);
+        Put256(a4, results + 64, add); Put256(b4, results + 72, add); Put256(a5, results + 80, add); Put256(b5, results + 88, add);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put512(Vector512<float> sum, float* p, bool add) => Vector512.Store(add ? Vector512.Load(p) + sum : sum, p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put256(Vector256<float> sum, float* p, bool add) => Avx.Store(p, add ? Avx.LoadVector256(p) + sum : sum);
 }

@@ -36,16 +36,15 @@ internal sealed unsafe class Int8Linear : PackedLinear
             => InterleavedPrefill.UnpackInt8(W + ((long)row * Cols), Cols, Scales + row, chunks, tile);
     }
 
-    /// <summary>Up to this many tokens (batched decode) run the decode kernel, each row read once for four tokens
-    /// (<see cref="Int8Kernels.Dot4Tokens"/>), bit-identical to MatVec per token; more go through the interleaved GEMM
-    /// with AVX-VNNI, else the dequantized F32 GEMM. With AVX-VNNI the GEMM wins from 8 tokens (TinyLlama shape,
-    /// 2 threads, batched decode: 4 sequences 81–82 tok/s in all here against 70–73 through the GEMM; 8 sequences 75
-    /// against 103).</summary>
-    internal static int SmallBatchTokens => AvxVnni.IsSupported ? 4 : 16;
+    /// <summary>Without AVX-VNNI, up to this many tokens (batched decode) run the decode kernel, each row read once for
+    /// four tokens (<see cref="Int8Kernels.Dot4Tokens"/>); more go through the dequantized F32 GEMM. (With AVX-VNNI every
+    /// multi-token product takes the interleaved GEMM, whose per-token results do not depend on how many tokens share a
+    /// call: the server's concurrent requests then decode exactly as one request at a time.)</summary>
+    internal const int SmallBatchTokens = 16;
 
     private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
-        if (tokens >= 2 && tokens <= SmallBatchTokens && Avx2.IsSupported && Fma.IsSupported)
+        if (tokens >= 2 && tokens <= SmallBatchTokens && !AvxVnni.IsSupported && Avx2.IsSupported && Fma.IsSupported)
         {
             fixed (float* px = x, py = y)
             {

@@ -20,8 +20,7 @@ public sealed class BlockRunner : IDisposable
     private readonly ArchitectureSpec _spec;
     private readonly RotaryEmbedding? _rope;
     private readonly KvCache _cache;
-    private readonly int _qDim, _kvDim;
-    private readonly float[] _xn, _q, _k, _v, _att, _o, _gate, _up, _fused;
+    private readonly BlockBuffers _b;
 
     /// <summary>Creates a runner for batches of up to <paramref name="maxTokens"/> tokens in all (each sequence at most
     /// the model's context).</summary>
@@ -35,21 +34,10 @@ public sealed class BlockRunner : IDisposable
         }
 
         MaxTokens = maxTokens;
-        _qDim = _c.Heads * _c.HeadDim;
-        _kvDim = _c.KvHeads * _c.HeadDim;
         int rotaryDim = (int)(_c.HeadDim * _spec.RotaryFraction) / 2 * 2;
         _rope = _spec.Rope == RopeStyle.None ? null : new RotaryEmbedding(_c.HeadDim, rotaryDim, _c.RopeTheta, Math.Min(maxTokens, _c.MaxPositions), _spec.Rope, _c.RopeScaling);
         _cache = new KvCache(1, _c.KvHeads, _c.HeadDim, maxTokens);
-        int n = maxTokens;
-        _xn = new float[n * _c.HiddenSize];
-        _q = new float[n * _qDim];
-        _k = new float[n * _kvDim];
-        _v = new float[n * _kvDim];
-        _att = new float[n * _qDim];
-        _o = new float[n * _c.HiddenSize];
-        _gate = new float[n * _c.IntermediateSize];
-        _up = new float[_spec.Mlp == MlpKind.SwiGlu ? n * _c.IntermediateSize : 0];
-        _fused = new float[n * Math.Max(_spec.Qkv is null ? 0 : _qDim + (2 * _kvDim), _spec.GateUp is null ? 0 : 2 * _c.IntermediateSize)];
+        _b = new BlockBuffers(_c, _spec, maxTokens);
     }
 
     /// <summary>Most tokens a batch may hold.</summary>
@@ -129,28 +117,28 @@ public sealed class BlockRunner : IDisposable
         }
 
         x = x[..(n * d)];
-        ReadOnlySpan<float> xn = BlockOps.SublayerInput(_spec, x, b.AttnNorm, b.AttnNormBias, eps, _xn, n);
-        Span<float> q = _q.AsSpan(0, n * _qDim), k = _k.AsSpan(0, n * _kvDim), v = _v.AsSpan(0, n * _kvDim);
+        ReadOnlySpan<float> xn = BlockOps.SublayerInput(_spec, x, b.AttnNorm, b.AttnNormBias, eps, _b.Xn, n);
+        Span<float> q = _b.Q.AsSpan(0, n * _b.QDim), k = _b.K.AsSpan(0, n * _b.KvDim), v = _b.V.AsSpan(0, n * _b.KvDim);
         bool stopped = b.Qkv is not null ? See(_spec.Qkv, xn) : See(_spec.Q, xn) | See(_spec.K, xn) | See(_spec.V, xn);
         if (stopped)
         {
             return false;
         }
 
-        BlockOps.ProjectQkv(b, xn, n, _qDim, _kvDim, _fused, q, k, v);
+        BlockOps.ProjectQkv(b, xn, n, _b.QDim, _b.KvDim, _b.Fused, q, k, v);
 
-        Span<float> att = _att.AsSpan(0, n * _qDim);
+        Span<float> att = _b.Att.AsSpan(0, n * _b.QDim);
         int start = 0;
         foreach (int length in lengths)
         {
             for (int t = start; t < start + length; t++)
             {
-                _rope?.Apply(q.Slice(t * _qDim, _qDim), _c.Heads, t - start);
-                _rope?.Apply(k.Slice(t * _kvDim, _kvDim), _c.KvHeads, t - start);
-                _cache.Store(0, t, k.Slice(t * _kvDim, _kvDim), v.Slice(t * _kvDim, _kvDim));
+                _rope?.Apply(q.Slice(t * _b.QDim, _b.QDim), _c.Heads, t - start);
+                _rope?.Apply(k.Slice(t * _b.KvDim, _b.KvDim), _c.KvHeads, t - start);
+                _cache.Store(0, t, k.Slice(t * _b.KvDim, _b.KvDim), v.Slice(t * _b.KvDim, _b.KvDim));
             }
 
-            Attention.Run(q.Slice(start * _qDim), att.Slice(start * _qDim), _cache, 0, _c.Heads, start, length, keyStart: start, causal: _spec.Causal);
+            Attention.Run(q.Slice(start * _b.QDim), att.Slice(start * _b.QDim), _cache, 0, _c.Heads, start, length, keyStart: start, causal: _spec.Causal);
             start += length;
         }
 
@@ -159,19 +147,19 @@ public sealed class BlockRunner : IDisposable
             return false;
         }
 
-        Span<float> o = _o.AsSpan(0, n * d);
+        Span<float> o = _b.O.AsSpan(0, n * d);
         b.O.MatMul(att, n, o);
         BlockOps.Residual(_spec, x, o, b.OBias, b.AttnNorm, b.AttnNormBias, eps, n);
 
-        xn = BlockOps.SublayerInput(_spec, x, b.MlpNorm, b.MlpNormBias, eps, _xn, n);
-        Span<float> gate = _gate.AsSpan(0, n * f), up = _up.AsSpan(0, _up.Length == 0 ? 0 : n * f);
+        xn = BlockOps.SublayerInput(_spec, x, b.MlpNorm, b.MlpNormBias, eps, _b.Xn, n);
+        Span<float> gate = _b.Gate.AsSpan(0, n * f), up = _b.Up.AsSpan(0, _b.Up.Length == 0 ? 0 : n * f);
         stopped = b.GateUp is not null ? See(_spec.GateUp, xn) : See(_spec.Gate, xn) | See(_spec.Up, xn);
         if (stopped)
         {
             return false;
         }
 
-        BlockOps.MlpActivation(_spec, b, xn, n, f, _fused, gate, up);
+        BlockOps.MlpActivation(_spec, b, xn, n, f, _b.Fused, gate, up);
         if (See(_spec.Down, gate))
         {
             return false;

@@ -17,9 +17,8 @@ internal sealed class ForwardPass
     private readonly TransformerModel _model;
     private readonly float[] _finalNorm;
     private readonly ILinearWeight _head;
-    private readonly int _qDim;
-    private readonly int _kvDim;
-    private readonly float[] _x, _xn, _q, _k, _v, _att, _o, _gate, _up, _fused, _last;
+    private readonly float[] _x, _last;
+    private readonly BlockBuffers _b;
 
     public ForwardPass(TransformerModel model, int maxRows, int maxSegments)
     {
@@ -27,20 +26,8 @@ internal sealed class ForwardPass
         _model = model;
         (_finalNorm, _head) = model.RequireHead();
         MaxRows = maxRows;
-        _qDim = c.Heads * c.HeadDim;
-        _kvDim = c.KvHeads * c.HeadDim;
-        int b = maxRows;
-        _x = new float[b * c.HiddenSize];
-        _xn = new float[b * c.HiddenSize];
-        _q = new float[b * _qDim];
-        _k = new float[b * _kvDim];
-        _v = new float[b * _kvDim];
-        _att = new float[b * _qDim];
-        _o = new float[b * c.HiddenSize];
-        _gate = new float[b * c.IntermediateSize];
-        _up = new float[model.Spec.Mlp == MlpKind.SwiGlu ? b * c.IntermediateSize : 0];
-        int fused = Math.Max(model.Spec.Qkv is null ? 0 : _qDim + 2 * _kvDim, model.Spec.GateUp is null ? 0 : 2 * c.IntermediateSize);
-        _fused = new float[b * fused];
+        _x = new float[maxRows * c.HiddenSize];
+        _b = new BlockBuffers(c, model.Spec, maxRows);
         _last = new float[maxSegments * c.HiddenSize];
     }
 
@@ -48,7 +35,7 @@ internal sealed class ForwardPass
     public int MaxRows { get; }
 
     /// <summary>Bytes of the activation buffers.</summary>
-    public long Bytes => 4L * (_x.Length + _xn.Length + _q.Length + _k.Length + _v.Length + _att.Length + _o.Length + _gate.Length + _up.Length + _fused.Length + _last.Length);
+    public long Bytes => (4L * (_x.Length + _last.Length)) + _b.Bytes;
 
     /// <summary>
     /// Appends each segment's tokens to its session. Logits: with <paramref name="allRows"/> (one segment only) for every
@@ -65,7 +52,7 @@ internal sealed class ForwardPass
         int n = tokens.Length;
         float eps = c.NormEps;
         Span<float> x = _x.AsSpan(0, n * d);
-        Span<float> xn = _xn.AsSpan(0, n * d);
+        Span<float> xn = _b.Xn.AsSpan(0, n * d);
         foreach (Segment s in segments)
         {
             _model.Embed(tokens.Slice(s.Offset, s.Count), s.Session.Position, x.Slice(s.Offset * d, s.Count * d));
@@ -76,11 +63,11 @@ internal sealed class ForwardPass
             observer?.Invoke(l, x, n);
             BlockWeights b = _model.Blocks[l];
             ReadOnlySpan<float> input = BlockOps.SublayerInput(spec, x, b.AttnNorm, b.AttnNormBias, eps, xn, n);
-            Span<float> q = _q.AsSpan(0, n * _qDim);
-            Span<float> k = _k.AsSpan(0, n * _kvDim);
-            Span<float> v = _v.AsSpan(0, n * _kvDim);
-            BlockOps.ProjectQkv(b, input, n, _qDim, _kvDim, _fused, q, k, v);
-            Span<float> att = _att.AsSpan(0, n * _qDim);
+            Span<float> q = _b.Q.AsSpan(0, n * _b.QDim);
+            Span<float> k = _b.K.AsSpan(0, n * _b.KvDim);
+            Span<float> v = _b.V.AsSpan(0, n * _b.KvDim);
+            BlockOps.ProjectQkv(b, input, n, _b.QDim, _b.KvDim, _b.Fused, q, k, v);
+            Span<float> att = _b.Att.AsSpan(0, n * _b.QDim);
             foreach (Segment s in segments)
             {
                 InferenceSession session = s.Session;
@@ -89,22 +76,22 @@ internal sealed class ForwardPass
                 {
                     int position = pos + t - s.Offset;
                     int ropePosition = position >= session.KeyStart ? position - session.KeyStart : 0;
-                    session.Rope?.Apply(q.Slice(t * _qDim, _qDim), c.Heads, ropePosition);
-                    session.Rope?.Apply(k.Slice(t * _kvDim, _kvDim), c.KvHeads, ropePosition);
-                    session.Cache.Store(l, position, k.Slice(t * _kvDim, _kvDim), v.Slice(t * _kvDim, _kvDim));
+                    session.Rope?.Apply(q.Slice(t * _b.QDim, _b.QDim), c.Heads, ropePosition);
+                    session.Rope?.Apply(k.Slice(t * _b.KvDim, _b.KvDim), c.KvHeads, ropePosition);
+                    session.Cache.Store(l, position, k.Slice(t * _b.KvDim, _b.KvDim), v.Slice(t * _b.KvDim, _b.KvDim));
                 }
 
-                Attention.Run(q.Slice(s.Offset * _qDim, s.Count * _qDim), att.Slice(s.Offset * _qDim, s.Count * _qDim), session.Cache, l, c.Heads, pos, s.Count, session.KeyStart, padRowsSeeAllKeys: spec.PaddedQueriesAttendAll);
+                Attention.Run(q.Slice(s.Offset * _b.QDim, s.Count * _b.QDim), att.Slice(s.Offset * _b.QDim, s.Count * _b.QDim), session.Cache, l, c.Heads, pos, s.Count, session.KeyStart, padRowsSeeAllKeys: spec.PaddedQueriesAttendAll);
             }
 
-            Span<float> o = _o.AsSpan(0, n * d);
+            Span<float> o = _b.O.AsSpan(0, n * d);
             b.O.MatMul(att, n, o);
             BlockOps.Residual(spec, x, o, b.OBias, b.AttnNorm, b.AttnNormBias, eps, n);
 
             input = BlockOps.SublayerInput(spec, x, b.MlpNorm, b.MlpNormBias, eps, xn, n);
-            Span<float> gate = _gate.AsSpan(0, n * f);
-            Span<float> up = _up.AsSpan(0, _up.Length == 0 ? 0 : n * f);
-            BlockOps.MlpActivation(spec, b, input, n, f, _fused, gate, up);
+            Span<float> gate = _b.Gate.AsSpan(0, n * f);
+            Span<float> up = _b.Up.AsSpan(0, _b.Up.Length == 0 ? 0 : n * f);
+            BlockOps.MlpActivation(spec, b, input, n, f, _b.Fused, gate, up);
             b.Down.MatMul(gate, n, o);
             BlockOps.Residual(spec, x, o, b.DownBias, b.MlpNorm, b.MlpNormBias, eps, n);
         }

@@ -34,9 +34,11 @@ public sealed class AwqTests
         Assert.NotEqual(model.Blocks[0].AttnNorm, r.Model.Blocks[0].AttnNorm);
         int[] ids = data.Sequences[1];
         float[] a = Logits(model, ids), b = Logits(r.Model, ids);
+        // Folding is exact in real arithmetic; in floats W·s and x/s each round, and five layers carry that to the logits
+        // as a few hundred ulps (a wrong fold moves them by orders of magnitude more).
         for (int i = 0; i < a.Length; i++)
         {
-            Assert.Equal(a[i], b[i], 1e-5 * Math.Max(1, Math.Abs(a[i])));
+            Assert.Equal(a[i], b[i], 5e-5 * Math.Max(1, Math.Abs(a[i])));
         }
     }
 

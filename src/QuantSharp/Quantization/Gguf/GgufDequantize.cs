@@ -181,50 +181,37 @@ public static unsafe partial class GgufDequantize
 
     internal static void Q4_K(BlockQ4_K* x, float* y, int blocks)
     {
-        for (int i = 0; i < blocks; i++)
+        for (int i = 0; i < blocks; i++, y += 256)
         {
-            byte* q = x[i].Qs;
-            float d = (float)x[i].D;
-            float min = (float)x[i].DMin;
-            for (int c = 0; c < 4; c++, q += 32)
-            {
-                (float d1, float m1) = SubBlockK4(2 * c, x[i].Scales, d, min);
-                (float d2, float m2) = SubBlockK4((2 * c) + 1, x[i].Scales, d, min);
-                for (int l = 0; l < 32; l++)
-                {
-                    *y++ = d1 * (q[l] & 0xF) - m1;
-                }
-
-                for (int l = 0; l < 32; l++)
-                {
-                    *y++ = d2 * (q[l] >> 4) - m2;
-                }
-            }
+            SuperBlockK(x[i].Scales, (float)x[i].D, (float)x[i].DMin, x[i].Qs, null, y);
         }
     }
 
     internal static void Q5_K(BlockQ5_K* x, float* y, int blocks)
     {
-        for (int i = 0; i < blocks; i++)
+        for (int i = 0; i < blocks; i++, y += 256)
         {
-            byte* ql = x[i].Qs;
-            byte* qh = x[i].Qh;
-            float d = (float)x[i].D;
-            float min = (float)x[i].DMin;
-            int u1 = 1, u2 = 2;
-            for (int c = 0; c < 4; c++, ql += 32, u1 <<= 2, u2 <<= 2)
-            {
-                (float d1, float m1) = SubBlockK4(2 * c, x[i].Scales, d, min);
-                (float d2, float m2) = SubBlockK4((2 * c) + 1, x[i].Scales, d, min);
-                for (int l = 0; l < 32; l++)
-                {
-                    *y++ = d1 * ((ql[l] & 0xF) + ((qh[l] & u1) != 0 ? 16 : 0)) - m1;
-                }
+            SuperBlockK(x[i].Scales, (float)x[i].D, (float)x[i].DMin, x[i].Qs, x[i].Qh, y);
+        }
+    }
 
-                for (int l = 0; l < 32; l++)
-                {
-                    *y++ = d2 * ((ql[l] >> 4) + ((qh[l] & u2) != 0 ? 16 : 0)) - m2;
-                }
+    /// <summary>One Q4_K (<paramref name="qh"/> null) or Q5_K super-block: per 64 weights, low nibbles then high nibbles
+    /// of 32 bytes of <paramref name="ql"/>, plus 16 where the pair's bits of <paramref name="qh"/> are set.</summary>
+    private static void SuperBlockK(byte* scales, float d, float min, byte* ql, byte* qh, float* y)
+    {
+        int u1 = 1, u2 = 2;
+        for (int c = 0; c < 4; c++, ql += 32, u1 <<= 2, u2 <<= 2)
+        {
+            (float d1, float m1) = SubBlockK4(2 * c, scales, d, min);
+            (float d2, float m2) = SubBlockK4((2 * c) + 1, scales, d, min);
+            for (int l = 0; l < 32; l++)
+            {
+                *y++ = d1 * ((ql[l] & 0xF) + (qh != null && (qh[l] & u1) != 0 ? 16 : 0)) - m1;
+            }
+
+            for (int l = 0; l < 32; l++)
+            {
+                *y++ = d2 * ((ql[l] >> 4) + (qh != null && (qh[l] & u2) != 0 ? 16 : 0)) - m2;
             }
         }
     }

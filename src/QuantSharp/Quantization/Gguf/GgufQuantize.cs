@@ -631,17 +631,23 @@ public static unsafe class GgufQuantize
         }
     }
 
+    /// <summary>max |x[j]| over the 256 values of a ternary super-block (its scale in TQ1_0/TQ2_0).</summary>
+    private static float AbsMax256(float* x)
+    {
+        float amax = 0;
+        for (int j = 0; j < 256; j++)
+        {
+            amax = Math.Max(amax, MathF.Abs(x[j]));
+        }
+
+        return amax;
+    }
+
     internal static void TQ1_0(float* x, BlockTQ1_0* y, int blocks)
     {
         for (int i = 0; i < blocks; i++)
         {
-            float amax = 0;
-            for (int j = 0; j < 256; j++)
-            {
-                amax = Math.Max(amax, MathF.Abs(x[j]));
-            }
-
-            float d = amax;
+            float d = AbsMax256(x);
             float id = d != 0 ? 1.0f / d : 0.0f;
             y[i].D = (Half)d;
             for (int m = 0; m < 32; m++)
@@ -687,13 +693,7 @@ public static unsafe class GgufQuantize
     {
         for (int i = 0; i < blocks; i++)
         {
-            float amax = 0;
-            for (int j = 0; j < 256; j++)
-            {
-                amax = Math.Max(amax, MathF.Abs(x[j]));
-            }
-
-            float d = amax;
+            float d = AbsMax256(x);
             float id = d != 0 ? 1.0f / d : 0.0f;
             y[i].D = (Half)d;
             for (int c = 0; c < 64; c += 32, x += 128)
