@@ -259,4 +259,69 @@ internal static unsafe class DenseGemm
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Put256(Vector256<float> sum, float* p, bool add) => Avx.Store(p, add ? Avx.LoadVector256(p) + sum : sum);
+
+    /// <summary>Rows dequantized to F32 at a time by <see cref="MultiplyDequantized{TRows}"/> (48 rows × 2048 floats =
+    /// 384 KiB, in L2; a multiple of <see cref="Rows"/>).</summary>
+    private const int DequantRows = 48;
+
+    /// <summary>
+    /// A multi-token product for weights without an integer prefill kernel: the rows are dequantized
+    /// <see cref="DequantRows"/> at a time (once each, however many tokens) and multiplied by the F32 activations with
+    /// <see cref="Gemm"/>; one token takes one dequantized row and one dot product at a time.
+    /// </summary>
+    internal static void MultiplyDequantized<TRows>(TRows source, int rows, int cols, float* x, int tokens, float* y)
+        where TRows : struct, IDequantizedRows
+    {
+        float[]? transposed = tokens > 1 ? RentTransposed(x, tokens, cols) : null;
+        try
+        {
+            fixed (float* pxt = transposed)
+            {
+                var job = new DequantizedJob<TRows> { Source = source, Rows = rows, Cols = cols, X = x, XT = pxt, Y = y, Tokens = tokens };
+                LinearDriver.Run(ref job, &DequantizedSlice<TRows>, rows, cols, tokens, grain: 4);
+            }
+        }
+        finally
+        {
+            Return(transposed);
+        }
+    }
+
+    private struct DequantizedJob<TRows>
+        where TRows : struct, IDequantizedRows
+    {
+        public TRows Source;
+        public int Rows;
+        public int Cols;
+        public float* X;
+        public float* XT;
+        public float* Y;
+        public int Tokens;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DequantizedSlice<TRows>(ref DequantizedJob<TRows> job, int start, int end)
+        where TRows : struct, IDequantizedRows
+    {
+        int cols = job.Cols;
+        int chunk = job.Tokens == 1 ? 1 : DequantRows;
+        float* tile = ThreadScratch.Floats((long)chunk * cols);
+        for (int r0 = start; r0 < end; r0 += chunk)
+        {
+            int count = Math.Min(chunk, end - r0);
+            for (int i = 0; i < count; i++)
+            {
+                job.Source.DequantizeRow(r0 + i, tile + ((long)i * cols));
+            }
+
+            Gemm(tile, count, cols, job.X, job.XT, job.Tokens, job.Y + r0, job.Rows);
+        }
+    }
+}
+
+/// <summary>A weight whose rows dequantize one at a time (for <see cref="DenseGemm.MultiplyDequantized{TRows}"/>).</summary>
+internal unsafe interface IDequantizedRows
+{
+    /// <summary>Writes row <paramref name="row"/> as Cols floats.</summary>
+    void DequantizeRow(int row, float* destination);
 }

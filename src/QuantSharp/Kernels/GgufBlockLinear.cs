@@ -85,4 +85,20 @@ public abstract unsafe class GgufBlockLinear : ILinearWeight
 
     /// <summary>Computes <c>Y = X · Wᵀ</c> for validated sizes.</summary>
     private protected abstract void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y);
+
+    /// <summary>Rows of raw blocks, dequantized by the lattice kernels or GgufDequantize.</summary>
+    private protected readonly struct BlockRows(byte* data, long rowBytes, GgmlType type, int cols) : IDequantizedRows
+    {
+        public void DequantizeRow(int row, float* destination)
+        {
+            if (LatticeKernels.Handles(type))
+            {
+                LatticeKernels.Dequantize(type, data + (row * rowBytes), destination, cols);
+            }
+            else
+            {
+                GgufDequantize.Row(type, data + (row * rowBytes), destination, cols);
+            }
+        }
+    }
 }

@@ -31,27 +31,31 @@ public sealed unsafe class GgufDequantLinear : GgufBlockLinear
         public byte* W;
         public long RowBytes;
         public GgmlType Type;
-        public int Rows;
         public int Cols;
         public float* X;
         public float* Y;
-        public int Tokens;
     }
 
     private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
         fixed (float* px = x, py = y)
         {
-            var job = new Job { W = Data, RowBytes = RowBytes, Type = Type, Rows = Rows, Cols = Cols, X = px, Y = py, Tokens = tokens };
-            LinearDriver.Run(ref job, &Slice, Rows, Cols, tokens, grain: 4);
+            if (tokens > 1)
+            {
+                DenseGemm.MultiplyDequantized(new BlockRows(Data, RowBytes, Type, Cols), Rows, Cols, px, tokens, py);
+                return;
+            }
+
+            var job = new Job { W = Data, RowBytes = RowBytes, Type = Type, Cols = Cols, X = px, Y = py };
+            LinearDriver.Run(ref job, &Slice, Rows, Cols, 1, grain: 4);
         }
     }
 
+    /// <summary>One token: lattice rows through their direct kernel, the rest dequantized a row at a time.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Slice(ref Job job, int start, int end)
     {
-        float* row = ThreadScratch.Floats(job.Cols);
-        if (job.Tokens == 1 && LatticeKernels.Handles(job.Type))
+        if (LatticeKernels.Handles(job.Type))
         {
             for (int r = start; r < end; r++)
             {
@@ -61,22 +65,12 @@ public sealed unsafe class GgufDequantLinear : GgufBlockLinear
             return;
         }
 
-        bool lattice = LatticeKernels.Handles(job.Type);
+        float* row = ThreadScratch.Floats(job.Cols);
+        var rows = new BlockRows(job.W, job.RowBytes, job.Type, job.Cols);
         for (int r = start; r < end; r++)
         {
-            if (lattice)
-            {
-                LatticeKernels.Dequantize(job.Type, job.W + (r * job.RowBytes), row, job.Cols);
-            }
-            else
-            {
-                GgufDequantize.Row(job.Type, job.W + r * job.RowBytes, row, job.Cols);
-            }
-
-            for (int t = 0; t < job.Tokens; t++)
-            {
-                job.Y[(long)t * job.Rows + r] = DenseKernels.Dot(row, job.X + (long)t * job.Cols, job.Cols);
-            }
+            rows.DequantizeRow(r, row);
+            job.Y[r] = DenseKernels.Dot(row, job.X, job.Cols);
         }
     }
 }

@@ -119,6 +119,37 @@ public sealed unsafe class GgufLinear : GgufBlockLinear
 
     private void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y, bool scalar)
     {
+        if (tokens >= 2 && !scalar && Type == GgmlType.Q6_K)
+        {
+            // No integer prefill kernel: rows dequantized once, then the float GEMM on the activations rounded to int8
+            // per 32 as the decode kernel rounds them, so prefill and decode agree (5632×2048, 64 tokens, 2 threads:
+            // 30.9 ms through the per-token row dots, 10.9-12.9 ms this way).
+            float[] rounded = System.Buffers.ArrayPool<float>.Shared.Rent(tokens * Cols);
+            try
+            {
+                fixed (float* px = x, py = y, pr = rounded)
+                {
+                    byte* activations = ThreadScratch.Get(GgufActivations.ScratchBytes(tokens, Cols));
+                    GgufActivations.Quantize(px, tokens, Cols, activations);
+                    for (int t = 0; t < tokens; t++)
+                    {
+                        GgufActivations a = GgufActivations.At(activations, tokens, Cols, t);
+                        for (int k = 0; k < Cols; k++)
+                        {
+                            pr[((long)t * Cols) + k] = a.Q[k] * a.Scale[k / 32];
+                        }
+                    }
+
+                    DenseGemm.MultiplyDequantized(new BlockRows(Data, RowBytes, Type, Cols), Rows, Cols, pr, tokens, py);
+                }
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<float>.Shared.Return(rounded);
+            }
+
+            return;
+        }
 
         // The activations, then (for prefill) each token's per-block d·Σx, in the caller's scratch (worker slices use
         // only ThreadScratch.Tile, so the caller's own slice cannot overwrite them).

@@ -61,59 +61,18 @@ public abstract class PackedLinear : ILinearWeight
     /// <summary>Writes row <paramref name="row"/> (validated) into exactly Cols floats.</summary>
     private protected abstract void Dequantize(int row, Span<float> destination);
 
-    /// <summary>Rows dequantized to F32 at a time by <see cref="MultiplyDequantized"/> (48 rows × 2048 floats = 384 KiB,
-    /// in L2; a multiple of <see cref="DenseGemm.Rows"/>).</summary>
-    private const int DequantRows = 48;
-
-    /// <summary>
-    /// A multi-token product for schemes (or CPUs) without an integer prefill kernel: the rows are dequantized 64 at a
-    /// time (once each, however many tokens) and multiplied by the F32 activations with the blocked F32 GEMM.
-    /// </summary>
+    /// <summary>A multi-token product for schemes (or CPUs) without an integer prefill kernel
+    /// (<see cref="DenseGemm.MultiplyDequantized{TRows}"/>).</summary>
     private protected unsafe void MultiplyDequantized(ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
         fixed (float* px = x, py = y)
         {
-            float[]? transposed = tokens > 1 ? DenseGemm.RentTransposed(px, tokens, Cols) : null;
-            try
-            {
-                fixed (float* pxt = transposed)
-                {
-                    var job = new DequantizedJob { Self = this, X = px, XT = pxt, Y = py, Tokens = tokens };
-                    LinearDriver.Run(ref job, &DequantizedSlice, Rows, Cols, tokens, grain: 4);
-                }
-            }
-            finally
-            {
-                DenseGemm.Return(transposed);
-            }
+            DenseGemm.MultiplyDequantized(new DequantizedRows(this), Rows, Cols, px, tokens, py);
         }
     }
 
-    private unsafe struct DequantizedJob
+    private readonly unsafe struct DequantizedRows(PackedLinear self) : IDequantizedRows
     {
-        public PackedLinear Self;
-        public float* X;
-        public float* XT;
-        public float* Y;
-        public int Tokens;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void DequantizedSlice(ref DequantizedJob job, int start, int end)
-    {
-        PackedLinear self = job.Self;
-        int cols = self.Cols;
-        int chunk = job.Tokens == 1 ? 1 : DequantRows;
-        float* tile = ThreadScratch.Floats((long)chunk * cols);
-        for (int r0 = start; r0 < end; r0 += chunk)
-        {
-            int count = Math.Min(chunk, end - r0);
-            for (int i = 0; i < count; i++)
-            {
-                self.Dequantize(r0 + i, new Span<float>(tile + ((long)i * cols), cols));
-            }
-
-            DenseGemm.Gemm(tile, count, cols, job.X, job.XT, job.Tokens, job.Y + r0, self.Rows);
-        }
+        public void DequantizeRow(int row, float* destination) => self.Dequantize(row, new Span<float>(destination, self.Cols));
     }
 }
