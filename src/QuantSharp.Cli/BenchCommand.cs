@@ -210,30 +210,30 @@ internal static class BenchCommand
     private static int Run(string path, string[]? schemes, int[] threadCounts, SpeedOptions options, int probeMiB, LlamaCppChoice? llama, bool json, int[] batches)
     {
         var batched = new List<(string Scheme, int Threads, BatchedSpeedResult Speed)>();
-        // A .gguf file is timed as stored (its own scheme only): QuantSharp converts safetensors checkpoints, not GGUF files.
+        // A .gguf file or an already quantized checkpoint is timed as stored (its own scheme only): QuantSharp converts
+        // dense safetensors checkpoints, not packed weights.
         string? stored = null;
         ModelConfig config;
-        if (File.Exists(path))
+        string first;
+        using (LoadedModel probeLoad = ModelLoader.Load(path))
         {
-            using LoadedModel file = ModelLoader.Load(path);
-            config = file.Model.Config;
-            stored = file.Model.BlockLinears().First().Weight.Scheme;
+            config = probeLoad.Model.Config;
+            first = probeLoad.Model.BlockLinears().First().Weight.Scheme;
+        }
+
+        if (File.Exists(path) || !IsDenseName(first))
+        {
+            stored = first;
             if (schemes is not null && (schemes.Length != 1 || schemes[0] != stored))
             {
-                throw new UsageException($"{path}: a GGUF file is timed as stored ({stored}); leave out --schemes or give --schemes {stored}");
+                throw new UsageException($"{path}: a GGUF file or quantized checkpoint is timed as stored ({stored}); leave out --schemes or give --schemes {stored}");
             }
 
             schemes = [stored];
         }
         else
         {
-            config = ModelConfig.Load(path);
-            if (schemes is null)
-            {
-                using LoadedModel probeLoad = ModelLoader.Load(path);
-                schemes = [probeLoad.Model.BlockLinears().First().Weight.Scheme, "int8", "int4", "nf4", "ternary"];
-            }
-
+            schemes ??= [first, "int8", "int4", "nf4", "ternary"];
             foreach (string s in schemes)
             {
                 _ = SchemeLinearProvider.Converter(s);

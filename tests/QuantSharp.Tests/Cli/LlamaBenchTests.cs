@@ -161,6 +161,24 @@ public class LlamaBenchTests
     }
 
     [Fact]
+    public void BenchVerbTimesAQuantizedCheckpointAsStored()
+    {
+        using var dir = new TempDir();
+        string quantized = dir.File("int8");
+        var (code, _, stderr) = CliRunner.Run("quantize", TestPaths.Stories260K, quantized, "--scheme", "int8");
+        Assert.True(code == 0, stderr);
+        (code, string stdout, stderr) = CliRunner.Run("bench", quantized, "--threads", "1", "--prompt", "4", "--gen", "2", "--repeat", "1", "--probe-mib", "64", "--json");
+        Assert.True(code == 0, stderr);
+        var results = CliRunner.LastJson(stdout).GetProperty("results");
+        Assert.Equal(1, results.GetArrayLength());
+        Assert.Equal("int8", results[0].GetProperty("scheme").GetString());
+
+        (code, _, stderr) = CliRunner.Run("bench", quantized, "--schemes", "int4", "--threads", "1");
+        Assert.Equal(2, code);
+        Assert.Contains("timed as stored (int8)", stderr);
+    }
+
+    [Fact]
     public void BenchVerbTimesBatchedDecodeForEachSequenceCount()
     {
         var (code, stdout, stderr) = CliRunner.Run("bench", TestPaths.Stories260K, "--schemes", "int8", "--threads", "1", "--prompt", "4", "--gen", "3",
