@@ -31,10 +31,7 @@ internal static class CompletionResponder
             context.Items[RequestLog.CompletionTokensKey] = generation.CompletionTokens;
             await JsonResponse.WriteAsync(context, 200, w =>
             {
-                Header(w, id, kind, created, model);
-                w.WriteStartArray("choices");
-                w.WriteStartObject();
-                w.WriteNumber("index", 0);
+                FirstChoice(w, id, kind, created, model);
                 if (chat)
                 {
                     w.WriteStartObject("message");
@@ -125,10 +122,7 @@ internal static class CompletionResponder
     private static Task ChunkAsync(HttpContext context, string id, string kind, long created, string model, bool chat, string? text, bool role, string? finish)
         => EventAsync(context, w =>
         {
-            Header(w, id, kind, created, model);
-            w.WriteStartArray("choices");
-            w.WriteStartObject();
-            w.WriteNumber("index", 0);
+            FirstChoice(w, id, kind, created, model);
             if (chat)
             {
                 w.WriteStartObject("delta");
@@ -177,6 +171,15 @@ internal static class CompletionResponder
         w.WriteString("object", kind);
         w.WriteNumber("created", created);
         w.WriteString("model", model);
+    }
+
+    /// <summary>The header, then the opened <c>choices</c> array and its only choice (index 0).</summary>
+    private static void FirstChoice(Utf8JsonWriter w, string id, string kind, long created, string model)
+    {
+        Header(w, id, kind, created, model);
+        w.WriteStartArray("choices");
+        w.WriteStartObject();
+        w.WriteNumber("index", 0);
     }
 
     private static string Reason(GenerationFinish finish) => finish == GenerationFinish.Length ? "length" : "stop";
