@@ -169,7 +169,7 @@ internal static class QuantizeCommand
         (TransformerModel quantized, CalibratedResult? result) = calibration.Quantize(parse, loaded, spec, selected);
         if (hf is HfQuantLayout hfLayout)
         {
-            HfQuantizedCheckpoint.Save(quantized, source, output, hfLayout);
+            HfQuantizedCheckpoint.Save(quantized, source, output, hfLayout, force);
             Console.Error.WriteLine($"wrote {output} in the {layout} layout");
         }
         else

@@ -16,9 +16,11 @@ namespace QuantSharp.Calibration;
 /// </summary>
 public static class HfQuantizedCheckpoint
 {
-    /// <summary>Writes <paramref name="model"/> (its block linears grouped int weights of one scheme) to <paramref name="outDir"/>.</summary>
-    /// <exception cref="QuantSharpException">Mixed schemes, a scheme the layout cannot hold, or <paramref name="outDir"/> already exists.</exception>
-    public static void Save(TransformerModel model, string sourceFolder, string outDir, HfQuantLayout layout)
+    /// <summary>Writes <paramref name="model"/> (its block linears grouped int weights of one scheme) to <paramref name="outDir"/>,
+    /// replacing an existing non-empty folder only when <paramref name="overwrite"/> (<c>--force</c>).</summary>
+    /// <exception cref="QuantSharpException">Mixed schemes, a scheme the layout cannot hold, or <paramref name="outDir"/>
+    /// is a file or (without <paramref name="overwrite"/>) a non-empty folder.</exception>
+    public static void Save(TransformerModel model, string sourceFolder, string outDir, HfQuantLayout layout, bool overwrite = false)
     {
         var linears = model.BlockLinears().ToList();
         var specs = linears.Select(l => (l.Weight as PackedLinear)?.Spec).Distinct().ToList();
@@ -32,13 +34,8 @@ public static class HfQuantizedCheckpoint
             throw new QuantSharpException($"the {layout} layout is written for Llama-family and GLM decoders; {model.Config.Architecture} (norm biases, linear biases) is not supported: save it in the quantsharp layout");
         }
 
-        if (Directory.Exists(outDir) || File.Exists(outDir))
-        {
-            throw new QuantSharpException($"{outDir}: already exists; choose a new output folder");
-        }
-
         bool actOrder = linears.Any(l => l.Weight is IntGroupLinear { HasGIdx: true });
-        using AtomicFolder folder = AtomicFolder.Begin(outDir, overwrite: false);
+        using AtomicFolder folder = AtomicFolder.Begin(outDir, overwrite);
         string temp = folder.TempPath;
         using (var writer = new SafetensorsWriter(temp))
         {

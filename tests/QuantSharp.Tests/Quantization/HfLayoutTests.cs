@@ -158,5 +158,12 @@ public sealed class HfLayoutTests
         }
 
         Assert.Throws<QuantSharpException>(() => HfQuantizedCheckpoint.Save(q, TestPaths.BrownLlama, outDir, layout));
+
+        // --force: the folder is replaced atomically and still loads.
+        File.WriteAllText(Path.Combine(outDir, "stale.txt"), "old");
+        HfQuantizedCheckpoint.Save(q, TestPaths.BrownLlama, outDir, layout, overwrite: true);
+        Assert.False(File.Exists(Path.Combine(outDir, "stale.txt")));
+        using LoadedModel again = ModelLoader.Load(outDir);
+        Assert.Equal(q.Config.Layers, again.Model.Blocks.Length);
     }
 }
