@@ -135,8 +135,8 @@ public sealed unsafe class DenseLinear : ILinearWeight
     /// <summary>Up to this many tokens (batched decode of several sequences), each block of
     /// <see cref="SmallBatchRows"/> rows is multiplied by every token with the decode kernel while it sits in L2: the
     /// weight streams from memory once per step, and each token's outputs equal its <see cref="MatVec"/> bit for bit.
-    /// More tokens go through the tiled GEMM (5632 × 2048 F16, 2 threads: 8 tokens 1.87 ms here against 2.83 ms tiled;
-    /// the GEMM wins from about 16 tokens).</summary>
+    /// More tokens go through <see cref="DenseGemm"/> (5632 × 2048 F16, 2 threads: 8 tokens 1.60–1.84 ms here, 9 tokens
+    /// through the GEMM 2.79–3.42 ms).</summary>
     internal const int SmallBatchTokens = 8;
 
     /// <summary>Rows per block of the small-batch path (16 rows × 2048 F16 columns = 64 KiB).</summary>

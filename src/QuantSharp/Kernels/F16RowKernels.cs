@@ -68,20 +68,16 @@ internal static unsafe class F16RowKernels
         long i = 0;
         if (KernelIsa.UseAvx512)
         {
-            Vector512<int> mask = Vector512.Create(RawMask);
             for (; i + 16 <= count; i += 16)
             {
-                Vector512<int> wide = Avx512F.ConvertToVector512Int32(Vector256.Load((short*)source + i));
-                Vector512.Store((Vector512.ShiftLeft(wide, 13) & mask).AsSingle() * scale, destination + i);
+                Vector512.Store(Lanes512.Raw((byte*)(source + i)) * scale, destination + i);
             }
         }
         else if (Avx2.IsSupported)
         {
-            Vector256<int> mask = Vector256.Create(RawMask);
             for (; i + 8 <= count; i += 8)
             {
-                Vector256<int> wide = Avx2.ConvertToVector256Int32(Vector128.Load((short*)source + i));
-                Vector256.Store((Vector256.ShiftLeft(wide, 13) & mask).AsSingle() * scale, destination + i);
+                Vector256.Store(Lanes256.Raw((byte*)(source + i)) * scale, destination + i);
             }
         }
 

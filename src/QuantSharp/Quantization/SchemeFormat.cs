@@ -87,6 +87,8 @@ internal sealed class SchemeFormat
         Lattice(LatticeFormat.Iq3S, 3),
     ];
 
+    private static readonly SchemeFormat?[] s_byKind = ByKind();
+
     /// <summary>The name grammar of every family, for error messages: <c>int8, int4|int3|int2[-gN][-sym|-asym], …</c>.</summary>
     public static string KnownNames { get; } = string.Join(", ", All.GroupBy(f => f.Family).Select(g => g.Key switch
     {
@@ -96,11 +98,23 @@ internal sealed class SchemeFormat
         _ => string.Join(", ", g.Select(f => f.Name)),
     }));
 
-    /// <summary>The format with scheme id <paramref name="kind"/>, or null for an unknown id.</summary>
-    public static SchemeFormat? For(QuantSchemeKind kind) => All.FirstOrDefault(f => f.Kind == kind);
+    /// <summary>The format with scheme id <paramref name="kind"/>, or null for an unknown id (an array lookup: every
+    /// <see cref="QuantSpec.Bits"/> or <see cref="QuantSpec.IsIntGroup"/> in a quantizer's inner loops comes here).</summary>
+    public static SchemeFormat? For(QuantSchemeKind kind) => (uint)kind < (uint)s_byKind.Length ? s_byKind[(int)kind] : null;
 
     /// <summary>The format named <paramref name="name"/> (lower-case), or null.</summary>
     public static SchemeFormat? Named(string name) => All.FirstOrDefault(f => f.Name == name);
+
+    private static SchemeFormat?[] ByKind()
+    {
+        var byKind = new SchemeFormat?[All.Max(f => (int)f.Kind) + 1];
+        foreach (SchemeFormat f in All)
+        {
+            byKind[(int)f.Kind] = f;
+        }
+
+        return byKind;
+    }
 
     private static SchemeFormat Lattice(LatticeFormat lattice, int bits)
         => new(lattice.Kind, lattice.Name, bits, SchemeFamily.Lattice, LatticeFormat.BlockWeights, s => new LatticeScheme(s), lattice.Type);

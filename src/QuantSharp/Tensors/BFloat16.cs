@@ -22,6 +22,7 @@ public static class BFloat16
     }
 
     /// <summary>Widens a span of bfloat16 bit patterns to floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ToSingle(ReadOnlySpan<ushort> source, Span<float> destination)
     {
         if (destination.Length < source.Length)
