@@ -82,6 +82,24 @@ internal static unsafe class ActivationQuantizer
         return result;
     }
 
+    /// <summary>Writes <paramref name="tokens"/> rows of <paramref name="x"/> as <see cref="Quantize"/> rounds them
+    /// (<c>d · q</c> per input) to <paramref name="destination"/>: for a float kernel whose results must agree with the
+    /// int8 decode kernels of the same weight.</summary>
+    internal static void Round(float* x, int tokens, int cols, float* destination)
+    {
+        Q8 q8 = Quantize(x, tokens, cols);
+        for (int t = 0; t < tokens; t++)
+        {
+            sbyte* q = q8.Q + ((long)t * q8.Chunks * Block);
+            float* d = q8.D + ((long)t * q8.Chunks);
+            float* o = destination + ((long)t * cols);
+            for (int k = 0; k < cols; k++)
+            {
+                o[k] = q[k] * d[k / Block];
+            }
+        }
+    }
+
     /// <summary>Quantizes one row into <c>q</c> (padded to whole blocks), <c>d</c> and <c>sums</c> (one per block).</summary>
     internal static void QuantizeRow(float* x, int cols, sbyte* q, float* d, int* sums)
     {

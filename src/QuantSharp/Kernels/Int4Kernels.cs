@@ -309,7 +309,7 @@ internal static unsafe class Int4Kernels
     {
         for (int i = 0; i < 4; i++)
         {
-            result[i] -= Correction(scales + (i * groups), zeros == null ? null : zeros + (i * groups), groups, groupDSums);
+            result[i] -= Correction(scales + (i * groups), zeros == null ? null : zeros + (i * groups), 8, groups, groupDSums);
         }
     }
 
@@ -350,14 +350,15 @@ internal static unsafe class Int4Kernels
         SubtractCorrections(result, scales, zeros, groups, groupDSums);
     }
 
-    /// <summary>Σ_g s_g · z_g · groupDSums[g]: the zero-point term of a row.</summary>
+    /// <summary>Σ_g s_g · z_g · groupDSums[g]: the zero-point term of a row (<paramref name="zeros"/> null: every
+    /// z_g is <paramref name="symmetricZero"/>). Shared by the grouped integer formats (int4, int2).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Correction(float* scales, byte* zeros, int groups, float* groupDSums)
+    internal static float Correction(float* scales, byte* zeros, int symmetricZero, int groups, float* groupDSums)
     {
         float sum = 0;
         for (int g = 0; g < groups; g++)
         {
-            sum += scales[g] * (zeros == null ? 8 : zeros[g]) * groupDSums[g];
+            sum += scales[g] * (zeros == null ? symmetricZero : zeros[g]) * groupDSums[g];
         }
 
         return sum;
@@ -380,7 +381,7 @@ internal static unsafe class Int4Kernels
             acc += scales[c / groupChunks] * d[c] * dot;
         }
 
-        return acc - Correction(scales, zeros, (chunks + groupChunks - 1) / groupChunks, groupDSums);
+        return acc - Correction(scales, zeros, 8, (chunks + groupChunks - 1) / groupChunks, groupDSums);
     }
 
     /// <summary>Per weight group of <paramref name="groupChunks"/> chunks: Σ d[c] · sums[c] (the zero-point term's activation part).</summary>

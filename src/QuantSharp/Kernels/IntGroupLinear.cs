@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using QuantSharp.Quantization;
 using QuantSharp.Tensors;
 
@@ -5,9 +6,11 @@ namespace QuantSharp.Kernels;
 
 /// <summary>
 /// A grouped int4/int3/int2 weight in the <see cref="IntGroupScheme"/> layout, optionally with a GPTQ act-order
-/// <c>g_idx</c>. Generic kernel: rows are dequantized once per call, 64 at a time, into per-thread scratch and
-/// multiplied with every token by the blocked F32 GEMM (<see cref="PackedLinear"/>'s dequantized path), so prefill
-/// amortises the unpacking; <see cref="MultiplyReference"/> is its scalar twin.
+/// <c>g_idx</c>. Int2 without <c>g_idx</c> decodes (up to <see cref="PackedTokens"/> tokens) on the packed codes
+/// against int8 activations (<see cref="Int2Kernels"/>, AVX2). Everything else, and longer prompts, takes the generic
+/// kernel: rows are dequantized once per call, 64 at a time, into per-thread scratch and multiplied with every token
+/// by the blocked F32 GEMM (<see cref="PackedLinear"/>'s dequantized path), so prefill amortises the unpacking;
+/// <see cref="MultiplyReference"/> is its scalar twin.
 /// </summary>
 [SkipLocalsInit]
 internal sealed unsafe class IntGroupLinear : PackedLinear
@@ -53,11 +56,129 @@ internal sealed unsafe class IntGroupLinear : PackedLinear
     /// <summary>True when the weight carries an act-order <c>g_idx</c>.</summary>
     public bool HasGIdx => _gIdx != null;
 
-    private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y) => MultiplyDequantized(x, tokens, y);
+    /// <summary>Up to this many tokens an int2 weight is multiplied on its packed codes, one 4-row tile per token while
+    /// it sits in L1; longer prompts dequantize each row once for the float GEMM.</summary>
+    internal const int PackedTokens = 8;
 
-    /// <summary>Scalar reference of <see cref="ILinearWeight.MatMul"/>: dequantize, then a sequential double-accumulated dot.</summary>
+    /// <summary>True when <see cref="Multiply"/> can take the packed int2 kernel.</summary>
+    private bool PackedInt2 => Spec.Bits == 2 && _gIdx == null && KernelIsa.UseAvx2;
+
+    private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
+    {
+        if (!PackedInt2)
+        {
+            MultiplyDequantized(x, tokens, y);
+            return;
+        }
+
+        if (tokens > PackedTokens)
+        {
+            // The float GEMM on the activations rounded to int8 as the packed kernel rounds them, so prefill and
+            // decode agree.
+            float[] rounded = System.Buffers.ArrayPool<float>.Shared.Rent(tokens * Cols);
+            try
+            {
+                fixed (float* px = x, pr = rounded)
+                {
+                    ActivationQuantizer.Round(px, tokens, Cols, pr);
+                }
+
+                MultiplyDequantized(rounded.AsSpan(0, tokens * Cols), tokens, y);
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<float>.Shared.Return(rounded);
+            }
+
+            return;
+        }
+
+        fixed (float* px = x, py = y)
+        {
+            ActivationQuantizer.Q8 q8 = ActivationQuantizer.Quantize(px, tokens, Cols);
+            Int2Kernels.PermuteActivations(q8.Q, (long)tokens * q8.Chunks);
+            var job = new Int2Job
+            {
+                Q = _q, Scales = _scales, Zeros = _zeros, Groups = _groups, GroupChunks = Spec.GroupSize / 32, RowBytes = _rowBytes,
+                X = q8, Y = py, Rows = Rows, Tokens = tokens,
+            };
+            LinearDriver.Run(ref job, &Int2Slice, Rows, Cols, tokens, 4);
+        }
+    }
+
+    private struct Int2Job
+    {
+        public byte* Q;
+        public Half* Scales;
+        public byte* Zeros;
+        public int Groups;
+        public int GroupChunks;
+        public int RowBytes;
+        public ActivationQuantizer.Q8 X;
+        public float* Y;
+        public int Rows;
+        public int Tokens;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Int2Slice(ref Int2Job job, int start, int end)
+    {
+        int chunks = job.X.Chunks;
+        int groups = job.Groups;
+        float* scales = ThreadScratch.Floats((4L + job.Tokens) * groups);
+        float* dsums = scales + (4L * groups);
+        for (int t = 0; t < job.Tokens; t++)
+        {
+            long tc = (long)t * chunks;
+            Int4Kernels.GroupDSums(job.X.D + tc, job.X.Sums + tc, chunks, job.GroupChunks, dsums + ((long)t * groups));
+        }
+
+        float* result = stackalloc float[4];
+        for (int r = start; r < end;)
+        {
+            // Four rows per tile; a tail row runs the same four-row arithmetic with strides of 0 (so every row's sum is
+            // computed alike, whichever slice it falls in).
+            int n = end - r >= 4 ? 4 : 1;
+            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(job.Scales + ((long)r * groups), n * groups), new Span<float>(scales, n * groups));
+            long rowStride = n == 4 ? job.RowBytes : 0;
+            long groupStride = n == 4 ? groups : 0;
+            byte* q = job.Q + ((long)r * job.RowBytes);
+            byte* z = job.Zeros == null ? null : job.Zeros + ((long)r * groups);
+            for (int t = 0; t < job.Tokens; t++)
+            {
+                long tc = (long)t * chunks;
+                Int2Kernels.Dot4(q, rowStride, scales, z, groupStride, groups, job.GroupChunks, chunks, job.X.Q + (tc * 32), job.X.D + tc, dsums + ((long)t * groups), result);
+                float* y = job.Y + ((long)t * job.Rows) + r;
+                if (n == 4)
+                {
+                    Tile4.Store(y, result);
+                }
+                else
+                {
+                    *y = result[0];
+                }
+            }
+
+            r += n;
+        }
+    }
+
+    /// <summary>Scalar reference of <see cref="ILinearWeight.MatMul"/>: dequantize, then a sequential double-accumulated
+    /// dot (with the activations rounded to int8 as <see cref="ActivationQuantizer"/> rounds them where the packed int2
+    /// kernel runs).</summary>
     internal void MultiplyReference(ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
+        if (PackedInt2)
+        {
+            float[] rounded = new float[tokens * Cols];
+            fixed (float* px = x, pr = rounded)
+            {
+                ActivationQuantizer.Round(px, tokens, Cols, pr);
+            }
+
+            x = rounded;
+        }
+
         float[] row = new float[Cols];
         for (int r = 0; r < Rows; r++)
         {

@@ -172,6 +172,68 @@ public unsafe class QuantizedTileKernelTests
             }
         }
     }
+
+    [SkippableTheory]
+    [InlineData("int2-g64-asym")]
+    [InlineData("int2-g32-sym")]
+    [InlineData("int2-g128-asym")]
+    public void Int2Dot4_EqualsReferencePerRow(string specName)
+    {
+        Skip.IfNot(KernelIsa.UseAvx2, "needs AVX2 + FMA (packed int2 kernel)");
+        QuantSpec spec = QuantSpec.ParseName(specName);
+        foreach (int cols in Widths)
+        {
+            const int rows = 4;
+            QuantizedTensor t = QuantScheme.Quantize(spec, "w", QuantTestData.Random(rows, cols, cols), rows, cols);
+            int chunks = PackLayout.Chunks(cols), gc = spec.GroupSize / 32, groups = (chunks + gc - 1) / gc;
+            int rowBytes = IntGroupScheme.RowBytes(2, cols);
+            float[] x = Activations(cols, cols);
+            float[] scales = MemoryMarshal.Cast<byte, Half>(t["scales"].Data).ToArray().Select(h => (float)h).ToArray();
+            byte[] zeros = spec.Symmetric ? [] : t["zeros"].Data;
+            float[] result = new float[4], one = new float[4], dsums = new float[groups];
+            sbyte[] natural = new sbyte[chunks * 32];
+            fixed (byte* q = t["qweight"].Data, pz = zeros)
+            fixed (float* px = x, pr = result, po = one, ps = scales, pd = dsums)
+            fixed (sbyte* pn = natural)
+            {
+                ActivationQuantizer.Q8 a = ActivationQuantizer.Quantize(px, 1, cols);
+                new ReadOnlySpan<sbyte>(a.Q, chunks * 32).CopyTo(natural);
+                Int4Kernels.GroupDSums(a.D, a.Sums, chunks, gc, pd);
+                Int2Kernels.PermuteActivations(a.Q, chunks);
+                byte* z = spec.Symmetric ? null : pz;
+                Int2Kernels.Dot4(q, rowBytes, ps, z, groups, groups, gc, chunks, a.Q, a.D, pd, pr);
+                for (int i = 0; i < rows; i++)
+                {
+                    Int2Kernels.Dot4(q + (i * rowBytes), 0, ps + (i * groups), z == null ? null : z + (i * groups), 0, groups, gc, chunks, a.Q, a.D, pd, po);
+                    Assert.Equal(result[i], one[0]);
+                    float reference = Int2Kernels.DotReference(q + (i * rowBytes), ps + (i * groups), z == null ? null : z + (i * groups), gc, chunks, pn, a.D, pd);
+                    float magnitude = 1e-3f + Math.Abs(reference) + (x.Sum(Math.Abs) * 0.1f);
+                    Assert.True(Math.Abs(result[i] - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {i}: kernel {result[i]} vs reference {reference}");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Int2PermuteActivations_MovesInput4kPlusMTo8mPlusK()
+    {
+        sbyte[] q = Enumerable.Range(0, 96).Select(i => (sbyte)(i - 40)).ToArray();
+        fixed (sbyte* p = q)
+        {
+            Int2Kernels.PermuteActivations(p, 3);
+        }
+
+        for (int c = 0; c < 3; c++)
+        {
+            for (int k = 0; k < 8; k++)
+            {
+                for (int m = 0; m < 4; m++)
+                {
+                    Assert.Equal((sbyte)((c * 32) + (4 * k) + m - 40), q[(c * 32) + (8 * m) + k]);
+                }
+            }
+        }
+    }
 }
 
 /// <summary>The ternary 4-row decode kernel against the per-row scalar reference.</summary>
