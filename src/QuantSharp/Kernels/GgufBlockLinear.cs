@@ -87,7 +87,7 @@ public abstract unsafe class GgufBlockLinear : ILinearWeight
     private protected abstract void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y);
 
     /// <summary>Rows of raw blocks, dequantized by the lattice kernels or GgufDequantize.</summary>
-    private protected readonly struct BlockRows(byte* data, long rowBytes, GgmlType type, int cols) : IDequantizedRows
+    internal readonly struct BlockRows(byte* data, long rowBytes, GgmlType type, int cols) : IDequantizedRows
     {
         public void DequantizeRow(int row, float* destination)
         {

@@ -5,8 +5,8 @@ namespace QuantSharp.Kernels;
 
 /// <summary>
 /// Any dequantizable GGUF weight (Q4_1, Q5_0, Q5_1, Q5_K, TQ1_0, the IQ types, …): each output row is dequantized into
-/// per-thread scratch and dotted with the float activations (the lattice types IQ2_XS/IQ2_S/IQ3_XXS/IQ3_S decode
-/// with <see cref="LatticeKernels"/>, one token dotting the groups directly). Slower than <see cref="GgufLinear"/>'s integer kernels but exact in
+/// per-thread scratch and dotted with the float activations (the lattice types IQ2_XS/IQ2_S/IQ3_XXS/IQ3_S go through
+/// <see cref="LatticeProduct"/> on int8 activations, or without AVX2 through <see cref="LatticeKernels"/>). Slower than <see cref="GgufLinear"/>'s integer kernels but exact in
 /// the weights (only float rounding in the dot).
 /// </summary>
 [SkipLocalsInit]
@@ -40,6 +40,12 @@ public sealed unsafe class GgufDequantLinear : GgufBlockLinear
     {
         fixed (float* px = x, py = y)
         {
+            if (LatticeProduct.Handles(Type))
+            {
+                LatticeProduct.Multiply(Type, Data, RowBytes, Rows, Cols, px, tokens, py);
+                return;
+            }
+
             if (tokens > 1)
             {
                 DenseGemm.MultiplyDequantized(new BlockRows(Data, RowBytes, Type, Cols), Rows, Cols, px, tokens, py);

@@ -5,9 +5,9 @@ using QuantSharp.Tensors;
 namespace QuantSharp.Kernels;
 
 /// <summary>
-/// A lattice codebook weight (iq2_xs, iq2_s, iq3_xxs, iq3_s): <c>qweight</c> holds each row's GGUF blocks. Decode dots
-/// each row's groups with the activations (<see cref="LatticeKernels"/>); prefill decodes 64 rows at a time for the
-/// blocked F32 GEMM.
+/// A lattice codebook weight (iq2_xs, iq2_s, iq3_xxs, iq3_s): <c>qweight</c> holds each row's GGUF blocks, multiplied
+/// by <see cref="LatticeProduct"/> (int8 activations; without AVX2, decode dots each row's groups with the float
+/// activations through <see cref="LatticeKernels"/> and prefill decodes 64 rows at a time for the blocked F32 GEMM).
 /// </summary>
 internal sealed unsafe class LatticeLinear : PackedLinear
 {
@@ -39,6 +39,16 @@ internal sealed unsafe class LatticeLinear : PackedLinear
 
     private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
+        if (LatticeProduct.Handles(_type))
+        {
+            fixed (float* px = x, py = y)
+            {
+                LatticeProduct.Multiply(_type, _q, _rowBytes, Rows, Cols, px, tokens, py);
+            }
+
+            return;
+        }
+
         if (tokens > 1)
         {
             MultiplyDequantized(x, tokens, y);

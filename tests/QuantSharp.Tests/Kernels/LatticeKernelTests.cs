@@ -65,6 +65,7 @@ public unsafe class LatticeKernelTests
             var linear = new GgufDequantLinear("w", "test", type, [cols, rows], p);
             float[] x = Quantization.QuantTestData.Random(1, cols, 4), y = new float[rows], row = new float[cols];
             linear.MatVec(x, y);
+            x = Quantization.LatticeSchemeTests.RoundedLikeTheKernel(type, x);
             for (int r = 0; r < rows; r++)
             {
                 linear.DequantizeRow(r, row);
@@ -76,6 +77,35 @@ public unsafe class LatticeKernelTests
                 }
 
                 Assert.True(Math.Abs(y[r] - expected) <= 1e-6 * magnitude + 1e-30, $"{type} row {r}: {y[r]:R} vs {expected:R}");
+            }
+        }
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Types))]
+    public void Int8KernelMatchesItsScalarReference(GgmlType type)
+    {
+        Skip.IfNot(KernelIsa.UseAvx2, "needs AVX2 + FMA (int8 lattice kernel)");
+        foreach (int blocks in (int[])[1, 3, 8])
+        {
+            int cols = 256 * blocks;
+            byte[] row = RandomBlocks(type, blocks, (int)type + blocks);
+            float[] x = Quantization.QuantTestData.Random(1, cols, blocks);
+            fixed (byte* w = row)
+            fixed (float* px = x)
+            {
+                ActivationQuantizer.Q8 a = ActivationQuantizer.Quantize(px, 1, cols);
+                float got = LatticeQ8Kernels.Dot(type, w, cols, a.Q, a.D);
+                float expected = LatticeQ8Kernels.DotReference(type, w, cols, a.Q, a.D);
+                float[] weights = new float[cols];
+                GgufDequantize.Row(type, row, weights);
+                double magnitude = 0;
+                for (int i = 0; i < cols; i++)
+                {
+                    magnitude += Math.Abs((double)weights[i] * a.Q[i] * a.D[i / 32]);
+                }
+
+                Assert.True(Math.Abs(got - expected) <= (1e-5 * magnitude) + 1e-30, $"{type} {blocks} blocks: kernel {got:R}, reference {expected:R}");
             }
         }
     }

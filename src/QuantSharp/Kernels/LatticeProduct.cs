@@ -1,0 +1,71 @@
+using QuantSharp.Formats.Gguf;
+
+namespace QuantSharp.Kernels;
+
+/// <summary>
+/// The product of a lattice weight (rows of IQ2_XS / IQ2_S / IQ3_XXS / IQ3_S blocks, from a QuantSharp checkpoint or a
+/// GGUF file) with one or more tokens. Up to <see cref="PackedTokens"/> tokens run <see cref="LatticeQ8Kernels"/> on
+/// int8 activations, each row decoded for every token while it is in L1; longer prompts dequantize each row once for
+/// the float GEMM, on the activations rounded to int8 the same way, so prefill and decode agree.
+/// </summary>
+internal static unsafe class LatticeProduct
+{
+    /// <summary>Up to this many tokens take the int8 decode kernel.</summary>
+    internal const int PackedTokens = 8;
+
+    /// <summary>True when <paramref name="type"/> has an int8 decode kernel on this CPU.</summary>
+    internal static bool Handles(GgmlType type) => LatticeQ8Kernels.Handles(type) && KernelIsa.UseAvx2;
+
+    /// <summary>Y = X · Wᵀ for <paramref name="rows"/> rows of <paramref name="rowBytes"/> bytes at <paramref name="data"/>.</summary>
+    internal static void Multiply(GgmlType type, byte* data, long rowBytes, int rows, int cols, float* x, int tokens, float* y)
+    {
+        if (tokens > PackedTokens)
+        {
+            float[] rounded = System.Buffers.ArrayPool<float>.Shared.Rent(tokens * cols);
+            try
+            {
+                fixed (float* pr = rounded)
+                {
+                    ActivationQuantizer.Round(x, tokens, cols, pr);
+                    DenseGemm.MultiplyDequantized(new GgufBlockLinear.BlockRows(data, rowBytes, type, cols), rows, cols, pr, tokens, y);
+                }
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<float>.Shared.Return(rounded);
+            }
+
+            return;
+        }
+
+        var job = new Job { W = data, RowBytes = rowBytes, Type = type, Rows = rows, Cols = cols, X = ActivationQuantizer.Quantize(x, tokens, cols), Y = y, Tokens = tokens };
+        LinearDriver.Run(ref job, &Slice, rows, cols, tokens, grain: 4);
+    }
+
+    private struct Job
+    {
+        public byte* W;
+        public long RowBytes;
+        public GgmlType Type;
+        public int Rows;
+        public int Cols;
+        public ActivationQuantizer.Q8 X;
+        public float* Y;
+        public int Tokens;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Slice(ref Job job, int start, int end)
+    {
+        int chunks = job.X.Chunks;
+        for (int r = start; r < end; r++)
+        {
+            byte* row = job.W + (r * job.RowBytes);
+            for (int t = 0; t < job.Tokens; t++)
+            {
+                long tc = (long)t * chunks;
+                job.Y[((long)t * job.Rows) + r] = LatticeQ8Kernels.Dot(job.Type, row, job.Cols, job.X.Q + (tc * 32), job.X.D + tc);
+            }
+        }
+    }
+}
