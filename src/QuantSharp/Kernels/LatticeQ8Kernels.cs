@@ -14,17 +14,16 @@ namespace QuantSharp.Kernels;
 /// </summary>
 internal static unsafe class LatticeQ8Kernels
 {
-    // Signed grid points: every grid index combined with every sign pattern of its weights, so one table read yields the
-    // signed points and no sign is computed per weight. IQ2_XS: a whole 16-bit entry (9-bit index | 7 sign bits << 9)
-    // → 8 points (512 KiB); IQ2_S: (4 signs << 11 | 10-bit index << 1 | half) → 4 points (128 KiB); IQ3_XXS: (4 signs
-    // << 8 | 8-bit index) → 4 points (16 KiB); IQ3_S: (4 signs << 9 | 9-bit index) → 4 points (32 KiB).
-    private static readonly sbyte[] s_iq2xsSignedGrid = SignedEntries(GgufLatticeGrids.Iq2xs, 8, 512, 128, e => GgufLatticeGrids.Signs[e]);
-    private static readonly sbyte[] s_iq2sSignedHalves = SignedEntries(GgufLatticeGrids.Iq2s, 4, 2048, 16, e => e);
-    private static readonly sbyte[] s_iq3xxsSignedPoints = SignedEntries(GgufLatticeGrids.Iq3xxs, 4, 256, 16, e => e);
+    // IQ3_S: every 9-bit grid index combined with every 4-bit sign pattern of its weights, so one table read yields
+    // signed points and no sign is computed per weight: (4 signs << 9 | 9-bit index) → 4 points (32 KiB).
     private static readonly sbyte[] s_iq3sSignedPoints = SignedEntries(GgufLatticeGrids.Iq3s, 4, 512, 16, e => e);
 
-    // GgufLatticeGrids.Signs: the full 8-bit sign pattern from 7 stored bits (the 8th is their parity).
-    private static readonly byte[] s_parityTable = Pinned(GgufLatticeGrids.Signs);
+    // IQ2_S grid points as bytes, and sign byte s → 8 bytes, byte j = −1 where bit j of s is set, else +1.
+    private static readonly byte[] s_iq2sGrid = Pinned(GgufLatticeGrids.Iq2s);
+    private static readonly ulong[] s_signBytesTable = SignBytes();
+
+    // The same for 7 stored sign bits, the 8th being their parity (GgufLatticeGrids.Signs).
+    private static readonly ulong[] s_paritySignBytesTable = ParitySignBytes();
 
     // IQ2 scale byte s → 16 shorts: 2·(s & 15) + 1 for the first 16 weights of a 32, 2·(s >> 4) + 1 for the last 16.
     private static readonly short[] s_halfScalesTable = HalfScales();
@@ -63,7 +62,7 @@ internal static unsafe class LatticeQ8Kernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Iq2Xs(byte* row, int blocks, sbyte* q, float* d)
     {
-        ulong* signedGrid = (ulong*)Ptr(s_iq2xsSignedGrid);
+        ulong* signedGrid = (ulong*)Ptr(LargeTables.Iq2XsSignedGrid);
         short* scales = (short*)Ptr(s_halfScalesTable);
         Vector256<float> acc0 = default, acc1 = default;
         var x = (BlockIQ2_XS*)row;
@@ -95,7 +94,8 @@ internal static unsafe class LatticeQ8Kernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Iq2S(byte* row, int blocks, sbyte* q, float* d)
     {
-        uint* table = (uint*)Ptr(s_iq2sSignedHalves);
+        ulong* grid = (ulong*)Ptr(s_iq2sGrid);
+        ulong* signs = (ulong*)Ptr(s_signBytesTable);
         short* scales = (short*)Ptr(s_halfScalesTable);
         Vector256<float> acc0 = default, acc1 = default;
         var x = (BlockIQ2_S*)row;
@@ -107,45 +107,51 @@ internal static unsafe class LatticeQ8Kernels
             byte* sc = x[i].Scales;
             for (int b = 0; b < 8; b += 2, qs += 8)
             {
-                acc0 = SignedThirtyTwo(Iq2SPoints(table, qs, qh[b]), q + (32 * b), Vector256.Load(scales + (16 * sc[b])), db * d[b], acc0);
-                acc1 = SignedThirtyTwo(Iq2SPoints(table, qs + 4, qh[b + 1]), q + (32 * (b + 1)), Vector256.Load(scales + (16 * sc[b + 1])), db * d[b + 1], acc1);
+                acc0 = UnsignedThirtyTwo(Iq2SPoints(grid, qs, qh[b]), Iq2SSigns(signs, qs + 32), q + (32 * b), Vector256.Load(scales + (16 * sc[b])), db * d[b], acc0);
+                acc1 = UnsignedThirtyTwo(Iq2SPoints(grid, qs + 4, qh[b + 1]), Iq2SSigns(signs, qs + 36), q + (32 * (b + 1)), Vector256.Load(scales + (16 * sc[b + 1])), db * d[b + 1], acc1);
             }
         }
 
         return Vector256.Sum(acc0 + acc1);
     }
 
-    /// <summary>32 signed IQ2_S points: per group l a 10-bit grid index (8 bits in qs, 2 in qh) and the sign byte 32
-    /// bytes further on, each half of the point read with its sign nibble.</summary>
+    /// <summary>Four IQ2_S grid points (8 bytes each): 10-bit indices, 8 bits in qs and 2 in qh. (Its 1,024 points ×
+    /// 256 sign bytes are too many for a signed table, so the signs go onto the activations instead.)</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<sbyte> Iq2SPoints(uint* table, byte* qs, int h)
+    private static Vector256<byte> Iq2SPoints(ulong* grid, byte* qs, int h)
+        => Vector256.Create(grid[qs[0] | ((h << 8) & 0x300)], grid[qs[1] | ((h << 6) & 0x300)], grid[qs[2] | ((h << 4) & 0x300)], grid[qs[3] | ((h << 2) & 0x300)]).AsByte();
+
+    /// <summary>The ±1 bytes of four sign bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<sbyte> Iq2SSigns(ulong* signs, byte* s) => Vector256.Create(signs[s[0]], signs[s[1]], signs[s[2]], signs[s[3]]).AsSByte();
+
+    /// <summary><see cref="SignedThirtyTwo"/> for unsigned grid points and ±1 sign bytes: <c>maddubs(w, sign · q)</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> UnsignedThirtyTwo(Vector256<byte> points, Vector256<sbyte> signs, sbyte* q, Vector256<short> scales, float factor, Vector256<float> acc)
     {
-        int g0 = (qs[0] | ((h << 8) & 0x300)) << 1, g1 = (qs[1] | ((h << 6) & 0x300)) << 1;
-        int g2 = (qs[2] | ((h << 4) & 0x300)) << 1, g3 = (qs[3] | ((h << 2) & 0x300)) << 1;
-        int s0 = qs[32], s1 = qs[33], s2 = qs[34], s3 = qs[35];
-        return Vector256.Create(
-            table[g0 | ((s0 & 15) << 11)], table[g0 | 1 | ((s0 >> 4) << 11)], table[g1 | ((s1 & 15) << 11)], table[g1 | 1 | ((s1 >> 4) << 11)],
-            table[g2 | ((s2 & 15) << 11)], table[g2 | 1 | ((s2 >> 4) << 11)], table[g3 | ((s3 & 15) << 11)], table[g3 | 1 | ((s3 >> 4) << 11)]).AsSByte();
+        Vector256<int> dot = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(points, Avx2.Sign(Avx.LoadVector256(q), signs)), scales);
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot), Vector256.Create(factor), acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Iq3Xxs(byte* row, int blocks, sbyte* q, float* d)
     {
-        uint* table = (uint*)Ptr(s_iq3xxsSignedPoints);
-        byte* parity = Ptr(s_parityTable);
+        ulong* pairs = (ulong*)Ptr(LargeTables.Iq3XxsPairs);
+        ulong* signs = (ulong*)Ptr(s_paritySignBytesTable);
         Vector256<float> acc0 = default, acc1 = default;
         var x = (BlockIQ3_XXS*)row;
         for (int i = 0; i < blocks; i++, q += 256, d += 8)
         {
             float db = GgufKernels.HalfToSingle(x[i].D) * 0.25f;
-            byte* qs = x[i].Qs;
+            ushort* qs = (ushort*)x[i].Qs;
             uint* packed = (uint*)(x[i].Qs + 64);
-            for (int b = 0; b < 8; b += 2, qs += 16)
+            for (int b = 0; b < 8; b += 2, qs += 8)
             {
-                // A 32-bit word per 32 weights: four 7-bit sign groups (the 8th sign is their parity) and a 4-bit scale.
+                // Two 8-bit grid indices (one 16-bit read) per 8 weights; a 32-bit word per 32 weights holds four 7-bit
+                // sign groups (the 8th sign is their parity) and the 4-bit scale.
                 uint p0 = packed[b], p1 = packed[b + 1];
-                acc0 = SignedThirtyTwo(Iq3XxsPoints(table, parity, qs, p0), q + (32 * b), Vector256.Create((short)(1 + (2 * (int)(p0 >> 28)))), db * d[b], acc0);
-                acc1 = SignedThirtyTwo(Iq3XxsPoints(table, parity, qs + 8, p1), q + (32 * (b + 1)), Vector256.Create((short)(1 + (2 * (int)(p1 >> 28)))), db * d[b + 1], acc1);
+                acc0 = UnsignedThirtyTwo(Iq3XxsPoints(pairs, qs), Iq3XxsSigns(signs, p0), q + (32 * b), Vector256.Create((short)(1 + (2 * (int)(p0 >> 28)))), db * d[b], acc0);
+                acc1 = UnsignedThirtyTwo(Iq3XxsPoints(pairs, qs + 4), Iq3XxsSigns(signs, p1), q + (32 * (b + 1)), Vector256.Create((short)(1 + (2 * (int)(p1 >> 28)))), db * d[b + 1], acc1);
             }
         }
 
@@ -153,13 +159,11 @@ internal static unsafe class LatticeQ8Kernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<sbyte> Iq3XxsPoints(uint* table, byte* parity, byte* qs, uint packed)
-    {
-        int s0 = parity[packed & 127], s1 = parity[(packed >> 7) & 127], s2 = parity[(packed >> 14) & 127], s3 = parity[(packed >> 21) & 127];
-        return Vector256.Create(
-            table[qs[0] | ((s0 & 15) << 8)], table[qs[1] | ((s0 >> 4) << 8)], table[qs[2] | ((s1 & 15) << 8)], table[qs[3] | ((s1 >> 4) << 8)],
-            table[qs[4] | ((s2 & 15) << 8)], table[qs[5] | ((s2 >> 4) << 8)], table[qs[6] | ((s3 & 15) << 8)], table[qs[7] | ((s3 >> 4) << 8)]).AsSByte();
-    }
+    private static Vector256<byte> Iq3XxsPoints(ulong* pairs, ushort* qs) => Vector256.Create(pairs[qs[0]], pairs[qs[1]], pairs[qs[2]], pairs[qs[3]]).AsByte();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<sbyte> Iq3XxsSigns(ulong* signs, uint packed)
+        => Vector256.Create(signs[packed & 127], signs[(packed >> 7) & 127], signs[(packed >> 14) & 127], signs[(packed >> 21) & 127]).AsSByte();
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Iq3S(byte* row, int blocks, sbyte* q, float* d)
@@ -224,6 +228,56 @@ internal static unsafe class LatticeQ8Kernels
                     table[(((c * entries) + e) * width) + j] = (sbyte)((signs & (1 << j)) != 0 ? -v : v);
                 }
             }
+        }
+
+        return table;
+    }
+
+    private static ulong[] SignBytes()
+    {
+        ulong[] table = GC.AllocateArray<ulong>(256, pinned: true);
+        for (int s = 0; s < 256; s++)
+        {
+            for (int j = 0; j < 8; j++)
+            {
+                table[s] |= (ulong)((s & (1 << j)) != 0 ? 0xFF : 0x01) << (8 * j);
+            }
+        }
+
+        return table;
+    }
+
+    /// <summary>The half-megabyte tables, built on first use of their type.</summary>
+    private static class LargeTables
+    {
+        // IQ2_XS: a whole 16-bit entry (9-bit index | 7 sign bits << 9) → its 8 signed grid points (512 KiB).
+        internal static readonly sbyte[] Iq2XsSignedGrid = SignedEntries(GgufLatticeGrids.Iq2xs, 8, 512, 128, e => GgufLatticeGrids.Signs[e]);
+
+        // IQ3_XXS: two 8-bit grid indices (a 16-bit read) → their 8 grid bytes (512 KiB).
+        internal static readonly byte[] Iq3XxsPairs = Pairs(GgufLatticeGrids.Iq3xxs);
+
+        private static byte[] Pairs(byte[] grid)
+        {
+            byte[] table = GC.AllocateArray<byte>(65536 * 8, pinned: true);
+            for (int e = 0; e < 65536; e++)
+            {
+                for (int j = 0; j < 4; j++)
+                {
+                    table[(8 * e) + j] = grid[(4 * (e & 255)) + j];
+                    table[(8 * e) + 4 + j] = grid[(4 * (e >> 8)) + j];
+                }
+            }
+
+            return table;
+        }
+    }
+
+    private static ulong[] ParitySignBytes()
+    {
+        ulong[] table = GC.AllocateArray<ulong>(128, pinned: true);
+        for (int s = 0; s < 128; s++)
+        {
+            table[s] = s_signBytesTable[GgufLatticeGrids.Signs[s]];
         }
 
         return table;
