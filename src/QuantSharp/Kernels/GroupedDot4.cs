@@ -35,6 +35,30 @@ internal readonly unsafe struct Crumb2Codes : IChunkCodes
             & Vector256.Create((byte)3);
 }
 
+/// <summary>3-bit codes of <see cref="Quantization.IntGroupScheme"/>'s little-endian stream (12 bytes per chunk): the chunk
+/// read without overrun into both lanes, the two bytes under each code moved into a 16-bit lane (<c>pshufb</c>), shifted
+/// left by 13 − offset with a multiply so the code lands in bits 13–15, shifted down and packed back to bytes in order.</summary>
+internal readonly unsafe struct Int3Codes : IChunkCodes
+{
+    public static int ChunkBytes => 12;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Load(byte* chunk)
+    {
+        // Lane j (16 bits) of `low` holds code j (low 128 bits) or 16 + j (high), of `high` code 8 + j or 24 + j, so the
+        // in-lane pack puts codes 0-7, 8-15 | 16-23, 24-31 in order. Code i starts at bit 3i: bytes 3i/8 and 3i/8 + 1
+        // (index 128: zero, past the chunk), shifted left by 13 - 3i % 8; the offsets repeat every 8 codes.
+        Vector128<byte> bytes = Vector128.Create(Unsafe.ReadUnaligned<ulong>(chunk), Unsafe.ReadUnaligned<uint>(chunk + 8)).AsByte();
+        Vector256<byte> both = Vector256.Create(bytes, bytes);
+        Vector256<ushort> shifts = Vector256.Create((ushort)8192, 1024, 128, 4096, 512, 64, 2048, 256, 8192, 1024, 128, 4096, 512, 64, 2048, 256);
+        Vector256<byte> lowWindows = Vector256.Create((byte)0, 1, 0, 1, 0, 1, 1, 2, 1, 2, 1, 2, 2, 3, 2, 3, 6, 7, 6, 7, 6, 7, 7, 8, 7, 8, 7, 8, 8, 9, 8, 9);
+        Vector256<byte> highWindows = Vector256.Create((byte)3, 4, 3, 4, 3, 4, 4, 5, 4, 5, 4, 5, 5, 6, 5, 6, 9, 10, 9, 10, 9, 10, 10, 11, 10, 11, 10, 11, 11, 128, 11, 128);
+        Vector256<ushort> low = Avx2.ShiftRightLogical(Avx2.MultiplyLow(Avx2.Shuffle(both, lowWindows).AsUInt16(), shifts), 13);
+        Vector256<ushort> high = Avx2.ShiftRightLogical(Avx2.MultiplyLow(Avx2.Shuffle(both, highWindows).AsUInt16(), shifts), 13);
+        return Avx2.PackUnsignedSaturate(low.AsInt16(), high.AsInt16());
+    }
+}
+
 /// <summary>Codes already unpacked to one byte each (a prefill tile unpacked once for every token).</summary>
 internal readonly unsafe struct UnpackedCodes : IChunkCodes
 {

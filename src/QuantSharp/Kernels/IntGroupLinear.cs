@@ -6,8 +6,8 @@ namespace QuantSharp.Kernels;
 
 /// <summary>
 /// A grouped int4/int3/int2 weight in the <see cref="IntGroupScheme"/> layout, optionally with a GPTQ act-order
-/// <c>g_idx</c>. Int2 without <c>g_idx</c> decodes (up to <see cref="PackedTokens"/> tokens) on the packed codes
-/// against int8 activations (<see cref="Int2Kernels"/>, AVX2). Everything else, and longer prompts, takes the generic
+/// <c>g_idx</c>. Int2 and int3 without <c>g_idx</c> decode (up to <see cref="PackedTokens"/> tokens) on the packed codes
+/// against int8 activations (<see cref="IntGroupKernels"/>, AVX2). Everything else, and longer prompts, takes the generic
 /// kernel: rows are dequantized once per call, 64 at a time, into per-thread scratch and multiplied with every token
 /// by the blocked F32 GEMM (<see cref="PackedLinear"/>'s dequantized path), so prefill amortises the unpacking;
 /// <see cref="MultiplyReference"/> is its scalar twin.
@@ -56,16 +56,16 @@ internal sealed unsafe class IntGroupLinear : PackedLinear
     /// <summary>True when the weight carries an act-order <c>g_idx</c>.</summary>
     public bool HasGIdx => _gIdx != null;
 
-    /// <summary>Up to this many tokens an int2 weight is multiplied on its packed codes, one 4-row tile per token while
+    /// <summary>Up to this many tokens an int2/int3 weight is multiplied on its packed codes, one 4-row tile per token while
     /// it sits in L1; longer prompts dequantize each row once for the float GEMM.</summary>
     internal const int PackedTokens = 8;
 
-    /// <summary>True when <see cref="Multiply"/> can take the packed int2 kernel.</summary>
-    private bool PackedInt2 => Spec.Bits == 2 && _gIdx == null && KernelIsa.UseAvx2;
+    /// <summary>True when <see cref="Multiply"/> can take the packed int2/int3 kernel.</summary>
+    private bool OnPackedCodes => Spec.Bits is 2 or 3 && _gIdx == null && KernelIsa.UseAvx2;
 
     private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
-        if (!PackedInt2)
+        if (!OnPackedCodes)
         {
             MultiplyDequantized(x, tokens, y);
             return;
@@ -96,18 +96,24 @@ internal sealed unsafe class IntGroupLinear : PackedLinear
         fixed (float* px = x, py = y)
         {
             ActivationQuantizer.Q8 q8 = ActivationQuantizer.Quantize(px, tokens, Cols);
-            Int2Kernels.PermuteActivations(q8.Q, (long)tokens * q8.Chunks);
-            var job = new Int2Job
+            if (Spec.Bits == 2)
             {
+                IntGroupKernels.PermuteActivations(q8.Q, (long)tokens * q8.Chunks);
+            }
+
+            var job = new PackedJob
+            {
+                Bits = Spec.Bits,
                 Q = _q, Scales = _scales, Zeros = _zeros, Groups = _groups, GroupChunks = Spec.GroupSize / 32, RowBytes = _rowBytes,
                 X = q8, Y = py, Rows = Rows, Tokens = tokens,
             };
-            LinearDriver.Run(ref job, &Int2Slice, Rows, Cols, tokens, 4);
+            LinearDriver.Run(ref job, &PackedSlice, Rows, Cols, tokens, 4);
         }
     }
 
-    private struct Int2Job
+    private struct PackedJob
     {
+        public int Bits;
         public byte* Q;
         public Half* Scales;
         public byte* Zeros;
@@ -121,7 +127,7 @@ internal sealed unsafe class IntGroupLinear : PackedLinear
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Int2Slice(ref Int2Job job, int start, int end)
+    private static void PackedSlice(ref PackedJob job, int start, int end)
     {
         int chunks = job.X.Chunks;
         int groups = job.Groups;
@@ -147,7 +153,15 @@ internal sealed unsafe class IntGroupLinear : PackedLinear
             for (int t = 0; t < job.Tokens; t++)
             {
                 long tc = (long)t * chunks;
-                Int2Kernels.Dot4(q, rowStride, scales, z, groupStride, groups, job.GroupChunks, chunks, job.X.Q + (tc * 32), job.X.D + tc, dsums + ((long)t * groups), result);
+                if (job.Bits == 2)
+                {
+                    IntGroupKernels.Dot4<Crumb2Codes>(q, rowStride, scales, z, 2, groupStride, groups, job.GroupChunks, chunks, job.X.Q + (tc * 32), job.X.D + tc, dsums + ((long)t * groups), result);
+                }
+                else
+                {
+                    IntGroupKernels.Dot4<Int3Codes>(q, rowStride, scales, z, 4, groupStride, groups, job.GroupChunks, chunks, job.X.Q + (tc * 32), job.X.D + tc, dsums + ((long)t * groups), result);
+                }
+
                 float* y = job.Y + ((long)t * job.Rows) + r;
                 if (n == 4)
                 {
@@ -164,11 +178,11 @@ internal sealed unsafe class IntGroupLinear : PackedLinear
     }
 
     /// <summary>Scalar reference of <see cref="ILinearWeight.MatMul"/>: dequantize, then a sequential double-accumulated
-    /// dot (with the activations rounded to int8 as <see cref="ActivationQuantizer"/> rounds them where the packed int2
+    /// dot (with the activations rounded to int8 as <see cref="ActivationQuantizer"/> rounds them where the packed int2/int3
     /// kernel runs).</summary>
     internal void MultiplyReference(ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
-        if (PackedInt2)
+        if (OnPackedCodes)
         {
             float[] rounded = new float[tokens * Cols];
             fixed (float* px = x, pr = rounded)

@@ -177,16 +177,18 @@ public unsafe class QuantizedTileKernelTests
     [InlineData("int2-g64-asym")]
     [InlineData("int2-g32-sym")]
     [InlineData("int2-g128-asym")]
-    public void Int2Dot4_EqualsReferencePerRow(string specName)
+    [InlineData("int3-g128-asym")]
+    [InlineData("int3-g32-sym")]
+    public void IntGroupDot4_EqualsReferencePerRow(string specName)
     {
-        Skip.IfNot(KernelIsa.UseAvx2, "needs AVX2 + FMA (packed int2 kernel)");
+        Skip.IfNot(KernelIsa.UseAvx2, "needs AVX2 + FMA (packed int2/int3 kernel)");
         QuantSpec spec = QuantSpec.ParseName(specName);
         foreach (int cols in Widths)
         {
             const int rows = 4;
             QuantizedTensor t = QuantScheme.Quantize(spec, "w", QuantTestData.Random(rows, cols, cols), rows, cols);
             int chunks = PackLayout.Chunks(cols), gc = spec.GroupSize / 32, groups = (chunks + gc - 1) / gc;
-            int rowBytes = IntGroupScheme.RowBytes(2, cols);
+            int bits = spec.Bits, rowBytes = IntGroupScheme.RowBytes(bits, cols);
             float[] x = Activations(cols, cols);
             float[] scales = MemoryMarshal.Cast<byte, Half>(t["scales"].Data).ToArray().Select(h => (float)h).ToArray();
             byte[] zeros = spec.Symmetric ? [] : t["zeros"].Data;
@@ -199,16 +201,33 @@ public unsafe class QuantizedTileKernelTests
                 ActivationQuantizer.Q8 a = ActivationQuantizer.Quantize(px, 1, cols);
                 new ReadOnlySpan<sbyte>(a.Q, chunks * 32).CopyTo(natural);
                 Int4Kernels.GroupDSums(a.D, a.Sums, chunks, gc, pd);
-                Int2Kernels.PermuteActivations(a.Q, chunks);
                 byte* z = spec.Symmetric ? null : pz;
-                Int2Kernels.Dot4(q, rowBytes, ps, z, groups, groups, gc, chunks, a.Q, a.D, pd, pr);
+                int zero = IntGroupScheme.SymmetricZero(bits);
+                if (bits == 2)
+                {
+                    IntGroupKernels.PermuteActivations(a.Q, chunks);
+                }
+
+                Dot4(q, rowBytes, ps, z, zero, groups, groups, gc, chunks, a.Q, a.D, pd, pr);
                 for (int i = 0; i < rows; i++)
                 {
-                    Int2Kernels.Dot4(q + (i * rowBytes), 0, ps + (i * groups), z == null ? null : z + (i * groups), 0, groups, gc, chunks, a.Q, a.D, pd, po);
+                    Dot4(q + (i * rowBytes), 0, ps + (i * groups), z == null ? null : z + (i * groups), zero, 0, groups, gc, chunks, a.Q, a.D, pd, po);
                     Assert.Equal(result[i], one[0]);
-                    float reference = Int2Kernels.DotReference(q + (i * rowBytes), ps + (i * groups), z == null ? null : z + (i * groups), gc, chunks, pn, a.D, pd);
+                    float reference = IntGroupKernels.DotReference(bits, q + (i * rowBytes), ps + (i * groups), z == null ? null : z + (i * groups), gc, chunks, pn, a.D, pd);
                     float magnitude = 1e-3f + Math.Abs(reference) + (x.Sum(Math.Abs) * 0.1f);
                     Assert.True(Math.Abs(result[i] - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {i}: kernel {result[i]} vs reference {reference}");
+                }
+
+                void Dot4(byte* p, long rowStride, float* s, byte* zp, int symmetricZero, long groupStride, int g, int groupChunks, int n, sbyte* x, float* d, float* ds, float* r)
+                {
+                    if (bits == 2)
+                    {
+                        IntGroupKernels.Dot4<Crumb2Codes>(p, rowStride, s, zp, symmetricZero, groupStride, g, groupChunks, n, x, d, ds, r);
+                    }
+                    else
+                    {
+                        IntGroupKernels.Dot4<Int3Codes>(p, rowStride, s, zp, symmetricZero, groupStride, g, groupChunks, n, x, d, ds, r);
+                    }
                 }
             }
         }
@@ -220,7 +239,7 @@ public unsafe class QuantizedTileKernelTests
         sbyte[] q = Enumerable.Range(0, 96).Select(i => (sbyte)(i - 40)).ToArray();
         fixed (sbyte* p = q)
         {
-            Int2Kernels.PermuteActivations(p, 3);
+            IntGroupKernels.PermuteActivations(p, 3);
         }
 
         for (int c = 0; c < 3; c++)
