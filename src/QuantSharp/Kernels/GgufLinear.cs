@@ -212,7 +212,7 @@ public sealed unsafe class GgufLinear : GgufBlockLinear
             for (int t = 0; t < job.Tokens; t++)
             {
                 long tb = (long)t * blocks;
-                job.Y[((long)t * job.Rows) + r] = Int4Kernels.DotRow(job.SplitCodes + ((long)r * blocks * 16), job.SplitScales + ((long)r * blocks), null, 1, blocks, a.Q + (tb * 32), a.Scale + tb, a.Sum + tb);
+                job.Y[((long)t * job.Rows) + r] = Int4Kernels.DotRow<Nibble4Codes>(job.SplitCodes + ((long)r * blocks * 16), job.SplitScales + ((long)r * blocks), null, 8, 1, blocks, a.Q + (tb * 32), a.Scale + tb, a.Sum + tb);
             }
         }
     }

@@ -72,28 +72,28 @@ internal static unsafe class Int4Kernels
     /// up to float summation order. Requires AVX2 and FMA; <paramref name="groupChunks"/> must be 1, 2, 4 or 8.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotRow(byte* packed, Half* scales, byte* zeros, int groupChunks, int chunks, sbyte* q, float* d, int* sums)
+    internal static float DotRow<TCodes>(byte* packed, Half* scales, byte* zeros, int symmetricZero, int groupChunks, int chunks, sbyte* q, float* d, int* sums)
+        where TCodes : struct, IChunkCodes
     {
-        Vector256<uint> shifts = Vector256.Create(0u, 0, 0, 0, 4, 4, 4, 4);
-        Vector256<byte> low = Vector256.Create((byte)0x0F);
+        int chunkBytes = TCodes.ChunkBytes;
         int groupShift = BitOperations.Log2((uint)groupChunks);
         Vector256<int> spread = Vector256.Create(0, 1 >> groupShift, 2 >> groupShift, 3 >> groupShift, 4 >> groupShift, 5 >> groupShift, 6 >> groupShift, 7 >> groupShift);
         Vector256<float> acc0 = default, acc1 = default, zeroTerm = default;
         int c = 0;
         for (; c + 8 <= chunks; c += 8)
         {
-            Vector256<float> factors = EightChunkFactors(scales, zeros, c, groupShift, spread, d, sums, ref zeroTerm);
-            RowPair(packed + (c * 16), q + (c * 32), shifts, low, factors, 0, ref acc0, ref acc1);
-            RowPair(packed + ((c + 2) * 16), q + ((c + 2) * 32), shifts, low, factors, 2, ref acc0, ref acc1);
-            RowPair(packed + ((c + 4) * 16), q + ((c + 4) * 32), shifts, low, factors, 4, ref acc0, ref acc1);
-            RowPair(packed + ((c + 6) * 16), q + ((c + 6) * 32), shifts, low, factors, 6, ref acc0, ref acc1);
+            Vector256<float> factors = EightChunkFactors(scales, zeros, symmetricZero, c, groupShift, spread, d, sums, ref zeroTerm);
+            RowPair<TCodes>(packed + (c * chunkBytes), q + (c * 32), factors, 0, ref acc0, ref acc1);
+            RowPair<TCodes>(packed + ((c + 2) * chunkBytes), q + ((c + 2) * 32), factors, 2, ref acc0, ref acc1);
+            RowPair<TCodes>(packed + ((c + 4) * chunkBytes), q + ((c + 4) * 32), factors, 4, ref acc0, ref acc1);
+            RowPair<TCodes>(packed + ((c + 6) * chunkBytes), q + ((c + 6) * 32), factors, 6, ref acc0, ref acc1);
         }
 
         for (; c < chunks; c++)
         {
             int g = c >> groupShift;
-            int zero = zeros == null ? 8 : zeros[g];
-            Vector256<byte> codes = Avx2.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(packed + (c * 16)).AsUInt32(), shifts).AsByte() & low;
+            int zero = zeros == null ? symmetricZero : zeros[g];
+            Vector256<byte> codes = TCodes.Load(packed + (c * chunkBytes));
             Vector256<int> dot = GgufKernels.DotCodes(codes, Avx.LoadVector256(q + (c * 32)), -zero * sums[c]);
             acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot), Vector256.Create(GgufKernels.HalfToSingle(scales[g]) * d[c]), acc0);
         }
@@ -138,7 +138,7 @@ internal static unsafe class Int4Kernels
         int c = 0;
         for (; c + 8 <= chunks; c += 8)
         {
-            Vector512<float> f = EightChunkFactors(scales, zeros, c, groupShift, spread, d, sums, ref zeroTerm).ToVector512Unsafe();
+            Vector512<float> f = EightChunkFactors(scales, zeros, 8, c, groupShift, spread, d, sums, ref zeroTerm).ToVector512Unsafe();
             acc0 = Avx512F.FusedMultiplyAdd(Pair512(packed + (c * 16), paired + (c * 32), shifts, low, ones), Avx512F.PermuteVar16x32(f, Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)), acc0);
             acc1 = Avx512F.FusedMultiplyAdd(Pair512(packed + ((c + 2) * 16), paired + ((c + 2) * 32), shifts, low, ones), Avx512F.PermuteVar16x32(f, Vector512.Create(2, 2, 2, 2, 3, 3, 3, 3, 2, 2, 2, 2, 3, 3, 3, 3)), acc1);
             acc0 = Avx512F.FusedMultiplyAdd(Pair512(packed + ((c + 4) * 16), paired + ((c + 4) * 32), shifts, low, ones), Avx512F.PermuteVar16x32(f, Vector512.Create(4, 4, 4, 4, 5, 5, 5, 5, 4, 4, 4, 4, 5, 5, 5, 5)), acc0);
@@ -150,7 +150,7 @@ internal static unsafe class Int4Kernels
         {
             // The last 1-7 chunks: the 256-bit kernel on the original activation order.
             int g = c >> groupShift;
-            sum += DotRow(packed + (c * 16), scales + g, zeros == null ? null : zeros + g, groupChunks, chunks - c, q + (c * 32), d + c, sums + c);
+            sum += DotRow<Nibble4Codes>(packed + (c * 16), scales + g, zeros == null ? null : zeros + g, 8, groupChunks, chunks - c, q + (c * 32), d + c, sums + c);
         }
 
         return sum;
@@ -178,10 +178,10 @@ internal static unsafe class Int4Kernels
         int c = 0;
         for (; c + 8 <= chunks; c += 8)
         {
-            Vector512<float> f0 = EightChunkFactors(scales, zeros, c, groupShift, spread, d, sums, ref z0).ToVector512Unsafe();
-            Vector512<float> f1 = EightChunkFactors(scales, zeros, c, groupShift, spread, d + tokenChunks, sums + tokenChunks, ref z1).ToVector512Unsafe();
-            Vector512<float> f2 = EightChunkFactors(scales, zeros, c, groupShift, spread, d + (2 * tokenChunks), sums + (2 * tokenChunks), ref z2).ToVector512Unsafe();
-            Vector512<float> f3 = EightChunkFactors(scales, zeros, c, groupShift, spread, d + (3 * tokenChunks), sums + (3 * tokenChunks), ref z3).ToVector512Unsafe();
+            Vector512<float> f0 = EightChunkFactors(scales, zeros, 8, c, groupShift, spread, d, sums, ref z0).ToVector512Unsafe();
+            Vector512<float> f1 = EightChunkFactors(scales, zeros, 8, c, groupShift, spread, d + tokenChunks, sums + tokenChunks, ref z1).ToVector512Unsafe();
+            Vector512<float> f2 = EightChunkFactors(scales, zeros, 8, c, groupShift, spread, d + (2 * tokenChunks), sums + (2 * tokenChunks), ref z2).ToVector512Unsafe();
+            Vector512<float> f3 = EightChunkFactors(scales, zeros, 8, c, groupShift, spread, d + (3 * tokenChunks), sums + (3 * tokenChunks), ref z3).ToVector512Unsafe();
             Vector512<int> lanes = Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
             for (int k = 0; k < 8; k += 2, lanes += Vector512.Create(2))
             {
@@ -204,7 +204,7 @@ internal static unsafe class Int4Kernels
             for (int t = 0; t < 4; t++)
             {
                 long tc = (long)t * tokenChunks;
-                results[t] += DotRow(packed + (c * 16), scales + g, zeros == null ? null : zeros + g, groupChunks, chunks - c, q + ((tc + c) * 32), d + tc + c, sums + tc + c);
+                results[t] += DotRow<Nibble4Codes>(packed + (c * 16), scales + g, zeros == null ? null : zeros + g, 8, groupChunks, chunks - c, q + ((tc + c) * 32), d + tc + c, sums + tc + c);
             }
         }
     }
@@ -224,23 +224,24 @@ internal static unsafe class Int4Kernels
     /// <summary>For chunks c…c+7 of a row: the factors <c>s_g · d_c</c> (the eight chunks span 8 / groupChunks groups,
     /// whose scales and zero points are read exactly — never past the row — and spread to their chunks by a permute),
     /// and the zero-point term of the eight chunks, <c>Σ_k factor_k · z_k · Σx_k</c>, added to
-    /// <paramref name="zeroTerm"/> (z = 8 when <paramref name="zeros"/> is null).</summary>
+    /// <paramref name="zeroTerm"/> (z = <paramref name="symmetricZero"/> when <paramref name="zeros"/> is null).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> EightChunkFactors(Half* scales, byte* zeros, int c, int groupShift, Vector256<int> spread, float* d, int* sums, ref Vector256<float> zeroTerm)
+    private static Vector256<float> EightChunkFactors(Half* scales, byte* zeros, int symmetricZero, int c, int groupShift, Vector256<int> spread, float* d, int* sums, ref Vector256<float> zeroTerm)
     {
         int g = c >> groupShift;
         Vector256<float> factors = Avx2.PermuteVar8x32(HalvesToSingles(LoadGroupValues((byte*)(scales + g), 2 * (8 >> groupShift)).AsInt16()), spread) * Avx.LoadVector256(d + c);
-        Vector256<int> zero = zeros == null ? Vector256.Create(8) : Avx2.PermuteVar8x32(Avx2.ConvertToVector256Int32(LoadGroupValues(zeros + g, 8 >> groupShift)), spread);
+        Vector256<int> zero = zeros == null ? Vector256.Create(symmetricZero) : Avx2.PermuteVar8x32(Avx2.ConvertToVector256Int32(LoadGroupValues(zeros + g, 8 >> groupShift)), spread);
         zeroTerm = Fma.MultiplyAdd(factors, Avx.ConvertToVector256Single(zero * Avx.LoadVector256(sums + c)), zeroTerm);
         return factors;
     }
 
     /// <summary>Two chunks of <see cref="DotRow"/>: chunk <paramref name="k"/> and k+1 of the current eight.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void RowPair(byte* p, sbyte* q, Vector256<uint> shifts, Vector256<byte> low, Vector256<float> factors, int k, ref Vector256<float> acc0, ref Vector256<float> acc1)
+    private static void RowPair<TCodes>(byte* p, sbyte* q, Vector256<float> factors, int k, ref Vector256<float> acc0, ref Vector256<float> acc1)
+        where TCodes : struct, IChunkCodes
     {
-        Vector256<byte> codes0 = Avx2.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(p).AsUInt32(), shifts).AsByte() & low;
-        Vector256<byte> codes1 = Avx2.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(p + 16).AsUInt32(), shifts).AsByte() & low;
+        Vector256<byte> codes0 = TCodes.Load(p);
+        Vector256<byte> codes1 = TCodes.Load(p + TCodes.ChunkBytes);
         Vector256<int> dot0 = GgufKernels.DotCodes(codes0, Avx.LoadVector256(q), 0);
         Vector256<int> dot1 = GgufKernels.DotCodes(codes1, Avx.LoadVector256(q + 32), 0);
         acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot0), Avx2.PermuteVar8x32(factors, Vector256.Create(k)), acc0);

@@ -107,7 +107,7 @@ internal sealed unsafe class Int4Linear : PackedLinear
 
             for (; r < end; r++)
             {
-                job.Y[r] = Int4Kernels.DotRow(job.Q + ((long)r * job.RowBytes), job.Scales + ((long)r * groups), job.Zeros == null ? null : job.Zeros + ((long)r * groups), job.GroupChunks, chunks, job.X.Q, job.X.D, job.X.Sums);
+                job.Y[r] = Int4Kernels.DotRow<Nibble4Codes>(job.Q + ((long)r * job.RowBytes), job.Scales + ((long)r * groups), job.Zeros == null ? null : job.Zeros + ((long)r * groups), 8, job.GroupChunks, chunks, job.X.Q, job.X.D, job.X.Sums);
             }
 
             return;

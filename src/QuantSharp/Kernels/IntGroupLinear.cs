@@ -131,6 +131,22 @@ internal sealed unsafe class IntGroupLinear : PackedLinear
     {
         int chunks = job.X.Chunks;
         int groups = job.Groups;
+        if (job.Tokens == 1 && job.GroupChunks <= 8 && System.Numerics.BitOperations.IsPow2(job.GroupChunks))
+        {
+            // Decode: one row at a time with the group factors held in registers (Int4Kernels.DotRow), as int4 decodes.
+            for (int r = start; r < end; r++)
+            {
+                byte* q = job.Q + ((long)r * job.RowBytes);
+                Half* s = job.Scales + ((long)r * groups);
+                byte* z = job.Zeros == null ? null : job.Zeros + ((long)r * groups);
+                job.Y[r] = job.Bits == 2
+                    ? Int4Kernels.DotRow<Crumb2Codes>(q, s, z, 2, job.GroupChunks, chunks, job.X.Q, job.X.D, job.X.Sums)
+                    : Int4Kernels.DotRow<Int3Codes>(q, s, z, 4, job.GroupChunks, chunks, job.X.Q, job.X.D, job.X.Sums);
+            }
+
+            return;
+        }
+
         float* scales = ThreadScratch.Floats((4L + job.Tokens) * groups);
         float* dsums = scales + (4L * groups);
         for (int t = 0; t < job.Tokens; t++)

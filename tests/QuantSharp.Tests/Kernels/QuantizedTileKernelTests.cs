@@ -155,7 +155,7 @@ public unsafe class QuantizedTileKernelTests
                     ActivationQuantizer.Q8 a = ActivationQuantizer.Quantize(px, 1, cols);
                     byte* z = spec.Symmetric ? null : pz;
                     float reference = Int4Kernels.DotReference(pq, (Half*)ps, z, gc, chunks, a.Q, a.D, a.Sums);
-                    float fast = Int4Kernels.DotRow(pq, (Half*)ps, z, gc, chunks, a.Q, a.D, a.Sums);
+                    float fast = Int4Kernels.DotRow<Nibble4Codes>(pq, (Half*)ps, z, 8, gc, chunks, a.Q, a.D, a.Sums);
                     float magnitude = 1e-3f + Math.Abs(reference) + (x.Sum(Math.Abs) * 0.1f);
                     Assert.True(Math.Abs(fast - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {r}: DotRow {fast} vs reference {reference}");
                     if (KernelIsa.UseAvx512)
@@ -194,7 +194,7 @@ public unsafe class QuantizedTileKernelTests
             byte[] zeros = spec.Symmetric ? [] : t["zeros"].Data;
             float[] result = new float[4], one = new float[4], dsums = new float[groups];
             sbyte[] natural = new sbyte[chunks * 32];
-            fixed (byte* q = t["qweight"].Data, pz = zeros)
+            fixed (byte* q = t["qweight"].Data, pz = zeros, ph = t["scales"].Data)
             fixed (float* px = x, pr = result, po = one, ps = scales, pd = dsums)
             fixed (sbyte* pn = natural)
             {
@@ -216,6 +216,16 @@ public unsafe class QuantizedTileKernelTests
                     float reference = IntGroupKernels.DotReference(bits, q + (i * rowBytes), ps + (i * groups), z == null ? null : z + (i * groups), gc, chunks, pn, a.D, pd);
                     float magnitude = 1e-3f + Math.Abs(reference) + (x.Sum(Math.Abs) * 0.1f);
                     Assert.True(Math.Abs(result[i] - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {i}: kernel {result[i]} vs reference {reference}");
+                    if (gc <= 8 && System.Numerics.BitOperations.IsPow2(gc))
+                    {
+                        // The decode row kernel (group factors in registers) on the same activations.
+                        Half* hs = (Half*)ph + (i * groups);
+                        byte* zi = z == null ? null : z + (i * groups);
+                        float row = bits == 2
+                            ? Int4Kernels.DotRow<Crumb2Codes>(q + (i * rowBytes), hs, zi, zero, gc, chunks, a.Q, a.D, a.Sums)
+                            : Int4Kernels.DotRow<Int3Codes>(q + (i * rowBytes), hs, zi, zero, gc, chunks, a.Q, a.D, a.Sums);
+                        Assert.True(Math.Abs(row - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {i}: DotRow {row} vs reference {reference}");
+                    }
                 }
 
                 void Dot4(byte* p, long rowStride, float* s, byte* zp, int symmetricZero, long groupStride, int g, int groupChunks, int n, sbyte* x, float* d, float* ds, float* r)
