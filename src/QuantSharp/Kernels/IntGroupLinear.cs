@@ -131,15 +131,19 @@ internal sealed unsafe class IntGroupLinear : PackedLinear
     {
         int chunks = job.X.Chunks;
         int groups = job.Groups;
-        if (job.Tokens == 1 && job.Bits == 2 && job.GroupChunks <= 8 && System.Numerics.BitOperations.IsPow2(job.GroupChunks))
+        if (job.Tokens == 1 && job.GroupChunks <= 8 && System.Numerics.BitOperations.IsPow2(job.GroupChunks))
         {
-            // int2 decode: one row at a time with the group factors held in registers (Int4Kernels.DotRow), as int4
-            // decodes (TinyLlama shape, 2 threads: 47.2-48.8 tok/s with the 4-row tile, 56.5-58.6 this way). int3 keeps
-            // the tile: its heavier unpacking gained nothing in the model (compute roof 22.6 tile, 19.5 row; decode within noise).
+            // Decode: one row at a time with the group factors held in registers (Int4Kernels.DotRow), as int4 decodes
+            // (quick timer, int3 5632x2048, 1 thread, alternated: 4-row tile 14.0-15.5, this 17.9-20.3 G weights/s;
+            // TinyLlama shape int2 decode at 2 threads 47.2-48.8 -> 56.5-58.6 tok/s).
             for (int r = start; r < end; r++)
             {
                 byte* q = job.Q + ((long)r * job.RowBytes);
-                job.Y[r] = Int4Kernels.DotRow<Crumb2Codes>(q, job.Scales + ((long)r * groups), job.Zeros == null ? null : job.Zeros + ((long)r * groups), 2, job.GroupChunks, chunks, job.X.Q, job.X.D, job.X.Sums);
+                Half* s = job.Scales + ((long)r * groups);
+                byte* z = job.Zeros == null ? null : job.Zeros + ((long)r * groups);
+                job.Y[r] = job.Bits == 2
+                    ? Int4Kernels.DotRow<Crumb2Codes>(q, s, z, 2, job.GroupChunks, chunks, job.X.Q, job.X.D, job.X.Sums)
+                    : Int4Kernels.DotRow<Int3Codes>(q, s, z, 4, job.GroupChunks, chunks, job.X.Q, job.X.D, job.X.Sums);
             }
 
             return;

@@ -216,10 +216,14 @@ public unsafe class QuantizedTileKernelTests
                     float reference = IntGroupKernels.DotReference(bits, q + (i * rowBytes), ps + (i * groups), z == null ? null : z + (i * groups), gc, chunks, pn, a.D, pd);
                     float magnitude = 1e-3f + Math.Abs(reference) + (x.Sum(Math.Abs) * 0.1f);
                     Assert.True(Math.Abs(result[i] - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {i}: kernel {result[i]} vs reference {reference}");
-                    if (bits == 2 && gc <= 8 && System.Numerics.BitOperations.IsPow2(gc))
+                    if (gc <= 8 && System.Numerics.BitOperations.IsPow2(gc))
                     {
-                        // int2's decode row kernel (group factors in registers) on the same activations.
-                        float row = Int4Kernels.DotRow<Crumb2Codes>(q + (i * rowBytes), (Half*)ph + (i * groups), z == null ? null : z + (i * groups), zero, gc, chunks, a.Q, a.D, a.Sums);
+                        // The decode row kernel (group factors in registers) on the same activations.
+                        Half* hs = (Half*)ph + (i * groups);
+                        byte* zi = z == null ? null : z + (i * groups);
+                        float row = bits == 2
+                            ? Int4Kernels.DotRow<Crumb2Codes>(q + (i * rowBytes), hs, zi, zero, gc, chunks, a.Q, a.D, a.Sums)
+                            : Int4Kernels.DotRow<Int3Codes>(q + (i * rowBytes), hs, zi, zero, gc, chunks, a.Q, a.D, a.Sums);
                         Assert.True(Math.Abs(row - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {i}: DotRow {row} vs reference {reference}");
                     }
                 }
