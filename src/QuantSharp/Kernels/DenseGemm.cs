@@ -264,6 +264,27 @@ internal static unsafe class DenseGemm
     /// 384 KiB, in L2; a multiple of <see cref="Rows"/>).</summary>
     private const int DequantRows = 48;
 
+    /// <summary><see cref="MultiplyDequantized{TRows}"/> on the activations rounded to int8 per 32 as
+    /// <see cref="ActivationQuantizer"/> rounds them: the prefill of a weight whose decode kernel multiplies int8
+    /// activations, so MatMul rows equal MatVec up to summation order.</summary>
+    internal static void MultiplyDequantizedRounded<TRows>(TRows source, int rows, int cols, float* x, int tokens, float* y)
+        where TRows : struct, IDequantizedRows
+    {
+        float[] rounded = System.Buffers.ArrayPool<float>.Shared.Rent(tokens * cols);
+        try
+        {
+            fixed (float* pr = rounded)
+            {
+                ActivationQuantizer.Round(x, tokens, cols, pr);
+                MultiplyDequantized(source, rows, cols, pr, tokens, y);
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<float>.Shared.Return(rounded);
+        }
+    }
+
     /// <summary>
     /// A multi-token product for weights without an integer prefill kernel: the rows are dequantized
     /// <see cref="DequantRows"/> at a time (once each, however many tokens) and multiplied by the F32 activations with

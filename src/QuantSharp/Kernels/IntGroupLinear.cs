@@ -75,21 +75,7 @@ internal sealed unsafe class IntGroupLinear : PackedLinear
         {
             // The float GEMM on the activations rounded to int8 as the packed kernel rounds them, so prefill and
             // decode agree.
-            float[] rounded = System.Buffers.ArrayPool<float>.Shared.Rent(tokens * Cols);
-            try
-            {
-                fixed (float* px = x, pr = rounded)
-                {
-                    ActivationQuantizer.Round(px, tokens, Cols, pr);
-                }
-
-                MultiplyDequantized(rounded.AsSpan(0, tokens * Cols), tokens, y);
-            }
-            finally
-            {
-                System.Buffers.ArrayPool<float>.Shared.Return(rounded);
-            }
-
+            MultiplyDequantizedRounded(x, tokens, y);
             return;
         }
 

@@ -21,20 +21,7 @@ internal static unsafe class LatticeProduct
     {
         if (tokens > PackedTokens)
         {
-            float[] rounded = System.Buffers.ArrayPool<float>.Shared.Rent(tokens * cols);
-            try
-            {
-                fixed (float* pr = rounded)
-                {
-                    ActivationQuantizer.Round(x, tokens, cols, pr);
-                    DenseGemm.MultiplyDequantized(new GgufBlockLinear.BlockRows(data, rowBytes, type, cols), rows, cols, pr, tokens, y);
-                }
-            }
-            finally
-            {
-                System.Buffers.ArrayPool<float>.Shared.Return(rounded);
-            }
-
+            DenseGemm.MultiplyDequantizedRounded(new GgufBlockLinear.BlockRows(data, rowBytes, type, cols), rows, cols, x, tokens, y);
             return;
         }
 

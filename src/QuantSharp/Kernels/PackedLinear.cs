@@ -71,6 +71,16 @@ public abstract class PackedLinear : ILinearWeight
         }
     }
 
+    /// <summary><see cref="MultiplyDequantized"/> on activations rounded to int8 as the int8 decode kernels round them
+    /// (<see cref="DenseGemm.MultiplyDequantizedRounded{TRows}"/>).</summary>
+    private protected unsafe void MultiplyDequantizedRounded(ReadOnlySpan<float> x, int tokens, Span<float> y)
+    {
+        fixed (float* px = x, py = y)
+        {
+            DenseGemm.MultiplyDequantizedRounded(new DequantizedRows(this), Rows, Cols, px, tokens, py);
+        }
+    }
+
     private readonly unsafe struct DequantizedRows(PackedLinear self) : IDequantizedRows
     {
         public void DequantizeRow(int row, float* destination) => self.Dequantize(row, new Span<float>(destination, self.Cols));
