@@ -7,19 +7,17 @@ namespace QuantSharp.Kernels;
 /// <summary>
 /// Decode kernels of the lattice types (IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S) on int8 activations
 /// (<see cref="ActivationQuantizer"/>, one scale per 32 inputs), as llama.cpp multiplies them against its Q8_K blocks.
-/// Per 32 weights: the four (IQ2) or eight (IQ3) grid points are gathered as bytes straight from the codebook, the
-/// group signs are moved onto the activations (<c>vpsignb</c> with a gathered ±1 byte pattern per sign byte), <c>maddubs</c>
-/// multiplies grid bytes by signed activations, <c>madd</c> applies the integer group scales (2s+1), and one convert and
-/// one FMA by <c>d_block · d_activations</c> add the 32 weights to the sum. Reference: <see cref="DotReference"/>.
+/// Per 32 weights the grid points are read as bytes with 8-byte (IQ2, IQ3_XXS in pairs) or 4-byte (IQ3_S) loads and
+/// their signs applied to the activations (<c>vpsignb</c> with a ±1 byte pattern per sign byte) — IQ2_XS instead reads
+/// already signed points, its whole 16-bit entry indexing a 512 KiB table; <c>maddubs</c> multiplies points and
+/// activations, <c>madd</c> applies the integer group scales (2s+1), and one convert and one FMA by
+/// <c>d_block · d_activations</c> add the 32 weights to the sum. Reference: <see cref="DotReference"/>.
 /// </summary>
 internal static unsafe class LatticeQ8Kernels
 {
-    // IQ3_S: every 9-bit grid index combined with every 4-bit sign pattern of its weights, so one table read yields
-    // signed points and no sign is computed per weight: (4 signs << 9 | 9-bit index) → 4 points (32 KiB).
-    private static readonly sbyte[] s_iq3sSignedPoints = SignedEntries(GgufLatticeGrids.Iq3s, 4, 512, 16, e => e);
-
-    // IQ2_S grid points as bytes, and sign byte s → 8 bytes, byte j = −1 where bit j of s is set, else +1.
+    // IQ2_S and IQ3_S grid points as bytes, and sign byte s → 8 bytes, byte j = −1 where bit j of s is set, else +1.
     private static readonly byte[] s_iq2sGrid = Pinned(GgufLatticeGrids.Iq2s);
+    private static readonly byte[] s_iq3sGrid = Pinned(GgufLatticeGrids.Iq3s);
     private static readonly ulong[] s_signBytesTable = SignBytes();
 
     // The same for 7 stored sign bits, the 8th being their parity (GgufLatticeGrids.Signs).
@@ -168,7 +166,8 @@ internal static unsafe class LatticeQ8Kernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Iq3S(byte* row, int blocks, sbyte* q, float* d)
     {
-        uint* table = (uint*)Ptr(s_iq3sSignedPoints);
+        uint* grid = (uint*)Ptr(s_iq3sGrid);
+        ulong* signs = (ulong*)Ptr(s_signBytesTable);
         Vector256<float> acc0 = default, acc1 = default;
         var x = (BlockIQ3_S*)row;
         for (int i = 0; i < blocks; i++, q += 256, d += 8)
@@ -180,25 +179,20 @@ internal static unsafe class LatticeQ8Kernels
             for (int b = 0; b < 8; b += 2, qs += 16, sg += 8)
             {
                 int scales = x[i].Scales[b / 2];
-                acc0 = SignedThirtyTwo(Iq3SPoints(table, qs, qh[b], sg), q + (32 * b), Vector256.Create((short)(1 + (2 * (scales & 0xF)))), db * d[b], acc0);
-                acc1 = SignedThirtyTwo(Iq3SPoints(table, qs + 8, qh[b + 1], sg + 4), q + (32 * (b + 1)), Vector256.Create((short)(1 + (2 * (scales >> 4)))), db * d[b + 1], acc1);
+                acc0 = UnsignedThirtyTwo(Iq3SGrid(grid, qs, qh[b]), Iq2SSigns(signs, sg), q + (32 * b), Vector256.Create((short)(1 + (2 * (scales & 0xF)))), db * d[b], acc0);
+                acc1 = UnsignedThirtyTwo(Iq3SGrid(grid, qs + 8, qh[b + 1]), Iq2SSigns(signs, sg + 4), q + (32 * (b + 1)), Vector256.Create((short)(1 + (2 * (scales >> 4)))), db * d[b + 1], acc1);
             }
         }
 
         return Vector256.Sum(acc0 + acc1);
     }
 
-    /// <summary>32 signed IQ3_S points: eight 9-bit grid indices (8 bits in qs, the 9th in qh) and four sign bytes.</summary>
+    /// <summary>Eight IQ3_S grid points (4 bytes each): 9-bit indices, 8 bits in qs and the 9th in qh.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<sbyte> Iq3SPoints(uint* table, byte* qs, int h, byte* sg)
-    {
-        int s0 = sg[0], s1 = sg[1], s2 = sg[2], s3 = sg[3];
-        return Vector256.Create(
-            table[qs[0] | ((h << 8) & 256) | ((s0 & 15) << 9)], table[qs[1] | ((h << 7) & 256) | ((s0 >> 4) << 9)],
-            table[qs[2] | ((h << 6) & 256) | ((s1 & 15) << 9)], table[qs[3] | ((h << 5) & 256) | ((s1 >> 4) << 9)],
-            table[qs[4] | ((h << 4) & 256) | ((s2 & 15) << 9)], table[qs[5] | ((h << 3) & 256) | ((s2 >> 4) << 9)],
-            table[qs[6] | ((h << 2) & 256) | ((s3 & 15) << 9)], table[qs[7] | ((h << 1) & 256) | ((s3 >> 4) << 9)]).AsSByte();
-    }
+    private static Vector256<byte> Iq3SGrid(uint* grid, byte* qs, int h)
+        => Vector256.Create(
+            grid[qs[0] | ((h << 8) & 256)], grid[qs[1] | ((h << 7) & 256)], grid[qs[2] | ((h << 6) & 256)], grid[qs[3] | ((h << 5) & 256)],
+            grid[qs[4] | ((h << 4) & 256)], grid[qs[5] | ((h << 3) & 256)], grid[qs[6] | ((h << 2) & 256)], grid[qs[7] | ((h << 1) & 256)]).AsByte();
 
     private static byte* Ptr<T>(T[] pinned)
         where T : unmanaged
