@@ -201,7 +201,7 @@ public sealed unsafe class GgufLinear : GgufBlockLinear
             Int4Kernels.PairActivations(a.Q, blocks, paired);
             for (; r < end; r++)
             {
-                job.Y[r] = Int4Kernels.DotRowAvx512(job.SplitCodes + ((long)r * blocks * 16), job.SplitScales + ((long)r * blocks), null, 1, blocks, a.Q, paired, a.Scale, a.Sum);
+                job.Y[r] = Int4Kernels.DotRowAvx512<Nibble4Codes>(job.SplitCodes + ((long)r * blocks * 16), job.SplitScales + ((long)r * blocks), null, 8, 1, blocks, a.Q, paired, a.Scale, a.Sum);
             }
 
             return;

@@ -11,11 +11,31 @@ internal unsafe interface IChunkCodes
     static abstract Vector256<byte> Load(byte* chunk);
 }
 
+/// <summary>A chunk unpacker that also unpacks two chunks (64 codes) into one 512-bit vector, for the AVX-512 row kernel
+/// (<see cref="Int4Kernels.DotRowAvx512{TCodes}"/>); the activations are arranged in that order.</summary>
+internal unsafe interface IPairCodes : IChunkCodes
+{
+    /// <summary>Which chunk of the pair (0 or 1) each 32-bit lane of a dot product over <see cref="LoadPair"/>'s codes
+    /// covers (four codes per lane).</summary>
+    static abstract Vector512<int> PairLanes { get; }
+
+    /// <summary>Chunks c and c + 1 at <paramref name="pair"/> as 64 codes (AVX-512 F).</summary>
+    static abstract Vector512<byte> LoadPair(byte* pair);
+}
+
 /// <summary>4-bit codes in <see cref="Quantization.PackLayout"/> order: the 16-byte chunk broadcast to both lanes,
 /// shifted by 0 / 4 bits per lane (low / high nibbles).</summary>
-internal readonly unsafe struct Nibble4Codes : IChunkCodes
+internal readonly unsafe struct Nibble4Codes : IPairCodes
 {
     public static int ChunkBytes => 16;
+
+    /// <summary>The pair's 32 bytes broadcast to both halves, shifted by 0 / 4 bits per half: the low nibbles of both
+    /// chunks, then the high nibbles (<see cref="Int4Kernels.PairActivations"/> order).</summary>
+    public static Vector512<int> PairLanes => Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<byte> LoadPair(byte* pair)
+        => Avx512F.ShiftRightLogicalVariable(Avx512F.BroadcastVector256ToVector512((ulong*)pair), Vector512.Create(0ul, 0, 0, 0, 4, 4, 4, 4)).AsByte() & Vector512.Create((byte)0x0F);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Load(byte* chunk)
@@ -25,9 +45,18 @@ internal readonly unsafe struct Nibble4Codes : IChunkCodes
 
 /// <summary>2-bit codes in <see cref="Quantization.PackLayout"/> order: the 8-byte chunk broadcast to four 64-bit
 /// lanes shifted by 0 / 2 / 4 / 6 bits.</summary>
-internal readonly unsafe struct Crumb2Codes : IChunkCodes
+internal readonly unsafe struct Crumb2Codes : IPairCodes
 {
     public static int ChunkBytes => 8;
+
+    /// <summary>Each chunk's 8 bytes in four 64-bit lanes shifted by 0 / 2 / 4 / 6 bits: the two chunks one after the
+    /// other, each in the order of <see cref="Load"/>.</summary>
+    public static Vector512<int> PairLanes => Vector512.Create(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<byte> LoadPair(byte* pair)
+        => Avx512F.ShiftRightLogicalVariable(Avx512F.PermuteVar8x64(Avx512F.BroadcastVector128ToVector512((int*)pair).AsUInt64(), Vector512.Create(0ul, 0, 0, 0, 1, 1, 1, 1)), Vector512.Create(0ul, 2, 4, 6, 0, 2, 4, 6)).AsByte()
+            & Vector512.Create((byte)3);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Load(byte* chunk)

@@ -126,10 +126,10 @@ internal static unsafe class Int4Kernels
     /// <see cref="DotReference"/> up to float summation order. Requires AVX-512 F/BW; groups of 1, 2, 4 or 8 chunks.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static float DotRowAvx512(byte* packed, Half* scales, byte* zeros, int groupChunks, int chunks, sbyte* q, sbyte* paired, float* d, int* sums)
+    internal static float DotRowAvx512<TCodes>(byte* packed, Half* scales, byte* zeros, int symmetricZero, int groupChunks, int chunks, sbyte* q, sbyte* paired, float* d, int* sums)
+        where TCodes : struct, IPairCodes
     {
-        Vector512<ulong> shifts = Vector512.Create(0ul, 0, 0, 0, 4, 4, 4, 4);
-        Vector512<byte> low = Vector512.Create((byte)0x0F);
+        int chunkBytes = TCodes.ChunkBytes;
         Vector512<short> ones = Vector512.Create((short)1);
         int groupShift = BitOperations.Log2((uint)groupChunks);
         Vector256<int> spread = Vector256.Create(0, 1 >> groupShift, 2 >> groupShift, 3 >> groupShift, 4 >> groupShift, 5 >> groupShift, 6 >> groupShift, 7 >> groupShift);
@@ -138,19 +138,19 @@ internal static unsafe class Int4Kernels
         int c = 0;
         for (; c + 8 <= chunks; c += 8)
         {
-            Vector512<float> f = EightChunkFactors(scales, zeros, 8, c, groupShift, spread, d, sums, ref zeroTerm).ToVector512Unsafe();
-            acc0 = Avx512F.FusedMultiplyAdd(Pair512(packed + (c * 16), paired + (c * 32), shifts, low, ones), Avx512F.PermuteVar16x32(f, Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)), acc0);
-            acc1 = Avx512F.FusedMultiplyAdd(Pair512(packed + ((c + 2) * 16), paired + ((c + 2) * 32), shifts, low, ones), Avx512F.PermuteVar16x32(f, Vector512.Create(2, 2, 2, 2, 3, 3, 3, 3, 2, 2, 2, 2, 3, 3, 3, 3)), acc1);
-            acc0 = Avx512F.FusedMultiplyAdd(Pair512(packed + ((c + 4) * 16), paired + ((c + 4) * 32), shifts, low, ones), Avx512F.PermuteVar16x32(f, Vector512.Create(4, 4, 4, 4, 5, 5, 5, 5, 4, 4, 4, 4, 5, 5, 5, 5)), acc0);
-            acc1 = Avx512F.FusedMultiplyAdd(Pair512(packed + ((c + 6) * 16), paired + ((c + 6) * 32), shifts, low, ones), Avx512F.PermuteVar16x32(f, Vector512.Create(6, 6, 6, 6, 7, 7, 7, 7, 6, 6, 6, 6, 7, 7, 7, 7)), acc1);
+            Vector512<float> f = EightChunkFactors(scales, zeros, symmetricZero, c, groupShift, spread, d, sums, ref zeroTerm).ToVector512Unsafe();
+            acc0 = Avx512F.FusedMultiplyAdd(Pair512<TCodes>(packed + (c * chunkBytes), paired + (c * 32), ones), Avx512F.PermuteVar16x32(f, TCodes.PairLanes), acc0);
+            acc1 = Avx512F.FusedMultiplyAdd(Pair512<TCodes>(packed + ((c + 2) * chunkBytes), paired + ((c + 2) * 32), ones), Avx512F.PermuteVar16x32(f, TCodes.PairLanes + Vector512.Create(2)), acc1);
+            acc0 = Avx512F.FusedMultiplyAdd(Pair512<TCodes>(packed + ((c + 4) * chunkBytes), paired + ((c + 4) * 32), ones), Avx512F.PermuteVar16x32(f, TCodes.PairLanes + Vector512.Create(4)), acc0);
+            acc1 = Avx512F.FusedMultiplyAdd(Pair512<TCodes>(packed + ((c + 6) * chunkBytes), paired + ((c + 6) * 32), ones), Avx512F.PermuteVar16x32(f, TCodes.PairLanes + Vector512.Create(6)), acc1);
         }
 
         float sum = Vector512.Sum(acc0 + acc1) - Vector256.Sum(zeroTerm);
         if (c < chunks)
         {
-            // The last 1-7 chunks: the 256-bit kernel on the original activation order.
+            // The last 1-7 chunks: the 256-bit kernel on the activation order of TCodes.Load.
             int g = c >> groupShift;
-            sum += DotRow<Nibble4Codes>(packed + (c * 16), scales + g, zeros == null ? null : zeros + g, 8, groupChunks, chunks - c, q + (c * 32), d + c, sums + c);
+            sum += DotRow<TCodes>(packed + (c * chunkBytes), scales + g, zeros == null ? null : zeros + g, symmetricZero, groupChunks, chunks - c, q + (c * 32), d + c, sums + c);
         }
 
         return sum;
@@ -214,9 +214,10 @@ internal static unsafe class Int4Kernels
         => Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(codes, Avx512BW.LoadVector512(x)), ones));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Pair512(byte* p, sbyte* x, Vector512<ulong> shifts, Vector512<byte> low, Vector512<short> ones)
+    private static Vector512<float> Pair512<TCodes>(byte* p, sbyte* x, Vector512<short> ones)
+        where TCodes : struct, IPairCodes
     {
-        Vector512<byte> codes = Avx512F.ShiftRightLogicalVariable(Avx512F.BroadcastVector256ToVector512((ulong*)p), shifts).AsByte() & low;
+        Vector512<byte> codes = TCodes.LoadPair(p);
         Vector512<int> dot = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(codes, Avx512BW.LoadVector512(x)), ones);
         return Avx512F.ConvertToVector512Single(dot);
     }

@@ -99,7 +99,7 @@ internal sealed unsafe class Int4Linear : PackedLinear
                 Int4Kernels.PairActivations(job.X.Q, chunks, paired);
                 for (; r < end; r++)
                 {
-                    job.Y[r] = Int4Kernels.DotRowAvx512(job.Q + ((long)r * job.RowBytes), job.Scales + ((long)r * groups), job.Zeros == null ? null : job.Zeros + ((long)r * groups), job.GroupChunks, chunks, job.X.Q, paired, job.X.D, job.X.Sums);
+                    job.Y[r] = Int4Kernels.DotRowAvx512<Nibble4Codes>(job.Q + ((long)r * job.RowBytes), job.Scales + ((long)r * groups), job.Zeros == null ? null : job.Zeros + ((long)r * groups), 8, job.GroupChunks, chunks, job.X.Q, paired, job.X.D, job.X.Sums);
                 }
 
                 return;
@@ -201,7 +201,7 @@ internal sealed unsafe class Int4Linear : PackedLinear
             for (; t < job.Tokens; t++)
             {
                 long tc = (long)t * chunks;
-                job.Y[((long)t * job.Rows) + r] = Int4Kernels.DotRowAvx512(q, s, z, job.GroupChunks, chunks, job.X.Q + (tc * 32), paired + (tc * 32), job.X.D + tc, job.X.Sums + tc);
+                job.Y[((long)t * job.Rows) + r] = Int4Kernels.DotRowAvx512<Nibble4Codes>(q, s, z, 8, job.GroupChunks, chunks, job.X.Q + (tc * 32), paired + (tc * 32), job.X.D + tc, job.X.Sums + tc);
             }
         }
     }

@@ -127,9 +127,11 @@ internal sealed unsafe class IntGroupLinear : PackedLinear
                 byte* q = job.Q + ((long)r * job.RowBytes);
                 Half* s = job.Scales + ((long)r * groups);
                 byte* z = job.Zeros == null ? null : job.Zeros + ((long)r * groups);
-                job.Y[r] = job.Bits == 2
-                    ? Int4Kernels.DotRow<Crumb2Codes>(q, s, z, 2, job.GroupChunks, chunks, job.X.Q, job.X.D, job.X.Sums)
-                    : Int4Kernels.DotRow<Int3Codes>(q, s, z, 4, job.GroupChunks, chunks, job.X.Q, job.X.D, job.X.Sums);
+                job.Y[r] = job.Bits == 3
+                    ? Int4Kernels.DotRow<Int3Codes>(q, s, z, 4, job.GroupChunks, chunks, job.X.Q, job.X.D, job.X.Sums)
+                    : KernelIsa.UseAvx512
+                        ? Int4Kernels.DotRowAvx512<Crumb2Codes>(q, s, z, 2, job.GroupChunks, chunks, job.X.Q, job.X.Q, job.X.D, job.X.Sums)
+                        : Int4Kernels.DotRow<Crumb2Codes>(q, s, z, 2, job.GroupChunks, chunks, job.X.Q, job.X.D, job.X.Sums);
             }
 
             return;

@@ -164,7 +164,7 @@ public unsafe class QuantizedTileKernelTests
                         fixed (sbyte* pp = paired)
                         {
                             Int4Kernels.PairActivations(a.Q, chunks, pp);
-                            float wide = Int4Kernels.DotRowAvx512(pq, (Half*)ps, z, gc, chunks, a.Q, pp, a.D, a.Sums);
+                            float wide = Int4Kernels.DotRowAvx512<Nibble4Codes>(pq, (Half*)ps, z, 8, gc, chunks, a.Q, pp, a.D, a.Sums);
                             Assert.True(Math.Abs(wide - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {r}: DotRowAvx512 {wide} vs reference {reference}");
                         }
                     }
@@ -225,6 +225,12 @@ public unsafe class QuantizedTileKernelTests
                             ? Int4Kernels.DotRow<Crumb2Codes>(q + (i * rowBytes), hs, zi, zero, gc, chunks, a.Q, a.D, a.Sums)
                             : Int4Kernels.DotRow<Int3Codes>(q + (i * rowBytes), hs, zi, zero, gc, chunks, a.Q, a.D, a.Sums);
                         Assert.True(Math.Abs(row - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {i}: DotRow {row} vs reference {reference}");
+                        if (bits == 2 && KernelIsa.UseAvx512)
+                        {
+                            // int2's AVX-512 row kernel: two chunks per vector, the activations in the same (permuted) order.
+                            float wide = Int4Kernels.DotRowAvx512<Crumb2Codes>(q + (i * rowBytes), hs, zi, zero, gc, chunks, a.Q, a.Q, a.D, a.Sums);
+                            Assert.True(Math.Abs(wide - reference) <= 1e-5f * magnitude, $"{spec} cols {cols} row {i}: DotRowAvx512 {wide} vs reference {reference}");
+                        }
                     }
                 }
 
