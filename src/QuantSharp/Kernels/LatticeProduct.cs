@@ -10,7 +10,8 @@ namespace QuantSharp.Kernels;
 /// </summary>
 internal static unsafe class LatticeProduct
 {
-    /// <summary>Up to this many tokens take the int8 decode kernel.</summary>
+    /// <summary>Up to this many tokens take the int8 decode kernel (TinyLlama-shape IQ2_XS file, 2 threads, prefill tok/s
+    /// through the int8 kernel / the float GEMM: 8 tokens 26.7 / 23.1, 16 tokens 29.9 / 46.0).</summary>
     internal const int PackedTokens = 8;
 
     /// <summary>True when <paramref name="type"/> has an int8 decode kernel on this CPU.</summary>
