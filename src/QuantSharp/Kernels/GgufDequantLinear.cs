@@ -6,7 +6,7 @@ namespace QuantSharp.Kernels;
 /// <summary>
 /// Any dequantizable GGUF weight (Q4_1, Q5_0, Q5_1, Q5_K, TQ1_0, the IQ types, …): each output row is dequantized into
 /// per-thread scratch and dotted with the float activations (the lattice types IQ2_XS/IQ2_S/IQ3_XXS/IQ3_S go through
-/// <see cref="LatticeProduct"/> on int8 activations, or without AVX2 through <see cref="LatticeKernels"/>). Slower than <see cref="GgufLinear"/>'s integer kernels but exact in
+/// <see cref="LatticeProduct"/>). Slower than <see cref="GgufLinear"/>'s integer kernels but exact in
 /// the weights (only float rounding in the dot).
 /// </summary>
 [SkipLocalsInit]
@@ -57,20 +57,10 @@ public sealed unsafe class GgufDequantLinear : GgufBlockLinear
         }
     }
 
-    /// <summary>One token: lattice rows through their direct kernel, the rest dequantized a row at a time.</summary>
+    /// <summary>One token: each row dequantized, then dotted with the activations.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Slice(ref Job job, int start, int end)
     {
-        if (LatticeKernels.Handles(job.Type))
-        {
-            for (int r = start; r < end; r++)
-            {
-                job.Y[r] = LatticeKernels.Dot(job.Type, job.W + (r * job.RowBytes), job.X, job.Cols);
-            }
-
-            return;
-        }
-
         float* row = ThreadScratch.Floats(job.Cols);
         var rows = new BlockRows(job.W, job.RowBytes, job.Type, job.Cols);
         for (int r = start; r < end; r++)

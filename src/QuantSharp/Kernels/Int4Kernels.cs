@@ -63,6 +63,10 @@ internal static unsafe class Int4Kernels
 
         return Vector256.Sum(acc) - correction;
     }
+    /// <summary>Whether the row kernels that spread eight chunks' factors with one permute handle this group size: 1, 2,
+    /// 4 or 8 chunks (g32 … g256). Others (g96, g160, …) take the 4-row kernels, which walk a row group by group.</summary>
+    internal static bool RegisterFactors(int groupChunks) => groupChunks <= 8 && System.Numerics.BitOperations.IsPow2(groupChunks);
+
     /// <summary>
     /// Decode kernel for one row, groups of 1, 2, 4 or 8 chunks (g32 … g256): per chunk the code dot with the
     /// codes as unsigned bytes (<see cref="GgufKernels.DotCodes"/>), then one FMA by <c>s_g · d_c</c>; the zero-point

@@ -34,10 +34,6 @@ internal sealed unsafe class Int4Linear : PackedLinear
     /// <see cref="Int4Kernels.DotRow4TokensAvx512"/>, each row decoded once for four tokens; more take the prefill tiles.</summary>
     internal const int SmallBatchTokens = 4;
 
-    /// <summary>Whether the row kernels that spread eight chunks' factors with one permute handle this group size: 1, 2,
-    /// 4 or 8 chunks (g32 … g256). Others (g96, g160, …) take the 4-row kernels, which walk a row group by group.</summary>
-    private static bool RegisterFactors(int groupChunks) => groupChunks <= 8 && System.Numerics.BitOperations.IsPow2(groupChunks);
-
     private struct Job : ITileSource
     {
         public byte* Q;
@@ -76,7 +72,7 @@ internal sealed unsafe class Int4Linear : PackedLinear
         int chunks = job.X.Chunks;
         int groups = job.Groups;
         int r = start;
-        if (job.Tokens >= 2 && job.Tokens <= SmallBatchTokens && RegisterFactors(job.GroupChunks) && KernelIsa.UseAvx512)
+        if (job.Tokens >= 2 && job.Tokens <= SmallBatchTokens && Int4Kernels.RegisterFactors(job.GroupChunks) && KernelIsa.UseAvx512)
         {
             SmallBatch(ref job, start, end);
             return;
@@ -88,7 +84,7 @@ internal sealed unsafe class Int4Linear : PackedLinear
             r = InterleavedPrefill.MultiplyRows(job, start, end, job.X, job.Tokens, job.Y, job.Rows);
         }
 
-        if (job.Tokens == 1 && RegisterFactors(job.GroupChunks) && Avx2.IsSupported && Fma.IsSupported)
+        if (job.Tokens == 1 && Int4Kernels.RegisterFactors(job.GroupChunks) && Avx2.IsSupported && Fma.IsSupported)
         {
             // Decode: the single-row kernel with register-held factors (1.2-1.9x the 4-row tile on one core, issue 7),
             // with AVX-512 two chunks per step on activations reordered once per call.

@@ -119,7 +119,7 @@ internal sealed unsafe class IntGroupLinear : PackedLinear
     {
         int chunks = job.X.Chunks;
         int groups = job.Groups;
-        if (job.Tokens == 1 && job.GroupChunks <= 8 && System.Numerics.BitOperations.IsPow2(job.GroupChunks))
+        if (job.Tokens == 1 && Int4Kernels.RegisterFactors(job.GroupChunks))
         {
             // Decode: one row at a time with the group factors held in registers (Int4Kernels.DotRow), as int4 decodes
             // (quick timer, int3 5632x2048, 1 thread, alternated: 4-row tile 14.0-15.5, this 17.9-20.3 G weights/s;

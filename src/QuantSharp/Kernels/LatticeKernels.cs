@@ -217,7 +217,8 @@ internal static unsafe class LatticeKernels
         }
     }
 
-    private static byte[] PinnedCopy(byte[] source)
+    /// <summary>A copy of <paramref name="source"/> on the pinned heap, for pointer reads in the kernels.</summary>
+    internal static byte[] PinnedCopy(byte[] source)
     {
         byte[] copy = GC.AllocateArray<byte>(source.Length, pinned: true);
         source.CopyTo(copy, 0);

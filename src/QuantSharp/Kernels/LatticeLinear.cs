@@ -6,8 +6,7 @@ namespace QuantSharp.Kernels;
 
 /// <summary>
 /// A lattice codebook weight (iq2_xs, iq2_s, iq3_xxs, iq3_s): <c>qweight</c> holds each row's GGUF blocks, multiplied
-/// by <see cref="LatticeProduct"/> (int8 activations; without AVX2, decode dots each row's groups with the float
-/// activations through <see cref="LatticeKernels"/> and prefill decodes 64 rows at a time for the blocked F32 GEMM).
+/// by <see cref="LatticeProduct"/> as a GGUF file's lattice tensor is.
 /// </summary>
 internal sealed unsafe class LatticeLinear : PackedLinear
 {
@@ -39,26 +38,9 @@ internal sealed unsafe class LatticeLinear : PackedLinear
 
     private protected override void Multiply(ReadOnlySpan<float> x, int tokens, Span<float> y)
     {
-        if (LatticeProduct.Handles(_type))
-        {
-            fixed (float* px = x, py = y)
-            {
-                LatticeProduct.Multiply(_type, _q, _rowBytes, Rows, Cols, px, tokens, py);
-            }
-
-            return;
-        }
-
-        if (tokens > 1)
-        {
-            MultiplyDequantized(x, tokens, y);
-            return;
-        }
-
         fixed (float* px = x, py = y)
         {
-            var job = new DotJob { Q = _q, RowBytes = _rowBytes, Type = _type, Cols = Cols, X = px, Y = py };
-            LinearDriver.Run(ref job, &DotSlice, Rows, Cols, 1, grain: 4);
+            LatticeProduct.Multiply(_type, _q, _rowBytes, Rows, Cols, px, tokens, py);
         }
     }
 
@@ -67,25 +49,6 @@ internal sealed unsafe class LatticeLinear : PackedLinear
         fixed (float* d = destination)
         {
             LatticeKernels.Dequantize(_type, _q + ((long)row * _rowBytes), d, Cols);
-        }
-    }
-
-    private struct DotJob
-    {
-        public byte* Q;
-        public long RowBytes;
-        public GgmlType Type;
-        public int Cols;
-        public float* X;
-        public float* Y;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DotSlice(ref DotJob job, int start, int end)
-    {
-        for (int r = start; r < end; r++)
-        {
-            job.Y[r] = LatticeKernels.Dot(job.Type, job.Q + (r * job.RowBytes), job.X, job.Cols);
         }
     }
 }

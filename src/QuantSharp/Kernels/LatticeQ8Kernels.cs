@@ -16,8 +16,8 @@ namespace QuantSharp.Kernels;
 internal static unsafe class LatticeQ8Kernels
 {
     // IQ2_S and IQ3_S grid points as bytes, and sign byte s → 8 bytes, byte j = −1 where bit j of s is set, else +1.
-    private static readonly byte[] s_iq2sGrid = Pinned(GgufLatticeGrids.Iq2s);
-    private static readonly byte[] s_iq3sGrid = Pinned(GgufLatticeGrids.Iq3s);
+    private static readonly byte[] s_iq2sGrid = LatticeKernels.PinnedCopy(GgufLatticeGrids.Iq2s);
+    private static readonly byte[] s_iq3sGrid = LatticeKernels.PinnedCopy(GgufLatticeGrids.Iq3s);
     private static readonly ulong[] s_signBytesTable = SignBytes();
 
     // The same for 7 stored sign bits, the 8th being their parity (GgufLatticeGrids.Signs).
@@ -105,8 +105,8 @@ internal static unsafe class LatticeQ8Kernels
             byte* sc = x[i].Scales;
             for (int b = 0; b < 8; b += 2, qs += 8)
             {
-                acc0 = UnsignedThirtyTwo(Iq2SPoints(grid, qs, qh[b]), Iq2SSigns(signs, qs + 32), q + (32 * b), Vector256.Load(scales + (16 * sc[b])), db * d[b], acc0);
-                acc1 = UnsignedThirtyTwo(Iq2SPoints(grid, qs + 4, qh[b + 1]), Iq2SSigns(signs, qs + 36), q + (32 * (b + 1)), Vector256.Load(scales + (16 * sc[b + 1])), db * d[b + 1], acc1);
+                acc0 = UnsignedThirtyTwo(Iq2SPoints(grid, qs, qh[b]), SignPatterns(signs, qs + 32), q + (32 * b), Vector256.Load(scales + (16 * sc[b])), db * d[b], acc0);
+                acc1 = UnsignedThirtyTwo(Iq2SPoints(grid, qs + 4, qh[b + 1]), SignPatterns(signs, qs + 36), q + (32 * (b + 1)), Vector256.Load(scales + (16 * sc[b + 1])), db * d[b + 1], acc1);
             }
         }
 
@@ -119,9 +119,9 @@ internal static unsafe class LatticeQ8Kernels
     private static Vector256<byte> Iq2SPoints(ulong* grid, byte* qs, int h)
         => Vector256.Create(grid[qs[0] | ((h << 8) & 0x300)], grid[qs[1] | ((h << 6) & 0x300)], grid[qs[2] | ((h << 4) & 0x300)], grid[qs[3] | ((h << 2) & 0x300)]).AsByte();
 
-    /// <summary>The ±1 bytes of four sign bytes.</summary>
+    /// <summary>The ±1 bytes of four sign bytes (IQ2_S, IQ3_S).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<sbyte> Iq2SSigns(ulong* signs, byte* s) => Vector256.Create(signs[s[0]], signs[s[1]], signs[s[2]], signs[s[3]]).AsSByte();
+    private static Vector256<sbyte> SignPatterns(ulong* signs, byte* s) => Vector256.Create(signs[s[0]], signs[s[1]], signs[s[2]], signs[s[3]]).AsSByte();
 
     /// <summary><see cref="SignedThirtyTwo"/> for unsigned grid points and ±1 sign bytes: <c>maddubs(w, sign · q)</c>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -179,8 +179,8 @@ internal static unsafe class LatticeQ8Kernels
             for (int b = 0; b < 8; b += 2, qs += 16, sg += 8)
             {
                 int scales = x[i].Scales[b / 2];
-                acc0 = UnsignedThirtyTwo(Iq3SGrid(grid, qs, qh[b]), Iq2SSigns(signs, sg), q + (32 * b), Vector256.Create((short)(1 + (2 * (scales & 0xF)))), db * d[b], acc0);
-                acc1 = UnsignedThirtyTwo(Iq3SGrid(grid, qs + 8, qh[b + 1]), Iq2SSigns(signs, sg + 4), q + (32 * (b + 1)), Vector256.Create((short)(1 + (2 * (scales >> 4)))), db * d[b + 1], acc1);
+                acc0 = UnsignedThirtyTwo(Iq3SGrid(grid, qs, qh[b]), SignPatterns(signs, sg), q + (32 * b), Vector256.Create((short)(1 + (2 * (scales & 0xF)))), db * d[b], acc0);
+                acc1 = UnsignedThirtyTwo(Iq3SGrid(grid, qs + 8, qh[b + 1]), SignPatterns(signs, sg + 4), q + (32 * (b + 1)), Vector256.Create((short)(1 + (2 * (scales >> 4)))), db * d[b + 1], acc1);
             }
         }
 
@@ -197,35 +197,6 @@ internal static unsafe class LatticeQ8Kernels
     private static byte* Ptr<T>(T[] pinned)
         where T : unmanaged
         => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinned));
-
-    private static byte[] Pinned(byte[] source)
-    {
-        byte[] copy = GC.AllocateArray<byte>(source.Length, pinned: true);
-        source.CopyTo(copy, 0);
-        return copy;
-    }
-
-    /// <summary>For each of <paramref name="entries"/> points of <paramref name="width"/> grid bytes (the grid read as
-    /// consecutive points of that width) and each of <paramref name="patterns"/> sign codes: the points with weight j
-    /// negated where bit j of <c>signsOf(code)</c> is set. Entry <c>(code · entries) + point</c>.</summary>
-    private static sbyte[] SignedEntries(byte[] grid, int width, int entries, int patterns, Func<int, int> signsOf)
-    {
-        sbyte[] table = GC.AllocateArray<sbyte>(entries * patterns * width, pinned: true);
-        for (int e = 0; e < entries; e++)
-        {
-            for (int c = 0; c < patterns; c++)
-            {
-                int signs = signsOf(c);
-                for (int j = 0; j < width; j++)
-                {
-                    int v = grid[(width * e) + j];
-                    table[(((c * entries) + e) * width) + j] = (sbyte)((signs & (1 << j)) != 0 ? -v : v);
-                }
-            }
-        }
-
-        return table;
-    }
 
     private static ulong[] SignBytes()
     {
@@ -245,10 +216,26 @@ internal static unsafe class LatticeQ8Kernels
     private static class LargeTables
     {
         // IQ2_XS: a whole 16-bit entry (9-bit index | 7 sign bits << 9) → its 8 signed grid points (512 KiB).
-        internal static readonly sbyte[] Iq2XsSignedGrid = SignedEntries(GgufLatticeGrids.Iq2xs, 8, 512, 128, e => GgufLatticeGrids.Signs[e]);
+        internal static readonly sbyte[] Iq2XsSignedGrid = SignedGrid(GgufLatticeGrids.Iq2xs);
 
         // IQ3_XXS: two 8-bit grid indices (a 16-bit read) → their 8 grid bytes (512 KiB).
         internal static readonly byte[] Iq3XxsPairs = Pairs(GgufLatticeGrids.Iq3xxs);
+
+        private static sbyte[] SignedGrid(byte[] grid)
+        {
+            sbyte[] table = GC.AllocateArray<sbyte>(65536 * 8, pinned: true);
+            for (int e = 0; e < 65536; e++)
+            {
+                int signs = GgufLatticeGrids.Signs[e >> 9];
+                for (int j = 0; j < 8; j++)
+                {
+                    int v = grid[(8 * (e & 511)) + j];
+                    table[(8 * e) + j] = (sbyte)((signs & (1 << j)) != 0 ? -v : v);
+                }
+            }
+
+            return table;
+        }
 
         private static byte[] Pairs(byte[] grid)
         {

@@ -85,7 +85,7 @@ internal static class LinearCases
         ];
         foreach (QuantSpec spec in specs)
         {
-            bool floatActivations = spec.Kind is QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4 || (spec.IsLattice && !LatticeProduct.Handles(LatticeFormat.For(spec.Kind)!.Type));
+            bool floatActivations = spec.Kind is QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4 || (spec.IsLattice && !LatticeProduct.RoundsActivations(LatticeFormat.For(spec.Kind)!.Type));
             cases.Add(new LinearCase(spec.Name, spec.IsLattice ? LatticeFormat.BlockWeights : 1, 1, floatActivations ? 0 : ActivationQuantizer.Block,
                 spec.Kind is QuantSchemeKind.Int8 or QuantSchemeKind.Int4 or QuantSchemeKind.Ternary or QuantSchemeKind.Nf4 or QuantSchemeKind.Fp4 or QuantSchemeKind.Int3 or QuantSchemeKind.Int2 || spec.IsLattice,
                 (w, rows, cols) => new BuiltLinear(QuantizedLinear.Quantize("w", w, rows, cols, spec)),
@@ -95,7 +95,7 @@ internal static class LinearCases
         foreach (GgmlType type in (GgmlType[])[GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.TQ2_0, GgmlType.Q2_0, GgmlType.IQ4_NL,
                      GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q5_K, GgmlType.TQ1_0, GgmlType.IQ2_XS, GgmlType.IQ3_S])
         {
-            bool int8Activations = GgufKernels.HasDirectKernel(type) || LatticeProduct.Handles(type);
+            bool int8Activations = GgufKernels.HasDirectKernel(type) || LatticeProduct.RoundsActivations(type);
             cases.Add(new LinearCase($"gguf-{GgmlTypeInfo.Name(type)}", GgmlTypeInfo.BlockSize(type), 1, int8Activations ? 32 : 0, true,
                 (w, rows, cols) => Gguf(type, w, rows, cols), SaveGguf));
         }

@@ -102,7 +102,7 @@ public class LatticeSchemeTests
     /// <see cref="LatticeProduct"/> runs the int8 kernel, else unchanged.</summary>
     internal static unsafe float[] RoundedLikeTheKernel(GgmlType type, float[] x)
     {
-        if (!LatticeProduct.Handles(type))
+        if (!LatticeProduct.RoundsActivations(type))
         {
             return x;
         }
